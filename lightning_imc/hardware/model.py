@@ -1,0 +1,525 @@
+"""The analytical chip model: floorplan, mapping, latency, energy and area (vectorised NumPy).
+
+One implementation serves single and batched evaluation: :func:`evaluate` packs one
+(network, device, chip) triple into arrays of shape (1, L) and :func:`lightning_imc.hardware.batch.evaluate_batch`
+packs many into (N, L_max) with a validity mask. See ``docs/hardware.md`` for the equations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..devices import Device, get_device
+from . import components as comp
+from .chip import ChipConfig
+from .network import Network
+
+__all__ = ["HardwareReport", "LayerReport", "evaluate", "COMPONENTS"]
+
+#: Names of the component breakdown (energy and area).
+COMPONENTS = ("arrays", "adc", "accumulation", "buffer", "interconnect", "other")
+
+_NC = 16  # candidate PE / tile sizes examined by the automatic floorplan (powers of two)
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """Per-layer results.
+
+    Attributes:
+        name: Layer label.
+        mapping: ``"novel"`` (one PE per kernel position, NeuroSim) or ``"conventional"``.
+        cells_per_weight: ceil(weight_bits / bits_per_cell).
+        rows: Weight-matrix rows (K²·C_in).
+        cols: Weight-matrix columns (C_out·cells_per_weight).
+        subarrays: Sub-arrays holding one copy of the weights.
+        tiles: Tiles given to the layer (including duplicated copies).
+        speedup: Parallel copies of the weights processing different output positions.
+        adc_conversions: ADC conversions per inference.
+        latency_s: Latency of the layer per inference (s).
+        energy_j: Dynamic energy of the layer per inference (J).
+        energy_breakdown_j: Dynamic energy per component (J).
+        ops: Operations of the layer in the chip's op-count convention.
+    """
+
+    name: str
+    mapping: str
+    cells_per_weight: int
+    rows: int
+    cols: int
+    subarrays: int
+    tiles: int
+    speedup: int
+    adc_conversions: float
+    latency_s: float
+    energy_j: float
+    energy_breakdown_j: Mapping[str, float]
+    ops: float
+
+
+@dataclass(frozen=True)
+class HardwareReport:
+    """Result of :func:`evaluate` for ``n_inferences`` inferences.
+
+    Attributes:
+        area_mm2: Chip area (mm²).
+        latency_s: Latency of ``n_inferences`` inferences (s); per inference for n = 1. Pipelined
+            execution: n × the slowest layer (1 / throughput).
+        dynamic_energy_j: Dynamic energy (J).
+        leakage_energy_j: Leakage energy (J) = leakage power × latency.
+        energy_j: dynamic + leakage (J).
+        leakage_power_w: Leakage power (W).
+        ops: Operations performed, in ``ops_convention``.
+        ops_convention: ``"exact"`` or ``"neurosim"`` (see :meth:`Network.ops`).
+        tops: Throughput (10¹² ops/s).
+        tops_per_w: Energy efficiency (10¹² ops/J), including the chip's post-layout factor.
+        tops_per_mm2: Compute density (TOPS/mm²).
+        edp_js: Energy-delay product (J·s).
+        utilization: Fraction of the chip's cells holding weights (copies included).
+        clock_period_s: Clock period (s).
+        tiles: Total tiles.
+        subarrays: Total sub-arrays.
+        adcs: Total ADCs.
+        floorplan: Tile/PE sizes chosen (cells) and PE counts.
+        area_breakdown_mm2: Area per component (mm²).
+        energy_breakdown_j: Dynamic energy per component (J).
+        latency_breakdown_s: Latency per part (``compute``, ``buffer``, ``interconnect``) (s).
+        layers: Per-layer reports (for one inference).
+        n_inferences: Inferences the totals cover.
+    """
+
+    area_mm2: float
+    latency_s: float
+    dynamic_energy_j: float
+    leakage_energy_j: float
+    energy_j: float
+    leakage_power_w: float
+    ops: float
+    ops_convention: str
+    tops: float
+    tops_per_w: float
+    tops_per_mm2: float
+    edp_js: float
+    utilization: float
+    clock_period_s: float
+    tiles: int
+    subarrays: int
+    adcs: int
+    floorplan: Mapping[str, float]
+    area_breakdown_mm2: Mapping[str, float]
+    energy_breakdown_j: Mapping[str, float]
+    latency_breakdown_s: Mapping[str, float]
+    layers: tuple[LayerReport, ...] = field(default_factory=tuple)
+    n_inferences: int = 1
+
+    @property
+    def fps(self) -> float:
+        """Inferences per second."""
+        return self.n_inferences / self.latency_s
+
+    @property
+    def tiles_per_layer(self) -> list[int]:
+        """Tiles of each layer."""
+        return [l.tiles for l in self.layers]
+
+    def ops_in(self, convention: str, network: Network) -> float:
+        """Ops of ``network`` × n_inferences in another convention (for re-deriving TOPS)."""
+        return network.ops(convention) * self.n_inferences
+
+    def summary(self) -> str:
+        """A short human-readable summary."""
+        return (f"area {self.area_mm2:.3f} mm², latency {self.latency_s * 1e6:.2f} µs, "
+                f"energy {self.energy_j * 1e6:.3f} µJ, {self.tops:.4f} TOPS, {self.tops_per_w:.2f} TOPS/W, "
+                f"{self.tiles} tiles")
+
+
+# ==================================================================================================
+# Packing
+# ==================================================================================================
+
+_LAYER_FIELDS = ("in_c", "out_c", "kernel_h", "kernel_w", "pool", "weight_bits", "input_bits")
+
+
+def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence[ChipConfig]) -> dict:
+    """Pack N (network, device, chip) triples into arrays: layer fields (N, L_max), chip and device
+    fields (N,). Used by both the single and the batched evaluation."""
+    n = len(networks)
+    lmax = max(len(net) for net in networks)
+    P: dict[str, np.ndarray] = {}
+    valid = np.zeros((n, lmax), dtype=bool)
+    arr = {f: np.ones((n, lmax), dtype=float) for f in _LAYER_FIELDS}
+    out_hw = np.zeros((n, lmax))
+    in_bits_total = np.zeros((n, lmax))
+    next_ib = np.ones((n, lmax))
+    for i, net in enumerate(networks):
+        layers = net.layers
+        k = len(layers)
+        valid[i, :k] = True
+        for f in _LAYER_FIELDS:
+            arr[f][i, :k] = [getattr(l, f) for l in layers]
+        out_hw[i, :k] = [l.out_h * l.out_w for l in layers]
+        in_bits_total[i, :k] = [l.in_h * l.in_w * l.in_c * l.input_bits for l in layers]
+        nib = [layers[j + 1].input_bits if j + 1 < k else layers[j].input_bits for j in range(k)]
+        next_ib[i, :k] = nib
+    P.update(arr)
+    P["valid"] = valid
+    P["positions"] = out_hw
+    P["in_bits_total"] = in_bits_total
+    P["out_bits"] = next_ib
+    P["n_layers"] = np.array([len(net) for net in networks])
+
+    def col(attr, dtype=float):
+        return np.array([getattr(c, attr) for c in chips], dtype=dtype)
+
+    P["R"] = col("subarray_rows")
+    P["C"] = col("subarray_cols")
+    P["adc_bits"] = col("adc_bits")
+    P["cpa"] = col("cols_per_adc")
+    P["node"] = col("node_nm")
+    P["tclk"] = np.array([c.clock_period_s for c in chips])
+    P["v_chip"] = col("v_chip")
+    P["adc_type"] = np.array([c.adc_type for c in chips])
+    P["adc_model"] = np.array([c.adc_model for c in chips])
+    P["novel"] = np.array([c.novel_mapping for c in chips], dtype=bool)
+    P["manual"] = np.array([c.manual_floorplan for c in chips], dtype=bool)
+    P["pes_side"] = np.array([math.isqrt(c.pes_per_tile) if c.pes_per_tile else 1 for c in chips], dtype=float)
+    P["subs_side"] = np.array([math.isqrt(c.subarrays_per_pe) if c.subarrays_per_pe else 1 for c in chips], dtype=float)
+    P["buffer_bits"] = np.array([c.global_buffer_kb * 8192.0 if c.global_buffer_kb else np.nan for c in chips])
+    P["bus_width"] = np.array([c.bus_width_bits if c.bus_width_bits else np.nan for c in chips], dtype=float)
+    P["pipelined"] = np.array([c.execution == "pipelined" for c in chips], dtype=bool)
+    P["zeta"] = col("post_layout_energy_factor")
+    P["max_tiles"] = np.array([c.max_tiles if c.max_tiles else np.nan for c in chips], dtype=float)
+    P["dup_weights"] = np.array([c.duplicate_weights for c in chips], dtype=bool)
+    P["bpc"] = np.array([d.bits_per_cell for d in devices], dtype=float)
+    P["cell_f2"] = np.array([d.cell_area_f2 for d in devices], dtype=float)
+    P["g_on"] = np.array([d.g_on_s for d in devices], dtype=float)
+    P["g_off"] = np.array([d.g_off_s for d in devices], dtype=float)
+    P["volatile"] = np.array([not d.nonvolatile for d in devices], dtype=bool)
+    P["v_mem"] = np.array([c.v_mem if c.v_mem is not None else d.read_voltage_v for c, d in zip(chips, devices)])
+    P["ops"] = np.array([net.ops(c.ops_convention) for net, c in zip(networks, chips)])
+    return P
+
+
+# ==================================================================================================
+# The vectorised core
+# ==================================================================================================
+
+def _first_argmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Index of the first maximum along the last axis among ``mask``-ed entries."""
+    v = np.where(mask, values, -np.inf)
+    return np.argmax(v, axis=-1)
+
+
+def core(P: dict, cal: Mapping[str, float] | None = None) -> dict:
+    """Evaluate packed arrays. Returns totals (N,), per-layer arrays (N, L) and counts.
+
+    Raises ``ValueError`` when a network needs more tiles than ``max_tiles`` or a layer's input
+    does not fit the global buffer.
+    """
+    cal = comp.CAL if cal is None else cal
+    valid = P["valid"]
+    N, L = valid.shape
+    R = P["R"][:, None]
+    C = P["C"][:, None]
+    cin, cout = P["in_c"], P["out_c"]
+    K2 = P["kernel_h"] * P["kernel_w"]
+    cpw = np.ceil(P["weight_bits"] / P["bpc"][:, None])
+    rows = K2 * cin
+    cols = cout * cpw
+    ib = P["input_bits"]
+    V = P["positions"]
+
+    # ---------------------------------------------------------------- novel-mapping kernel size
+    elig = valid & (K2 != 1)
+    same = (K2[:, :, None] == K2[:, None, :]) & elig[:, None, :]
+    freq = np.where(elig, same.sum(-1), 0)
+    first = np.argmax(freq, axis=1)
+    num_pe_nm = np.where((freq.max(1) > 0) & P["novel"] & ~P["manual"], K2[np.arange(N), first], 0.0)
+    nm = valid & (K2 == num_pe_nm[:, None]) & (num_pe_nm[:, None] > 0) & (rows >= R)
+    cm = valid & ~nm
+    np2 = 2.0 ** np.ceil(np.log2(cols))
+    max_pe_nm = np.where(nm, np2, 0).max(1)
+    max_t_cm = np.where(cm, np2, 0).max(1)
+    mat = rows * cols
+    k = np.arange(_NC, dtype=float)
+    Rv, Cv = P["R"], P["C"]
+
+    # ---------------------------------------------------------------- NM PE size (auto)
+    start = np.maximum(max_pe_nm, 2 * Rv)
+    cand = start[:, None] / 2.0 ** k                                 # (N, K)
+    okc = (k == 0) | (cand > 2 * Rv[:, None])
+    cand3 = cand[:, :, None]
+    tiles_c = (np.ceil(cin[:, None, :] / cand3) * np.ceil(cols[:, None, :] / cand3) * nm[:, None, :]).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        util = (mat * nm).sum(-1)[:, None] / (tiles_c * cand ** 2 * np.maximum(num_pe_nm, 1)[:, None])
+    util = np.nan_to_num(util)
+    pe_nm = cand[np.arange(N), _first_argmax(util, okc)]
+
+    # ---------------------------------------------------------------- CM tile and PE size (auto)
+    start = np.maximum(max_t_cm, 4 * Rv)
+    cand = start[:, None] / 2.0 ** k
+    okc = (k == 0) | (cand > 4 * Rv[:, None])
+    cand3 = cand[:, :, None]
+    tiles_c = (np.ceil(rows[:, None, :] / cand3) * np.ceil(cols[:, None, :] / cand3) * cm[:, None, :]).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        util = (mat * cm).sum(-1)[:, None] / (tiles_c * cand ** 2)
+    util = np.nan_to_num(util)
+    t_cm = cand[np.arange(N), _first_argmax(util, okc)]
+    # PE size: T/2, T/4, ... (> 2R), maximising utilisation with PE-level duplication
+    candp = t_cm[:, None] / 2.0 ** (k + 1)
+    okp = (k == 0) | (candp > 2 * Rv[:, None])
+    p3 = candp[:, :, None]
+    T3 = t_cm[:, None, None]
+    small = (rows[:, None, :] <= T3) | (cols[:, None, :] <= T3)
+    dr = np.maximum(1, np.floor(np.ceil(T3 / p3) / np.ceil(rows[:, None, :] / p3)))
+    dc = np.maximum(1, np.floor(np.ceil(T3 / p3) / np.ceil(cols[:, None, :] / p3)))
+    dupp = np.where(small, dr * dc, 1.0)
+    u_pe = (dupp * mat[:, None, :] * cm[:, None, :]).sum(-1)
+    pe_cm = candp[np.arange(N), _first_argmax(u_pe, okp)]
+
+    # ---------------------------------------------------------------- manual floorplan override
+    man = P["manual"]
+    pe_r = np.where(man, P["subs_side"] * Rv, pe_cm)
+    pe_c = np.where(man, P["subs_side"] * Cv, pe_cm)
+    t_r = np.where(man, P["pes_side"] * pe_r, t_cm)
+    t_c = np.where(man, P["pes_side"] * pe_c, t_cm)
+    pe_nm = np.where(man, 0.0, pe_nm)
+
+    # ---------------------------------------------------------------- tiles and duplication per layer
+    Tr, Tc, Pr, Pc, Pn = t_r[:, None], t_c[:, None], pe_r[:, None], pe_c[:, None], np.maximum(pe_nm, 1)[:, None]
+    tiles_cm = np.ceil(rows / Tr) * np.ceil(cols / Tc)
+    tiles_nm = np.ceil(cin / Pn) * np.ceil(cols / Pn)
+    tiles = np.where(nm, tiles_nm, np.where(cm, tiles_cm, 0.0))
+    small_t = (rows <= Tr) | (cols <= Tc)
+    pdr = np.where(small_t, np.maximum(1, np.floor(np.ceil(Tr / Pr) / np.ceil(rows / Pr))), 1)
+    pdc = np.where(small_t, np.maximum(1, np.floor(np.ceil(Tc / Pc) / np.ceil(cols / Pc))), 1)
+    small_p = (rows <= Pr) | (cols <= Pc)
+    sdr = np.where(small_p, np.maximum(1, np.floor(np.ceil(Pr / R) / np.ceil(rows / R))), 1)
+    sdc = np.where(small_p, np.maximum(1, np.floor(np.ceil(Pc / C) / np.ceil(cols / C))), 1)
+    small_n = (cin <= Pn) | (cols <= Pn)
+    ndr = np.where(small_n, np.maximum(1, np.floor(np.ceil(Pn / R) / np.ceil(cin / R))), 1)
+    ndc = np.where(small_n, np.maximum(1, np.floor(np.ceil(Pn / C) / np.ceil(cols / C))), 1)
+    speed = np.where(nm, ndr * ndc, pdr * pdc * sdr * sdc)
+    speed = np.where(valid, speed, 1.0)
+
+    rowblocks = np.where(nm, K2 * np.ceil(cin / R), np.ceil(rows / R))
+    colblocks = np.ceil(cols / C)
+    conv_per_pos = ib * rowblocks * cols                       # ADC conversions per output position
+    tdup = np.ones((N, L))
+    total_tiles = tiles.sum(1)
+    mt = P["max_tiles"]
+    over = np.isfinite(mt) & (total_tiles > mt)
+    if over.any():
+        i = int(np.flatnonzero(over)[0])
+        raise ValueError(f"network #{i} needs {int(total_tiles[i])} tiles but ChipConfig.max_tiles="
+                         f"{int(mt[i])}; the network cannot be mapped (raise max_tiles, use larger "
+                         f"sub-arrays/tiles, or fewer weight bits)")
+    spare = np.isfinite(mt) & P["dup_weights"] & (total_tiles < mt)
+    for i in np.flatnonzero(spare):          # greedy: give left-over tiles to the slowest layer
+        left = mt[i] - total_tiles[i]
+        work = np.where(valid[i], np.ceil(V[i] / speed[i]) * ib[i], 0.0)
+        while True:
+            cost = np.where(valid[i], tiles[i], np.inf)
+            gain = np.where(valid[i] & (cost <= left), work / tdup[i] - work / (tdup[i] + 1), -1.0)
+            j = int(np.argmax(gain))
+            if gain[j] <= 0:
+                break
+            tdup[i, j] += 1
+            left -= tiles[i, j]
+    tiles = tiles * tdup
+    total_tiles = tiles.sum(1)
+
+    # ---------------------------------------------------------------- sub-arrays, ADCs
+    subs_cm_tile = np.where(man, P["pes_side"] ** 2 * P["subs_side"] ** 2,
+                            np.ceil(t_cm / pe_cm) ** 2 * np.ceil(pe_cm / Rv) * np.ceil(pe_cm / Cv))
+    subs_nm_tile = num_pe_nm * np.ceil(pe_nm / Rv) * np.ceil(pe_nm / Cv)
+    n_tiles_cm = np.where(cm, tiles, 0).sum(1)
+    n_tiles_nm = np.where(nm, tiles, 0).sum(1)
+    n_sub = n_tiles_cm * subs_cm_tile + n_tiles_nm * subs_nm_tile
+    adc_per_sub = np.ceil(Cv / P["cpa"])
+    n_adc = n_sub * adc_per_sub
+    s_a = comp.area_scale(P["node"])
+    s_e = comp.energy_scale(P["node"], P["v_chip"])
+
+    # ---------------------------------------------------------------- global buffer and bus
+    need_buf = np.where(valid, P["in_bits_total"], 0).max(1)
+    buf_bits = np.where(np.isnan(P["buffer_bits"]), need_buf, P["buffer_bits"])
+    too_big = valid & (P["in_bits_total"] > buf_bits[:, None])
+    if too_big.any():
+        i, j = (int(v) for v in np.argwhere(too_big)[0])
+        raise ValueError(f"network #{i} layer {j}: its input needs {P['in_bits_total'][i, j] / 8192:.1f} KiB "
+                         f"but ChipConfig.global_buffer_kb={buf_bits[i] / 8192:.1f}; the layer cannot be mapped")
+    width_l = np.where(nm, pe_nm[:, None] * np.ceil(np.sqrt(num_pe_nm))[:, None], Tr)
+    bus_auto = (np.where(valid, width_l, 0) * (1 + 1 / P["cpa"][:, None])).sum(1)
+    bus_auto = np.where(bus_auto > 2048, bus_auto / 2.0 ** np.ceil(np.log2(bus_auto / 2048)), bus_auto)
+    bus = np.where(np.isnan(P["bus_width"]), bus_auto, P["bus_width"])
+
+    # ---------------------------------------------------------------- area (µm²)
+    a_array = n_sub * Rv * Cv * P["cell_f2"] * (P["node"] * 1e-3) ** 2
+    a_adc_unit = comp.adc_area_um2(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"])
+    a_adc = n_adc * a_adc_unit
+    max_ib = np.where(valid, ib, 0).max(1)
+    acc_w = P["adc_bits"] + max_ib
+    a_acc = n_adc * cal["accum_a_bit_um2"] * acc_w * s_a
+    a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a
+    a_buf = buf_bits * cal["buffer_a_bit_um2"] * s_a
+    tiles_area = a_array + a_adc + a_acc + a_periph                    # all tiles, without IC
+    per_sub = tiles_area / np.maximum(n_sub, 1)
+    tile_cm_mm = np.sqrt(per_sub * subs_cm_tile) * 1e-3
+    tile_nm_mm = np.sqrt(per_sub * subs_nm_tile) * 1e-3
+    chip_side_mm = np.sqrt(tiles_area + a_buf) * 1e-3
+    w_cm = t_r
+    w_nm = pe_nm * np.ceil(np.sqrt(num_pe_nm))
+    ic_units = n_tiles_cm * w_cm * tile_cm_mm + n_tiles_nm * w_nm * tile_nm_mm + bus * chip_side_mm
+    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * s_a
+    area_um2 = tiles_area + a_buf + a_ic
+    chip_side_mm = np.sqrt(area_um2) * 1e-3
+
+    # ---------------------------------------------------------------- energy per layer (J)
+    n_conv = V * conv_per_pos
+    n_subact = V * ib * rowblocks * colblocks
+    n_cell = V * ib * rows * cols
+    e_adc_unit = comp.adc_energy_j(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"], P["v_chip"])
+    e_adc = n_conv * e_adc_unit[:, None]
+    tree_adds = V * cols * (rowblocks - 1) + V * cout * (cpw - 1)
+    acc_bitops = n_conv * (P["adc_bits"][:, None] + ib) + tree_adds * (P["adc_bits"][:, None] + ib + cpw * P["bpc"][:, None])
+    e_acc = acc_bitops * cal["accum_e_bit_j"] * s_e[:, None]
+    e_arr = comp.crossbar_read_energy_j(n_cell, P["v_mem"][:, None], P["g_on"][:, None], P["g_off"][:, None],
+                                        cal["cell_conduction_s"])
+    e_per = n_subact * (R + C) * cal["periph_e_line_j"] * s_e[:, None]
+    bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
+    bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
+    bits = bits_rd + bits_wr
+    e_buf = bits * cal["buffer_e_bit_j"] * s_e[:, None]
+    e_ic = bits * cal["ic_e_bit_mm_j"] * chip_side_mm[:, None] * s_e[:, None]
+    parts = {"arrays": e_arr, "adc": e_adc, "accumulation": e_acc, "buffer": e_buf, "interconnect": e_ic,
+             "other": e_per}
+    for key in parts:
+        parts[key] = np.where(valid, parts[key], 0.0)
+    e_layer = sum(parts.values())
+
+    # ---------------------------------------------------------------- latency per layer (s)
+    tclk = P["tclk"][:, None]
+    t_conv = comp.adc_conversion_s(P["adc_bits"], P["tclk"], P["adc_type"])[:, None]
+    eff_speed = speed * tdup
+    t_compute = np.ceil(V / eff_speed) * ib * P["cpa"][:, None] * t_conv
+    share = np.ceil(total_tiles[:, None] / np.maximum(tiles, 1))
+    words = np.ceil(bits / bus[:, None])
+    t_buffer = np.ceil(bits * share / bus[:, None]) * cal["buffer_access_cycles"] * tclk
+    t_ic = words * tclk
+    lat = {"compute": t_compute, "buffer": t_buffer, "interconnect": t_ic}
+    for key in lat:
+        lat[key] = np.where(valid, lat[key], 0.0)
+    t_layer = sum(lat.values())
+    latency = np.where(P["pipelined"], t_layer.max(1), t_layer.sum(1))
+
+    # ---------------------------------------------------------------- totals
+    e_dyn = e_layer.sum(1)
+    periph_mm2 = (area_um2 - a_array + np.where(P["volatile"], a_array, 0.0)) * 1e-6
+    p_leak = cal["leak_w_per_mm2"] * periph_mm2
+    e_leak = p_leak * latency
+    e_tot = e_dyn + e_leak
+    ops = P["ops"]
+    mapped = (mat * speed * tdup * valid).sum(1)
+    util = mapped / (n_sub * P["R"] * P["C"])
+    area_mm2 = area_um2 * 1e-6
+    out = dict(
+        area_mm2=area_mm2, latency_s=latency, dynamic_energy_j=e_dyn, leakage_energy_j=e_leak,
+        energy_j=e_tot, leakage_power_w=p_leak, ops=ops,
+        tops=ops / latency / 1e12, tops_per_w=ops / (e_tot * P["zeta"]) / 1e12,
+        tops_per_mm2=ops / latency / 1e12 / area_mm2, edp_js=e_tot * latency, utilization=util,
+        tiles=total_tiles, subarrays=n_sub, adcs=n_adc,
+        area_arrays_mm2=a_array * 1e-6, area_adc_mm2=a_adc * 1e-6, area_accumulation_mm2=a_acc * 1e-6,
+        area_buffer_mm2=a_buf * 1e-6, area_interconnect_mm2=a_ic * 1e-6, area_other_mm2=a_periph * 1e-6,
+        # per layer
+        layer_latency_s=t_layer, layer_energy_j=e_layer, layer_tiles=tiles, layer_speedup=speed * tdup,
+        layer_nm=nm, layer_cpw=cpw, layer_rows=rows, layer_cols=cols,
+        layer_subarrays=np.ceil(rows / R) * colblocks * np.where(nm, 1, 1), layer_conversions=n_conv,
+        layer_parts=parts, layer_lat_parts=lat,
+        # counts for calibration
+        counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, bits=bits,
+                    words_shared=np.ceil(bits * share / bus[:, None]), words=words, t_compute=t_compute,
+                    R_plus_C=(R + C), n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
+                    chip_side_mm=chip_side_mm, a_array=a_array, e_arr=e_arr),
+        floorplan=dict(pe_nm=pe_nm, num_pe_nm=num_pe_nm, tile_cm_rows=t_r, tile_cm_cols=t_c, pe_cm_rows=pe_r,
+                       pe_cm_cols=pe_c, bus_width_bits=bus, global_buffer_bits=buf_bits,
+                       tiles_cm=n_tiles_cm, tiles_nm=n_tiles_nm),
+    )
+    return out
+
+
+# ==================================================================================================
+# Single evaluation
+# ==================================================================================================
+
+def _check_inputs(network: Network, device: Device | str, chip: ChipConfig) -> Device:
+    if not isinstance(network, Network):
+        raise ValueError(f"network must be a Network, got {type(network).__name__}")
+    if not isinstance(chip, ChipConfig):
+        raise ValueError(f"chip must be a ChipConfig, got {type(chip).__name__}")
+    return get_device(device)
+
+
+def evaluate(network: Network, device: Device | str, chip: ChipConfig, *, n_inferences: int = 1) -> HardwareReport:
+    """Latency, energy and area of ``network`` on ``chip`` built from ``device`` cells.
+
+    Args:
+        network: The layers to map.
+        device: A :class:`~lightning_imc.devices.Device` or its registry name.
+        chip: Circuit parameters.
+        n_inferences: Number of inferences the latency and energy totals cover (≥ 1).
+
+    >>> from lightning_imc.hardware import Network, ChipConfig, evaluate
+    >>> r = evaluate(Network.vgg8(), "rram_vgg8", ChipConfig.neurosim_vgg8())
+    >>> r.tiles_per_layer
+    [1, 1, 2, 2, 4, 4, 32, 1]
+    """
+    dev = _check_inputs(network, device, chip)
+    if isinstance(n_inferences, bool) or not isinstance(n_inferences, int) or n_inferences < 1:
+        raise ValueError(f"n_inferences={n_inferences!r}; must be an integer >= 1")
+    P = pack([network], [dev], [chip])
+    o = core(P)
+    return _report(o, 0, network, chip, n_inferences)
+
+
+def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> HardwareReport:
+    nl = len(network)
+    layers = []
+    for j, layer in enumerate(network.layers):
+        parts = {k: float(v[i, j]) for k, v in o["layer_parts"].items()}
+        layers.append(LayerReport(
+            name=layer.name or f"layer{j + 1}",
+            mapping="novel" if o["layer_nm"][i, j] else "conventional",
+            cells_per_weight=int(o["layer_cpw"][i, j]), rows=int(o["layer_rows"][i, j]),
+            cols=int(o["layer_cols"][i, j]), subarrays=int(o["layer_subarrays"][i, j]),
+            tiles=int(o["layer_tiles"][i, j]), speedup=int(o["layer_speedup"][i, j]),
+            adc_conversions=float(o["layer_conversions"][i, j]), latency_s=float(o["layer_latency_s"][i, j]),
+            energy_j=float(o["layer_energy_j"][i, j]), energy_breakdown_j=parts,
+            ops=(2.0 * (layer.macs_neurosim if chip.ops_convention == "neurosim" else layer.macs)),
+        ))
+    assert len(layers) == nl
+    e_dyn = float(o["dynamic_energy_j"][i]) * n
+    e_leak = float(o["leakage_energy_j"][i]) * n
+    lat = float(o["latency_s"][i]) * n
+    ops = float(o["ops"][i]) * n
+    e_tot = e_dyn + e_leak
+    area = float(o["area_mm2"][i])
+    return HardwareReport(
+        area_mm2=area, latency_s=lat, dynamic_energy_j=e_dyn, leakage_energy_j=e_leak, energy_j=e_tot,
+        leakage_power_w=float(o["leakage_power_w"][i]), ops=ops, ops_convention=chip.ops_convention,
+        tops=ops / lat / 1e12, tops_per_w=ops / (e_tot * chip.post_layout_energy_factor) / 1e12,
+        tops_per_mm2=ops / lat / 1e12 / area, edp_js=e_tot * lat, utilization=float(o["utilization"][i]),
+        clock_period_s=chip.clock_period_s, tiles=int(o["tiles"][i]), subarrays=int(o["subarrays"][i]),
+        adcs=int(o["adcs"][i]),
+        floorplan={k: float(v[i]) for k, v in o["floorplan"].items()},
+        area_breakdown_mm2={c: float(o[f"area_{c}_mm2"][i]) for c in COMPONENTS},
+        energy_breakdown_j={k: float(v[i].sum()) * n for k, v in o["layer_parts"].items()},
+        latency_breakdown_s={k: float(v[i].sum()) * n for k, v in o["layer_lat_parts"].items()}
+        if chip.execution == "layer_by_layer" else
+        {k: float(v[i, int(np.argmax(o["layer_latency_s"][i]))]) * n for k, v in o["layer_lat_parts"].items()},
+        layers=tuple(layers), n_inferences=n,
+    )

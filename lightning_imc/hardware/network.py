@@ -1,0 +1,368 @@
+"""Network descriptions for the hardware model: a list of conv / linear layers (no torch needed).
+
+A :class:`Layer` holds what the crossbar mapping needs: the input feature map (IFM) size and
+channels, the kernel, stride, padding, the pooling that follows the layer, and the per-layer
+fixed-point precisions (weight bits, input-activation bits). A :class:`Network` is an ordered tuple
+of layers; the order is the order of execution (residual networks are flattened into execution
+order, each layer keeping its own IFM size, so no chain structure is assumed).
+
+:func:`network_from_module` derives a description from any torch model by running one forward pass
+with hooks; torch is imported lazily inside that function only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+__all__ = ["Layer", "Network", "network_from_module", "random_rls_network", "DEFAULT_BITS"]
+
+#: Precision assumed for layers that do not carry ``weight_bits`` / ``input_bits`` (bits).
+DEFAULT_BITS = 8
+
+_KINDS = ("conv", "linear")
+
+
+def _check_int(owner: str, field: str, value: object, low: int, high: int | None = None) -> None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise ValueError(f"{owner}.{field}={value!r}; must be an integer in {rng}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One conv or linear layer as the crossbar sees it.
+
+    Attributes:
+        kind: ``"conv"`` or ``"linear"`` (a linear layer is a 1×1 conv on a 1×1 IFM).
+        in_h: IFM height (pixels; 1 for linear).
+        in_w: IFM width (pixels; 1 for linear).
+        in_c: Input channels (features for linear).
+        out_c: Output channels (features for linear).
+        kernel_h: Kernel height (pixels).
+        kernel_w: Kernel width (pixels).
+        stride: Convolution stride (pixels).
+        padding: Zero padding on each side along the height (pixels).
+        padding_w: Zero padding along the width (pixels); -1 = same as ``padding``.
+        pool: Window of the max-pooling that follows the layer (1 = none; 2 = 2×2).
+        weight_bits: Total fixed-point bits of a weight (bits, 1..16).
+        input_bits: Total fixed-point bits of an input activation, applied bit-serially (bits, 1..16).
+        name: Optional label.
+    """
+
+    kind: str
+    in_h: int
+    in_w: int
+    in_c: int
+    out_c: int
+    kernel_h: int = 1
+    kernel_w: int = 1
+    stride: int = 1
+    padding: int = 0
+    pool: int = 1
+    weight_bits: int = DEFAULT_BITS
+    input_bits: int = DEFAULT_BITS
+    name: str = ""
+    padding_w: int = -1
+
+    def __post_init__(self) -> None:
+        owner = f"Layer({self.name or self.kind})"
+        if self.kind not in _KINDS:
+            raise ValueError(f"{owner}.kind={self.kind!r}; allowed: {list(_KINDS)}")
+        for f in ("in_h", "in_w", "in_c", "out_c", "kernel_h", "kernel_w", "stride", "pool"):
+            _check_int(owner, f, getattr(self, f), 1)
+        _check_int(owner, "padding", self.padding, 0)
+        _check_int(owner, "padding_w", self.padding_w, -1)
+        _check_int(owner, "weight_bits", self.weight_bits, 1, 16)
+        _check_int(owner, "input_bits", self.input_bits, 1, 16)
+        if self.out_h < 1 or self.out_w < 1:
+            raise ValueError(
+                f"{owner}: kernel {self.kernel_h}×{self.kernel_w} (padding {self.padding}) does not fit "
+                f"the {self.in_h}×{self.in_w} IFM; the layer cannot be mapped"
+            )
+
+    @property
+    def out_h(self) -> int:
+        """Output height before pooling (pixels)."""
+        return (self.in_h + 2 * self.padding - self.kernel_h) // self.stride + 1
+
+    @property
+    def out_w(self) -> int:
+        """Output width before pooling (pixels)."""
+        pw = self.padding if self.padding_w < 0 else self.padding_w
+        return (self.in_w + 2 * pw - self.kernel_w) // self.stride + 1
+
+    @property
+    def rows(self) -> int:
+        """Rows of the unrolled weight matrix: ``kernel_h · kernel_w · in_c``."""
+        return self.kernel_h * self.kernel_w * self.in_c
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates actually performed (real output size, padding and stride honoured)."""
+        return self.out_h * self.out_w * self.rows * self.out_c
+
+    @property
+    def macs_neurosim(self) -> int:
+        """MACs as DNN+NeuroSim counts them for its op count: ``IFM_H·IFM_W·C_in·K²·C_out``."""
+        return self.in_h * self.in_w * self.rows * self.out_c
+
+    @property
+    def params(self) -> int:
+        """Number of weights."""
+        return self.rows * self.out_c
+
+    def with_bits(self, weight_bits: int, input_bits: int) -> "Layer":
+        """A copy with other precisions."""
+        return dataclasses.replace(self, weight_bits=weight_bits, input_bits=input_bits)
+
+
+@dataclass(frozen=True)
+class Network:
+    """An ordered tuple of layers (execution order) with a name."""
+
+    layers: tuple[Layer, ...]
+    name: str = "network"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.layers, tuple):
+            object.__setattr__(self, "layers", tuple(self.layers))
+        if len(self.layers) == 0:
+            raise ValueError("Network.layers is empty; a network needs at least one conv/linear layer")
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise ValueError(f"Network.layers[{i}] is a {type(layer).__name__}, not a Layer")
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __getitem__(self, i: int) -> Layer:
+        return self.layers[i]
+
+    @property
+    def macs(self) -> int:
+        """Total MACs actually performed per inference."""
+        return sum(l.macs for l in self.layers)
+
+    def ops(self, convention: str = "exact") -> float:
+        """Operations per inference (1 MAC = 2 ops).
+
+        Args:
+            convention: ``"exact"`` — 2 × MACs on the real output size (this project's default);
+                ``"neurosim"`` — DNN+NeuroSim's ``2·Σ IFM_H·IFM_W·C_in·K²·C_out`` on the IFM size as listed.
+        """
+        if convention == "exact":
+            return 2.0 * self.macs
+        if convention == "neurosim":
+            return 2.0 * sum(l.macs_neurosim for l in self.layers)
+        raise ValueError(f"ops convention={convention!r}; allowed: ['exact', 'neurosim']")
+
+    def with_bits(self, weight_bits: int | Sequence[int], input_bits: int | Sequence[int]) -> "Network":
+        """A copy with uniform (int) or per-layer (sequence) precisions."""
+        n = len(self.layers)
+        wb = [weight_bits] * n if isinstance(weight_bits, int) else list(weight_bits)
+        ib = [input_bits] * n if isinstance(input_bits, int) else list(input_bits)
+        if len(wb) != n or len(ib) != n:
+            raise ValueError(f"with_bits: need {n} weight/input bit values, got {len(wb)}/{len(ib)}")
+        return Network(tuple(l.with_bits(w, a) for l, w, a in zip(self.layers, wb, ib)), self.name)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence[int]], *, weight_bits: int = 8, input_bits: int = 8,
+                  name: str = "network") -> "Network":
+        """Build from DNN+NeuroSim ``NetWork.csv`` rows: ``IFM_H, IFM_W, C_in, K_H, K_W, C_out, pool[, stride]``.
+
+        NeuroSim lists the unpadded IFM; ``padding`` is left at 0 (so real output sizes here are
+        (H−K+1)·(W−K+1), exactly the positions NeuroSim simulates). A row with a 1×1 IFM and a 1×1
+        kernel becomes a linear layer.
+        """
+        layers = []
+        for i, r in enumerate(rows):
+            r = [int(v) for v in r]
+            h, w, c, kh, kw, co, pool = r[:7]
+            stride = r[7] if len(r) > 7 else 1
+            kind = "linear" if (h == w == kh == kw == 1) else "conv"
+            layers.append(Layer(kind, h, w, c, co, kh, kw, stride, 0, 2 if pool else 1,
+                                weight_bits, input_bits, name=f"layer{i + 1}"))
+        return cls(tuple(layers), name)
+
+    @classmethod
+    def vgg8(cls, weight_bits: int = 8, input_bits: int = 8) -> "Network":
+        """VGG-8 for CIFAR-10 as in the DNN+NeuroSim V1.3 manual (``NetWork.csv``, Table II).
+
+        >>> Network.vgg8().ops("neurosim") / 1e9  # doctest: +ELLIPSIS
+        1.23...
+        """
+        rows = [
+            (32, 32, 3, 3, 3, 128, 0), (32, 32, 128, 3, 3, 128, 1),
+            (16, 16, 128, 3, 3, 256, 0), (16, 16, 256, 3, 3, 256, 1),
+            (8, 8, 256, 3, 3, 512, 0), (8, 8, 512, 3, 3, 512, 1),
+            (1, 1, 8192, 1, 1, 1024, 0), (1, 1, 1024, 1, 1, 10, 0),
+        ]
+        return cls.from_rows(rows, weight_bits=weight_bits, input_bits=input_bits, name="vgg8")
+
+    @classmethod
+    def small_cnn(cls) -> "Network":
+        """A three-layer toy network (CIFAR-sized input) for examples and tests."""
+        return cls((
+            Layer("conv", 32, 32, 3, 16, 3, 3, 1, 1, 2, name="conv1"),
+            Layer("conv", 16, 16, 16, 32, 3, 3, 1, 1, 2, name="conv2"),
+            Layer("linear", 1, 1, 32 * 8 * 8, 10, name="fc"),
+        ), "small_cnn")
+
+
+# ----------------------------------------------------------------------------------------------
+# The NACIM RLS space (paper section V-A): random child networks for benchmarks and property tests
+# ----------------------------------------------------------------------------------------------
+
+RLS_FILTERS = (24, 36, 48, 64)
+RLS_KERNELS = (1, 3, 5, 7)
+RLS_FC_UNITS = (64, 128, 256, 512)
+
+
+def random_rls_network(rng: random.Random | int | None = None, *, n_conv: int = 6, n_fc: int = 2,
+                       num_classes: int = 10, input_hw: int = 32, input_c: int = 3) -> Network:
+    """A random child network of NACIM's RLS space (CIFAR-10 input, 32×32×3).
+
+    ``n_conv`` conv layers (filters {24,36,48,64}, kernel height/width each {1,3,5,7}, 'same'
+    padding, optional 2×2 pooling), then ``n_fc`` FC layers ({64,128,256,512} units, the last one
+    has ``num_classes`` outputs). Per-layer weight and activation precision = integer bits 0..3 +
+    fractional bits 0..6 (+1 sign bit), at least 2 bits in total.
+    """
+    if not isinstance(rng, random.Random):
+        rng = random.Random(rng)
+    layers: list[Layer] = []
+    h = w = input_hw
+    c = input_c
+
+    def bits() -> int:
+        return max(2, 1 + rng.randint(0, 3) + rng.randint(0, 6))
+
+    for i in range(n_conv):
+        kh, kw = rng.choice(RLS_KERNELS), rng.choice(RLS_KERNELS)
+        co = rng.choice(RLS_FILTERS)
+        pool = 2 if (rng.random() < 0.5 and h >= 2 and w >= 2) else 1
+        layers.append(Layer("conv", h, w, c, co, kh, kw, 1, kh // 2, pool, bits(), bits(),
+                            name=f"conv{i + 1}", padding_w=kw // 2))
+        c = co
+        if pool == 2:
+            h, w = h // 2, w // 2
+    feat = h * w * c
+    for j in range(n_fc):
+        units = num_classes if j == n_fc - 1 else rng.choice(RLS_FC_UNITS)
+        layers.append(Layer("linear", 1, 1, feat, units, weight_bits=bits(), input_bits=bits(), name=f"fc{j + 1}"))
+        feat = units
+    return Network(tuple(layers), "rls")
+
+
+# ----------------------------------------------------------------------------------------------
+# From a torch model (lazy torch import)
+# ----------------------------------------------------------------------------------------------
+
+def _bits_attr(module: Any, name: str, default: int) -> int:
+    value = getattr(module, name, None)
+    if value is None:
+        return default
+    return int(value)
+
+
+def network_from_module(model: Any, input_shape: Sequence[int], *, default_bits: int = DEFAULT_BITS,
+                        name: str | None = None) -> Network:
+    """Describe a torch model's conv/linear layers by running one forward pass with hooks.
+
+    Works for any graph (residual networks included): each ``nn.Conv2d``/``nn.Linear`` call is
+    recorded in execution order with the IFM size it actually received. Precisions come from the
+    layer's ``weight_bits`` / ``input_bits`` attributes when present (the IMC layers carry them; any
+    module may), else ``default_bits``. A max/avg-pool module that directly consumes a recorded
+    layer's output (after an optional activation) marks that layer as pooled, which affects only the
+    output-buffer traffic.
+
+    Args:
+        model: A ``torch.nn.Module``.
+        input_shape: Shape of one input without the batch dimension, e.g. ``(3, 32, 32)``.
+        default_bits: Precision (bits) used where a layer does not carry one.
+        name: Network name (default: the model's class name).
+    """
+    import torch  # lazy: the rest of lightning_imc.hardware never imports torch
+    from torch import nn
+
+    records: list[dict[str, Any]] = []
+    handles = []
+    last_output: dict[str, Any] = {"tensor": None, "index": None}
+
+    def conv_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
+        x = inputs[0]
+        if isinstance(mod, nn.Conv2d):
+            if mod.groups != 1:
+                raise ValueError(f"{type(mod).__name__} with groups={mod.groups}: grouped/depthwise convolutions "
+                                 "are not supported by the crossbar mapping")
+            kh, kw = mod.kernel_size
+            sh, sw = mod.stride
+            if isinstance(mod.padding, str):
+                ph, pw = (kh // 2, kw // 2) if mod.padding == "same" else (0, 0)
+            else:
+                ph, pw = mod.padding
+            h, w = int(x.shape[-2]), int(x.shape[-1])
+            rec = dict(kind="conv", in_h=h, in_w=w, in_c=mod.in_channels, out_c=mod.out_channels,
+                       kernel_h=kh, kernel_w=kw, stride=max(sh, sw), padding=ph, padding_w=pw)
+        else:
+            positions = int(x.numel() // max(1, x.shape[0]) // mod.in_features)
+            rec = dict(kind="linear" if positions == 1 else "conv", in_h=1, in_w=max(1, positions),
+                       in_c=mod.in_features, out_c=mod.out_features, kernel_h=1, kernel_w=1, stride=1, padding=0)
+        rec["weight_bits"] = _bits_attr(mod, "weight_bits", default_bits)
+        rec["input_bits"] = _bits_attr(mod, "input_bits", default_bits)
+        rec["pool"] = 1
+        rec["name"] = mod_names.get(id(mod), type(mod).__name__)
+        records.append(rec)
+        last_output["tensor"] = output
+        last_output["index"] = len(records) - 1
+
+    def pool_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
+        idx = last_output["index"]
+        if idx is None:
+            return
+        k = mod.kernel_size if isinstance(mod.kernel_size, int) else mod.kernel_size[0]
+        if records[idx]["kind"] == "conv" and records[idx]["pool"] == 1:
+            records[idx]["pool"] = max(1, int(k))
+        last_output["index"] = None
+
+    mod_names = {id(m): n for n, m in model.named_modules()}
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            handles.append(m.register_forward_hook(pool_hook))
+    was_training = model.training
+    try:
+        model.eval()
+        param = next(iter(model.parameters()), None)
+        dev = param.device if param is not None else "cpu"
+        with torch.no_grad():
+            model(torch.zeros((1, *tuple(int(s) for s in input_shape)), device=dev))
+    finally:
+        for hnd in handles:
+            hnd.remove()
+        model.train(was_training)
+    if not records:
+        raise ValueError(f"network_from_module: {type(model).__name__} has no nn.Conv2d/nn.Linear layer to map")
+    layers = []
+    for r in records:
+        r["weight_bits"] = min(16, max(1, r["weight_bits"]))
+        r["input_bits"] = min(16, max(1, r["input_bits"]))
+        layers.append(Layer(**r))
+    return Network(tuple(layers), name or type(model).__name__)
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+_ = math  # keep import (used by doctests/consumers)
