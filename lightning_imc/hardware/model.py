@@ -214,11 +214,12 @@ def _first_argmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.argmax(v, axis=-1)
 
 
-def core(P: dict, cal: Mapping[str, float] | None = None) -> dict:
+def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -> dict:
     """Evaluate packed arrays. Returns totals (N,), per-layer arrays (N, L) and counts.
 
-    Raises ``ValueError`` when a network needs more tiles than ``max_tiles`` or a layer's input
-    does not fit the global buffer.
+    With ``strict`` (default), raises ``ValueError`` when a network needs more tiles than
+    ``max_tiles`` or a layer's input does not fit the global buffer; otherwise such rows are
+    marked ``feasible = False`` and their metrics set to +inf.
     """
     cal = comp.CAL if cal is None else cal
     valid = P["valid"]
@@ -313,12 +314,12 @@ def core(P: dict, cal: Mapping[str, float] | None = None) -> dict:
     total_tiles = tiles.sum(1)
     mt = P["max_tiles"]
     over = np.isfinite(mt) & (total_tiles > mt)
-    if over.any():
+    if strict and over.any():
         i = int(np.flatnonzero(over)[0])
         raise ValueError(f"network #{i} needs {int(total_tiles[i])} tiles but ChipConfig.max_tiles="
                          f"{int(mt[i])}; the network cannot be mapped (raise max_tiles, use larger "
                          f"sub-arrays/tiles, or fewer weight bits)")
-    spare = np.isfinite(mt) & P["dup_weights"] & (total_tiles < mt)
+    spare = np.isfinite(mt) & P["dup_weights"] & (total_tiles < mt) & ~over
     for i in np.flatnonzero(spare):          # greedy: give left-over tiles to the slowest layer
         left = mt[i] - total_tiles[i]
         work = np.where(valid[i], np.ceil(V[i] / speed[i]) * ib[i], 0.0)
@@ -349,7 +350,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None) -> dict:
     need_buf = np.where(valid, P["in_bits_total"], 0).max(1)
     buf_bits = np.where(np.isnan(P["buffer_bits"]), need_buf, P["buffer_bits"])
     too_big = valid & (P["in_bits_total"] > buf_bits[:, None])
-    if too_big.any():
+    if strict and too_big.any():
         i, j = (int(v) for v in np.argwhere(too_big)[0])
         raise ValueError(f"network #{i} layer {j}: its input needs {P['in_bits_total'][i, j] / 8192:.1f} KiB "
                          f"but ChipConfig.global_buffer_kb={buf_bits[i] / 8192:.1f}; the layer cannot be mapped")
@@ -427,7 +428,11 @@ def core(P: dict, cal: Mapping[str, float] | None = None) -> dict:
     mapped = (mat * speed * tdup * valid).sum(1)
     util = mapped / (n_sub * P["R"] * P["C"])
     area_mm2 = area_um2 * 1e-6
-    out = dict(
+    feasible = ~over & ~too_big.any(1)
+    if not feasible.all():
+        inf = np.where(feasible, 0.0, np.inf)
+        area_mm2, latency, e_dyn, e_tot = area_mm2 + inf, latency + inf, e_dyn + inf, e_tot + inf
+    out = dict(feasible=feasible,
         area_mm2=area_mm2, latency_s=latency, dynamic_energy_j=e_dyn, leakage_energy_j=e_leak,
         energy_j=e_tot, leakage_power_w=p_leak, ops=ops,
         tops=ops / latency / 1e12, tops_per_w=ops / (e_tot * P["zeta"]) / 1e12,
