@@ -1,0 +1,43 @@
+"""Noise-aware compute-in-memory crossbar layers, in plain PyTorch.
+
+Importing this package imports torch only (no Lightning, Hydra or wandb), so the layers can be used
+in any model::
+
+    from lightning_imc.layers import IMCConfig, convert_to_imc, evaluate_on_chips
+    imc_model = convert_to_imc(model, IMCConfig(device="rram_nacim", variation="train"),
+                               overrides={"conv1": {"input_signed": True}})
+"""
+
+from ..devices import DEVICE_LIBRARY, Device, get_device, register_device
+from .adc import adc_quantize, conv_tile_plan, tiled_conv2d, tiled_linear
+from .config import IMCConfig
+from .convert import convert_to_digital, convert_to_imc, imc_layers
+from .modules import IMCConv2d, IMCLayer, IMCLinear, IMCMultiheadAttention
+from .montecarlo import (
+    MonteCarloResult,
+    classification_accuracy,
+    evaluate_on_chips,
+    resample_chip,
+    set_variation,
+    student_t_quantile,
+    variation_mode,
+)
+from .quantization import FixedPoint, fixed_point_quantize
+from .variation import (
+    bit_sliced_noise_std,
+    cells_per_weight,
+    recombine_slices,
+    sample_bit_sliced_read,
+    slice_codes,
+)
+
+__all__ = [
+    "DEVICE_LIBRARY", "Device", "get_device", "register_device",
+    "IMCConfig", "FixedPoint", "fixed_point_quantize",
+    "IMCLayer", "IMCConv2d", "IMCLinear", "IMCMultiheadAttention",
+    "convert_to_imc", "convert_to_digital", "imc_layers",
+    "adc_quantize", "tiled_linear", "tiled_conv2d", "conv_tile_plan",
+    "bit_sliced_noise_std", "cells_per_weight", "slice_codes", "recombine_slices", "sample_bit_sliced_read",
+    "MonteCarloResult", "evaluate_on_chips", "classification_accuracy", "set_variation", "variation_mode",
+    "resample_chip", "student_t_quantile",
+]

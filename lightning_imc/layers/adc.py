@@ -1,0 +1,133 @@
+"""Crossbar tiling and ADC readout of partial sums.
+
+A layer's unrolled weight matrix has ``K²·C_in`` rows (PyTorch's unfold order: row
+``c·K² + kh·K + kw``) and ``C_out`` columns. It is split into tiles of ``array_rows`` consecutive rows;
+each tile produces one partial sum per output (column), which an ADC converts before the tiles are
+summed digitally. This is a functional model: the analog partial sum of a tile is taken at full
+precision (bit-serial inputs and bit slices are not simulated one by one) and then quantized once by
+a signed, mid-tread ADC of ``adc_bits``::
+
+    step = full_scale / 2**(adc_bits - 1)
+    adc(p) = step * clamp(round(p / step), -2**(adc_bits - 1), 2**(adc_bits - 1) - 1)
+
+Gradients pass straight through inside the range and are zero where the ADC clips.
+
+Convolutions stay native: all tiles of a layer run as one grouped ``F.conv2d`` over a gathered copy
+of the input channels that each tile touches (no unfold).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["adc_quantize", "tiled_linear", "tiled_conv2d", "conv_tile_plan"]
+
+
+def adc_quantize(partial_sums: Tensor, adc_bits: int, full_scale: float | Tensor) -> Tensor:
+    """Quantize partial sums with a signed mid-tread ADC of ``adc_bits`` over ``[-full_scale, full_scale)``.
+
+    >>> adc_quantize(torch.tensor([0.3, -1.0, 0.74, 2.0]), adc_bits=3, full_scale=1.0)
+    tensor([ 0.2500, -1.0000,  0.7500,  0.7500])
+    """
+    step = full_scale / 2 ** (adc_bits - 1)
+    if isinstance(step, Tensor):
+        step = step.clamp_min(torch.finfo(torch.float32).tiny)  # stays on device: no host sync
+    levels = 2 ** (adc_bits - 1)
+    return _ClampedRoundSTE.apply(partial_sums, step, -levels, levels - 1)
+
+
+class _ClampedRoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, step: "float | Tensor", min_code: int, max_code: int) -> Tensor:  # type: ignore[override]
+        codes = torch.round(x / step)
+        ctx.save_for_backward((codes >= min_code) & (codes <= max_code))
+        return codes.clamp_(min_code, max_code).mul_(step)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):  # type: ignore[override]
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None
+
+
+def tiled_linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None, array_rows: int, adc_bits: int, full_scale: float | str
+) -> Tensor:
+    """``F.linear`` with the input dimension split into crossbar tiles and an ADC on each tile's sums.
+
+    Args:
+        x: Input ``(..., in_features)``.
+        weight: ``(out_features, in_features)``.
+        bias: Added digitally after the tiles are summed.
+        array_rows: Rows per tile.
+        adc_bits: ADC resolution (bits).
+        full_scale: ADC full scale, or ``"dynamic"`` for the largest |partial sum| of this call.
+    """
+    in_features = weight.shape[1]
+    tiles = -(-in_features // array_rows)
+    pad = tiles * array_rows - in_features
+    if pad:
+        x = F.pad(x, (0, pad))
+        weight = F.pad(weight, (0, pad))
+    x_tiles = x.reshape(*x.shape[:-1], tiles, array_rows)
+    w_tiles = weight.reshape(weight.shape[0], tiles, array_rows)
+    partial = torch.einsum("...tr,otr->...to", x_tiles, w_tiles)
+    partial = _adc(partial, adc_bits, full_scale)
+    out = partial.sum(-2)
+    return out if bias is None else out + bias
+
+
+def conv_tile_plan(in_channels: int, kernel_size: tuple[int, int], array_rows: int) -> tuple[Tensor, Tensor, int]:
+    """How a conv's unrolled rows map onto tiles.
+
+    Returns:
+        ``(channel_index, row_mask, tiles)``: ``channel_index`` ``(tiles * span,)`` gives, for each
+        tile, the ``span`` input channels it touches (clamped to the last channel);
+        ``row_mask`` ``(tiles, span, kh, kw)`` is 1 where that (channel, kh, kw) row belongs to the tile.
+    """
+    kh, kw = kernel_size
+    per_channel = kh * kw
+    rows = in_channels * per_channel
+    tiles = -(-rows // array_rows)
+    first_channel = torch.arange(tiles) * array_rows // per_channel
+    last_channel = (torch.clamp((torch.arange(tiles) + 1) * array_rows, max=rows) - 1) // per_channel
+    span = int((last_channel - first_channel).max()) + 1
+    channel = first_channel[:, None] + torch.arange(span)[None, :]  # (tiles, span)
+    row = channel[:, :, None] * per_channel + torch.arange(per_channel)[None, None, :]  # (tiles, span, k²)
+    tile_of_row = torch.arange(tiles)[:, None, None]
+    in_tile = (row >= tile_of_row * array_rows) & (row < (tile_of_row + 1) * array_rows) & (channel[:, :, None] < in_channels)
+    return channel.clamp(max=in_channels - 1).reshape(-1), in_tile.reshape(tiles, span, kh, kw), tiles
+
+
+def tiled_conv2d(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    stride: tuple[int, ...],
+    padding: "tuple[int, ...] | str",
+    dilation: tuple[int, ...],
+    array_rows: int,
+    adc_bits: int,
+    full_scale: float | str,
+    plan: tuple[Tensor, Tensor, int] | None = None,
+) -> Tensor:
+    """``F.conv2d`` (groups=1) with crossbar tiles over the unrolled rows and an ADC per tile."""
+    out_channels, in_channels = weight.shape[:2]
+    channel_index, row_mask, tiles = plan or conv_tile_plan(in_channels, tuple(weight.shape[2:]), array_rows)
+    channel_index = channel_index.to(x.device)
+    row_mask = row_mask.to(device=weight.device, dtype=weight.dtype)
+    span = row_mask.shape[1]
+    x_gathered = x.index_select(1, channel_index)  # (N, tiles*span, H, W)
+    w = weight.index_select(1, channel_index.to(weight.device)).view(out_channels, tiles, span, *weight.shape[2:])
+    w = (w * row_mask.unsqueeze(0)).transpose(0, 1).reshape(tiles * out_channels, span, *weight.shape[2:])
+    partial = F.conv2d(x_gathered, w, None, stride, padding, dilation, groups=tiles)
+    partial = partial.view(partial.shape[0], tiles, out_channels, *partial.shape[2:])
+    out = _adc(partial, adc_bits, full_scale).sum(1)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def _adc(partial: Tensor, adc_bits: int, full_scale: float | str) -> Tensor:
+    if full_scale == "dynamic":
+        full_scale = partial.detach().abs().amax()
+    return adc_quantize(partial.float(), adc_bits, full_scale).to(partial.dtype)

@@ -1,0 +1,160 @@
+"""``IMCConfig``: every non-ideality of a crossbar layer in one validated dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from ..devices import Device, get_device
+from .quantization import FixedPoint, check_fixed_point
+
+__all__ = ["IMCConfig", "VARIATION_MODES", "VARIATION_MODELS", "ADC_RANGES"]
+
+VARIATION_MODES = ("off", "train", "fixed")
+VARIATION_MODELS = ("bit_sliced", "relative")
+ADC_RANGES = ("dynamic", "worst_case")
+MAX_ARRAY_SIZE = 4096
+
+AdcRange = Union[Literal["dynamic", "worst_case"], float]
+
+
+@dataclass(frozen=True)
+class IMCConfig:
+    """Configuration of a noise-aware crossbar layer (``IMCConv2d``, ``IMCLinear``, ...).
+
+    Attributes:
+        weight_int_bits: Integer bits of the weights, sign included (bits).
+        weight_frac_bits: Fraction bits of the weights (bits).
+        input_int_bits: Integer bits of the layer input, i.e. the previous layer's activation (bits).
+        input_frac_bits: Fraction bits of the layer input (bits).
+        input_signed: Quantize the input as signed (e.g. a network's first layer, transformers) or
+            unsigned (post-ReLU activations, the default).
+        quantize_weights: Quantize weights to the fixed-point grid (needed by ``bit_sliced`` noise).
+        quantize_inputs: Quantize inputs (the crossbar's bit-serial word-line drive).
+        device: Device name from :data:`lightning_imc.devices.DEVICE_LIBRARY`, or a ``Device``.
+        variation: ``off`` (quantization only), ``train`` (a new variation sample at every forward:
+            noise-aware training) or ``fixed`` (one sample per programmed chip, redrawn only by
+            ``resample()``: Monte-Carlo chip evaluation).
+        variation_model: ``bit_sliced`` (per-cell Gaussian in level units, recombined with each
+            slice's significance; see :mod:`lightning_imc.layers.variation`) or ``relative``
+            (Gaussian with std ``relative_sigma * max|w|``).
+        sigma_levels: Per-cell variation std in level units; ``None`` uses the device's own value.
+        relative_sigma: Std relative to the layer's ``max|w|`` for the ``relative`` model.
+        array_rows: Rows of one crossbar sub-array (word lines); the unrolled weight matrix
+            (K²·C_in rows) is split into tiles of this many rows for the ADC.
+        array_cols: Columns of one sub-array (bit lines); used by the hardware mapping.
+        adc_bits: ADC resolution (bits); ``None`` is an ideal (infinite-precision) readout.
+        adc_range: Full scale of the ADC: ``dynamic`` (the largest |partial sum| of the current
+            forward, like an auto-ranging converter), ``worst_case`` (the largest partial sum the
+            formats allow: ``rows · max|input| · max|weight|``; never clips), or a positive number
+            (a fixed full scale in the layer's output units).
+        seed: Seed of the variation samples; ``None`` draws from torch's global generator.
+    """
+
+    weight_int_bits: int = 1
+    weight_frac_bits: int = 7
+    input_int_bits: int = 3
+    input_frac_bits: int = 4
+    input_signed: bool = False
+    quantize_weights: bool = True
+    quantize_inputs: bool = True
+    device: Union[str, Device] = "rram_nacim"
+    variation: str = "train"
+    variation_model: str = "bit_sliced"
+    sigma_levels: float | None = None
+    relative_sigma: float = 0.1
+    array_rows: int = 128
+    array_cols: int = 128
+    adc_bits: int | None = None
+    adc_range: AdcRange = "dynamic"
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        check_fixed_point(
+            self.weight_int_bits, self.weight_frac_bits, "IMCConfig.weight_int_bits", "IMCConfig.weight_frac_bits"
+        )
+        check_fixed_point(
+            self.input_int_bits, self.input_frac_bits, "IMCConfig.input_int_bits", "IMCConfig.input_frac_bits"
+        )
+        for field in ("input_signed", "quantize_weights", "quantize_inputs"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"IMCConfig.{field}={getattr(self, field)!r}; must be true or false")
+        try:
+            get_device(self.device)
+        except ValueError as err:
+            raise ValueError(f"IMCConfig.{err}") from None
+        _check_choice("variation", self.variation, VARIATION_MODES)
+        _check_choice("variation_model", self.variation_model, VARIATION_MODELS)
+        if self.sigma_levels is not None:
+            _check_non_negative("sigma_levels", self.sigma_levels)
+        _check_non_negative("relative_sigma", self.relative_sigma)
+        _check_int("array_rows", self.array_rows, 1, MAX_ARRAY_SIZE)
+        _check_int("array_cols", self.array_cols, 1, MAX_ARRAY_SIZE)
+        if self.adc_bits is not None:
+            _check_int("adc_bits", self.adc_bits, 1, 16, none_ok=True)
+        if isinstance(self.adc_range, str):
+            _check_choice("adc_range", self.adc_range, ADC_RANGES + ("<positive number>",))
+        elif isinstance(self.adc_range, bool) or not isinstance(self.adc_range, (int, float)) or not (
+            math.isfinite(self.adc_range) and self.adc_range > 0
+        ):
+            raise ValueError(
+                f"IMCConfig.adc_range={self.adc_range!r}; allowed: 'dynamic', 'worst_case' or a number > 0"
+            )
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0, 2**63 - 1, none_ok=True)
+        if self.variation != "off" and self.variation_model == "bit_sliced" and not self.quantize_weights:
+            raise ValueError(
+                "IMCConfig.quantize_weights=False with variation_model='bit_sliced': bit slicing needs "
+                "fixed-point weights; quantize them or use variation_model='relative'"
+            )
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def weight_format(self) -> FixedPoint:
+        """Signed fixed-point format of the weights."""
+        return FixedPoint(self.weight_int_bits, self.weight_frac_bits, signed=True)
+
+    @property
+    def input_format(self) -> FixedPoint:
+        """Fixed-point format of the layer input."""
+        return FixedPoint(self.input_int_bits, self.input_frac_bits, signed=self.input_signed)
+
+    @property
+    def device_spec(self) -> Device:
+        """The resolved :class:`~lightning_imc.devices.Device`."""
+        return get_device(self.device)
+
+    @property
+    def effective_sigma_levels(self) -> float:
+        """Per-cell variation std in level units (``sigma_levels`` or the device's)."""
+        return self.device_spec.sigma_levels if self.sigma_levels is None else float(self.sigma_levels)
+
+    def replace(self, **changes: Any) -> "IMCConfig":
+        """A validated copy with ``changes`` applied; unknown keys raise ``ValueError`` naming them."""
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise ValueError(f"unknown IMCConfig field(s) {unknown}; allowed: {field_names()}")
+        return dataclasses.replace(self, **changes)
+
+
+def field_names() -> list[str]:
+    """Names of the fields of :class:`IMCConfig`."""
+    return [f.name for f in dataclasses.fields(IMCConfig)]
+
+
+def _check_choice(field: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"IMCConfig.{field}={value!r}; allowed: {list(allowed)}")
+
+
+def _check_int(field: str, value: object, low: int, high: int, none_ok: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not (low <= value <= high):
+        extra = " or None" if none_ok else ""
+        raise ValueError(f"IMCConfig.{field}={value!r}; must be an integer in [{low}, {high}]{extra}")
+
+
+def _check_non_negative(field: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"IMCConfig.{field}={value!r}; must be a finite number >= 0")

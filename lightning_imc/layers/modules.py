@@ -1,0 +1,355 @@
+"""Noise-aware crossbar layers: drop-in subclasses of ``nn.Conv2d``, ``nn.Linear`` and ``nn.MultiheadAttention``.
+
+Each forward quantizes the input (the crossbar's word-line drive) and the weight (the programmed
+conductances) to fixed point, adds device variation to the quantized weight, and calls the native
+``F.conv2d`` / ``F.linear`` — or, with an ADC configured, the tiled version of
+:mod:`lightning_imc.layers.adc`. Noise lives in the forward pass only, so any optimizer trains these
+layers, and ``state_dict`` keys are those of the digital layer (variation samples are never saved).
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .adc import conv_tile_plan, tiled_conv2d, tiled_linear
+from .config import VARIATION_MODES, IMCConfig
+from .quantization import fixed_point_quantize
+from .variation import bit_sliced_noise_std
+
+__all__ = ["IMCLayer", "IMCConv2d", "IMCLinear", "IMCMultiheadAttention", "seed_offset_for"]
+
+
+def seed_offset_for(name: str) -> int:
+    """A stable per-layer seed offset derived from the layer's qualified name."""
+    return zlib.crc32(name.encode())
+
+
+def _mix_seed(*parts: int) -> int:
+    # Python's tuple hash of ints is deterministic across processes (only str/bytes are salted).
+    return hash(parts) & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class IMCLayer:
+    """Mixin holding the crossbar behaviour shared by all IMC layers.
+
+    Attributes:
+        imc_config: The layer's :class:`IMCConfig`.
+    """
+
+    imc_config: IMCConfig
+    #: Attributes this mixin adds to a module (dropped again by ``to_digital``).
+    IMC_ATTRIBUTES = (
+        "imc_config", "_imc_seed_offset", "_imc_draws", "_imc_chip_seed", "_fixed_noise",
+        "_weight_format", "_input_format", "_bit_sliced_std",
+    )
+
+    def _init_imc(self, config: IMCConfig | None, seed_offset: int = 0) -> None:
+        config = IMCConfig() if config is None else config
+        if not isinstance(config, IMCConfig):
+            raise ValueError(f"imc_config must be an IMCConfig, got {type(config).__name__}")
+        self._imc_seed_offset = seed_offset
+        self._imc_draws = 0
+        self._imc_chip_seed: int | None = None
+        self._fixed_noise: dict[str, Tensor] = {}
+        self._apply_config(config)
+
+    def _apply_config(self, config: IMCConfig) -> None:
+        self.imc_config = config
+        self._weight_format = config.weight_format
+        self._input_format = config.input_format
+        device = config.device_spec
+        self._bit_sliced_std = bit_sliced_noise_std(
+            self._weight_format, device.bits_per_cell, config.effective_sigma_levels
+        )
+
+    def set_config(self, config: IMCConfig) -> None:
+        """Replace the layer's configuration (variation samples of a fixed chip are kept if shapes allow)."""
+        if not isinstance(config, IMCConfig):
+            raise ValueError(f"imc_config must be an IMCConfig, got {type(config).__name__}")
+        self._apply_config(config)
+
+    # -- what the hardware model reads ------------------------------------------------------------
+    @property
+    def weight_bits(self) -> int | None:
+        """Total weight bits (bits), or ``None`` when weights are not quantized."""
+        return self._weight_format.total_bits if self.imc_config.quantize_weights else None
+
+    @property
+    def input_bits(self) -> int | None:
+        """Total input-activation bits (bits), or ``None`` when inputs are not quantized."""
+        return self._input_format.total_bits if self.imc_config.quantize_inputs else None
+
+    # -- variation control ---------------------------------------------------------------------------
+    def set_variation(self, mode: str) -> None:
+        """Switch the variation mode (``off`` | ``train`` | ``fixed``) without touching anything else."""
+        if mode not in VARIATION_MODES:
+            raise ValueError(f"variation={mode!r}; allowed: {list(VARIATION_MODES)}")
+        self.set_config(self.imc_config.replace(variation=mode))
+
+    def resample(self, seed: int | None = None) -> None:
+        """Program a new chip: the next forward in ``fixed`` mode draws a new variation sample.
+
+        Args:
+            seed: Seed of this chip (combined with the layer's own offset); ``None`` continues the
+                layer's sequence (seeded by ``imc_config.seed``) or uses the global generator.
+        """
+        self._fixed_noise.clear()
+        self._imc_chip_seed = seed
+
+    def weight_noise_std(self, weight: Tensor) -> "float | Tensor":
+        """Std of the variation added to each quantized weight (weight units)."""
+        config = self.imc_config
+        if config.variation == "off":
+            return 0.0
+        if config.variation_model == "bit_sliced":
+            return self._bit_sliced_std
+        return config.relative_sigma * weight.detach().abs().amax()
+
+    def _standard_normal(self, key: int, like: Tensor) -> Tensor:
+        config = self.imc_config
+        if self._imc_chip_seed is not None:
+            seed = _mix_seed(self._imc_chip_seed, self._imc_seed_offset, key)
+        elif config.seed is not None:
+            self._imc_draws += 1
+            seed = _mix_seed(config.seed, self._imc_seed_offset, key, self._imc_draws)
+        else:
+            return torch.randn(like.shape, device=like.device, dtype=like.dtype)
+        generator = torch.Generator(device=like.device)
+        generator.manual_seed(seed)
+        return torch.randn(like.shape, device=like.device, dtype=like.dtype, generator=generator)
+
+    def _effective_weight(self, key: int, weight: Tensor) -> Tensor:
+        """Quantized weight plus this forward's variation sample."""
+        config = self.imc_config
+        w = fixed_point_quantize(weight, self._weight_format) if config.quantize_weights else weight
+        std = self.weight_noise_std(w)
+        if isinstance(std, float) and std == 0.0:
+            return w
+        if config.variation == "train":
+            z = self._standard_normal(key, w)
+        else:
+            z = self._fixed_noise.get(str(key))
+            if z is None or z.shape != w.shape:
+                z = self._standard_normal(key, w)
+                self._fixed_noise[str(key)] = z
+            elif z.device != w.device or z.dtype != w.dtype:
+                z = self._fixed_noise[str(key)] = z.to(device=w.device, dtype=w.dtype)
+        return w + std * z
+
+    def _quantize_input(self, x: Tensor) -> Tensor:
+        return fixed_point_quantize(x, self._input_format) if self.imc_config.quantize_inputs else x
+
+    def _adc_full_scale(self, x: Tensor, weight: Tensor, rows: int) -> "float | str | Tensor":
+        adc_range = self.imc_config.adc_range
+        if adc_range == "dynamic" or not isinstance(adc_range, str):
+            return adc_range
+        config = self.imc_config
+        x_max = self._input_format.max_abs if config.quantize_inputs else x.detach().abs().amax()
+        w_max = self._weight_format.max_abs if config.quantize_weights else weight.detach().abs().amax()
+        return min(config.array_rows, rows) * x_max * w_max
+
+    def _imc_repr(self) -> str:
+        c = self.imc_config
+        device = c.device if isinstance(c.device, str) else c.device.name
+        return (
+            f"w=Q{c.weight_int_bits}.{c.weight_frac_bits}, x=Q{c.input_int_bits}.{c.input_frac_bits}"
+            f"{'s' if c.input_signed else 'u'}, device={device}, variation={c.variation}, "
+            f"adc_bits={c.adc_bits}"
+        )
+
+
+class IMCConv2d(nn.Conv2d, IMCLayer):
+    """``nn.Conv2d`` mapped onto crossbars: quantized, variation-injecting, optionally ADC-limited.
+
+    Only ``groups=1`` convolutions map onto a crossbar; use :func:`convert_to_imc` to leave
+    grouped/depthwise ones digital.
+
+    >>> layer = IMCConv2d(3, 8, 3, padding=1, imc_config=IMCConfig(seed=0))
+    >>> layer(torch.rand(2, 3, 8, 8)).shape
+    torch.Size([2, 8, 8, 8])
+    >>> sorted(layer.state_dict())
+    ['bias', 'weight']
+    """
+
+    def __init__(self, *args: Any, imc_config: IMCConfig | None = None, seed_offset: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.groups != 1:
+            raise ValueError(f"IMCConv2d needs groups=1 (a crossbar maps a dense kernel), got groups={self.groups}")
+        self._init_imc(imc_config, seed_offset)
+        self._tile_plans: dict[int, tuple[Tensor, Tensor, int]] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        config = self.imc_config
+        x = self._quantize_input(x)
+        weight = self._effective_weight(0, self.weight)
+        if config.adc_bits is None:
+            return self._conv_forward(x, weight, self.bias)
+        padding: "tuple[int, ...] | str" = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = 0
+        plan = self._tile_plans.get(config.array_rows)
+        if plan is None:
+            plan = self._tile_plans[config.array_rows] = conv_tile_plan(
+                self.in_channels, self.kernel_size, config.array_rows
+            )
+        rows = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        return tiled_conv2d(
+            x, weight, self.bias, self.stride, padding, self.dilation, config.array_rows, config.adc_bits,
+            self._adc_full_scale(x, weight, rows), plan,
+        )
+
+    @classmethod
+    def from_digital(cls, module: nn.Conv2d, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCConv2d":
+        """An ``IMCConv2d`` sharing ``module``'s parameters (no copy)."""
+        layer = cls(
+            module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+            padding=module.padding, dilation=module.dilation, groups=module.groups,
+            bias=module.bias is not None, padding_mode=module.padding_mode, device="meta",
+            imc_config=imc_config, seed_offset=seed_offset,
+        )
+        layer.weight, layer.bias = module.weight, module.bias
+        layer.train(module.training)
+        return layer
+
+    def to_digital(self) -> nn.Conv2d:
+        """A plain ``nn.Conv2d`` sharing this layer's parameters (full-precision, noise-free)."""
+        module = nn.Conv2d(
+            self.in_channels, self.out_channels, self.kernel_size, stride=self.stride, padding=self.padding,
+            dilation=self.dilation, groups=self.groups, bias=self.bias is not None,
+            padding_mode=self.padding_mode, device="meta",
+        )
+        module.weight, module.bias = self.weight, self.bias
+        module.train(self.training)
+        return module
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._imc_repr()}"
+
+
+class IMCLinear(nn.Linear, IMCLayer):
+    """``nn.Linear`` mapped onto crossbars (rows = ``in_features``).
+
+    >>> layer = IMCLinear(16, 4, imc_config=IMCConfig(variation="off"))
+    >>> layer(torch.rand(3, 16)).shape
+    torch.Size([3, 4])
+    """
+
+    def __init__(self, *args: Any, imc_config: IMCConfig | None = None, seed_offset: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_imc(imc_config, seed_offset)
+
+    def forward(self, x: Tensor) -> Tensor:
+        config = self.imc_config
+        x = self._quantize_input(x)
+        weight = self._effective_weight(0, self.weight)
+        if config.adc_bits is None:
+            return F.linear(x, weight, self.bias)
+        return tiled_linear(
+            x, weight, self.bias, config.array_rows, config.adc_bits,
+            self._adc_full_scale(x, weight, self.in_features),
+        )
+
+    @classmethod
+    def from_digital(cls, module: nn.Linear, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCLinear":
+        """An ``IMCLinear`` sharing ``module``'s parameters (no copy)."""
+        layer = cls(
+            module.in_features, module.out_features, bias=module.bias is not None, device="meta",
+            imc_config=imc_config, seed_offset=seed_offset,
+        )
+        layer.weight, layer.bias = module.weight, module.bias
+        layer.train(module.training)
+        return layer
+
+    def to_digital(self) -> nn.Linear:
+        """A plain ``nn.Linear`` sharing this layer's parameters."""
+        module = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device="meta")
+        module.weight, module.bias = self.weight, self.bias
+        module.train(self.training)
+        return module
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._imc_repr()}"
+
+
+class IMCMultiheadAttention(nn.MultiheadAttention, IMCLayer):
+    """``nn.MultiheadAttention`` whose input and output projections are crossbar layers.
+
+    The q/k/v and output projection weights are quantized and perturbed like an ``IMCLinear``'s, and
+    the query/key/value inputs are quantized; the attention products themselves (activation ×
+    activation) are not weight-stationary and stay digital. ADC emulation is not applied inside the
+    fused attention kernel: with ``adc_bits`` set, the projections read out ideally (a warning says so
+    at conversion).
+    """
+
+    def __init__(self, *args: Any, imc_config: IMCConfig | None = None, seed_offset: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_imc(imc_config, seed_offset)
+
+    @classmethod
+    def from_digital(
+        cls, module: nn.MultiheadAttention, imc_config: IMCConfig | None = None, seed_offset: int = 0
+    ) -> "IMCMultiheadAttention":
+        """An ``IMCMultiheadAttention`` sharing ``module``'s parameters and submodules."""
+        layer = cls.__new__(cls)
+        layer.__dict__.update(module.__dict__)
+        layer._parameters = dict(module._parameters)
+        layer._modules = dict(module._modules)
+        layer._buffers = dict(module._buffers)
+        layer._init_imc(imc_config, seed_offset)
+        return layer
+
+    def to_digital(self) -> nn.MultiheadAttention:
+        """A plain ``nn.MultiheadAttention`` sharing this layer's parameters."""
+        module = nn.MultiheadAttention.__new__(nn.MultiheadAttention)
+        module.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self.IMC_ATTRIBUTES})
+        module._parameters = dict(self._parameters)
+        module._modules = dict(self._modules)
+        module._buffers = dict(self._buffers)
+        return module
+
+    def forward(  # type: ignore[override]
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        attn_mask: Tensor | None = None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        same_kv = key is value
+        same_qk = query is key
+        query = self._quantize_input(query)
+        key = query if same_qk else self._quantize_input(key)
+        value = key if same_kv else self._quantize_input(value)
+        batched = query.dim() == 3
+        if self.batch_first and batched:
+            query, key, value = (t.transpose(1, 0) for t in (query, key, value))
+        out_weight = self._effective_weight(3, self.out_proj.weight)
+        if self._qkv_same_embed_dim:
+            in_proj = self._effective_weight(0, self.in_proj_weight)
+            separate: dict[str, Any] = {}
+        else:
+            in_proj = None
+            separate = dict(
+                use_separate_proj_weight=True,
+                q_proj_weight=self._effective_weight(0, self.q_proj_weight),
+                k_proj_weight=self._effective_weight(1, self.k_proj_weight),
+                v_proj_weight=self._effective_weight(2, self.v_proj_weight),
+            )
+        attn_output, attn_weights = F.multi_head_attention_forward(
+            query, key, value, self.embed_dim, self.num_heads, in_proj, self.in_proj_bias,
+            self.bias_k, self.bias_v, self.add_zero_attn, self.dropout, out_weight, self.out_proj.bias,
+            training=self.training, key_padding_mask=key_padding_mask, need_weights=need_weights,
+            attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal, **separate,
+        )
+        if self.batch_first and batched:
+            attn_output = attn_output.transpose(1, 0)
+        return attn_output, attn_weights
