@@ -61,9 +61,10 @@ def calibrate_neurosim_vgg8(iterations: int = 4) -> dict[str, float]:
         cal["accum_e_bit_j"] = ref["energy_accumulation_j"] / float(c["acc_bitops"].sum()) / s_e
         cal["accum_a_bit_um2"] = ref["area_accumulation_mm2"] * 1e6 / (n_adc * float(c["acc_w"][0])) / s_a
         # buffer and interconnect
-        bits = float(c["bits"].sum())
+        bits = float(c["bits"].sum()) + float(c["tbits"].sum())
         cal["buffer_e_bit_j"] = ref["energy_buffer_j"] / bits / s_e
-        cal["ic_e_bit_mm_j"] = ref["energy_interconnect_j"] / (bits * float(c["chip_side_mm"][0])) / s_e
+        ic_now = float(o["layer_parts"]["interconnect"].sum()) / (cal["ic_e_bit_mm_j"] * s_e)
+        cal["ic_e_bit_mm_j"] = ref["energy_interconnect_j"] / ic_now / s_e
         # periphery: "other" energy minus interconnect, buffer and the cells themselves
         rest = ref["energy_other_j"] - ref["energy_interconnect_j"] - ref["energy_buffer_j"] - float(c["e_arr"].sum())
         n_lines = float((c["n_subact"] * c["R_plus_C"]).sum())
@@ -72,10 +73,12 @@ def calibrate_neurosim_vgg8(iterations: int = 4) -> dict[str, float]:
         n_sub = float(o["subarrays"][0])
         cal["periph_a_line_um2"] = (ref["area_other_mm2"] * 1e6 - a_buf) / (n_sub * 256.0) / s_a
         cal["ic_a_bit_mm_um2"] = ref["area_interconnect_mm2"] * 1e6 / float(c["ic_units"][0]) / s_a
-        # latency: buffer access time closes the gap between compute + interconnect and the total
+        # latency: buffers take one cycle per word (register files); the per-step overhead of the
+        # sub-array read closes the gap to the total
         t = chip.clock_period_s
-        t_fixed = float(c["t_compute"].sum()) + float(c["words"].sum()) * t
-        cal["buffer_access_cycles"] = (ref["latency_s"] - t_fixed) / (float(c["words_shared"].sum()) * t)
+        t_fixed = (float(c["words"].sum()) + float(c["words_shared"].sum()) * cal["buffer_access_cycles"]) * t
+        steps = float(c["t_compute"].sum()) / (t + cal["step_overhead_cycles"] * t)   # sensing steps
+        cal["step_overhead_cycles"] = (ref["latency_s"] - t_fixed - steps * t) / (steps * t)
         # leakage power per mm² of CMOS periphery
         cal["leak_w_per_mm2"] = ref["leakage_power_w"] / (ref["area_mm2"] - ref["area_arrays_mm2"])
     return cal

@@ -23,6 +23,10 @@ __all__ = ["HardwareReport", "LayerReport", "evaluate", "COMPONENTS"]
 #: Names of the component breakdown (energy and area).
 COMPONENTS = ("arrays", "adc", "accumulation", "buffer", "interconnect", "other")
 
+#: Tile buffer core (register file) of NeuroSim's Param.cpp: 32 × 32 bits, 32-bit interface.
+TILE_BUFFER_CORE_BITS = 1024
+TILE_BUFFER_WIDTH_BITS = 32
+
 _NC = 16  # candidate PE / tile sizes examined by the automatic floorplan (powers of two)
 
 
@@ -392,11 +396,35 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     e_arr = comp.crossbar_read_energy_j(n_cell, P["v_mem"][:, None], P["g_on"][:, None], P["g_off"][:, None],
                                         cal["cell_conduction_s"])
     e_per = n_subact * (R + C) * cal["periph_e_line_j"] * s_e[:, None]
+    # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
     bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
     bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
     bits = bits_rd + bits_wr
-    e_buf = bits * cal["buffer_e_bit_j"] * s_e[:, None]
-    e_ic = bits * cal["ic_e_bit_mm_j"] * chip_side_mm[:, None] * s_e[:, None]
+    # tile traffic (NeuroSim Tile.cpp): every tile's input buffer takes its rows' inputs, its output
+    # buffer the (1 + accumulator width)-bit partial sums of its columns; both written then read
+    n_pe_side = np.where(nm, num_pe_nm[:, None], np.where(man, P["pes_side"], np.ceil(t_cm / pe_cm))[:, None])
+    pe_rows = np.where(nm, pe_nm[:, None], Pr)
+    w_acc = P["adc_bits"][:, None] + ib + 1 + np.ceil(np.log2(np.maximum(np.ceil(pe_rows / R), 1)))
+    sqrt_pe = np.sqrt(np.maximum(num_pe_nm, 1))[:, None]
+    rows_eff = np.where(nm, rows / sqrt_pe, rows)
+    rows_t = np.where(nm, np.minimum(cin, Pn) * K2 / sqrt_pe, np.minimum(rows, Tr))
+    cols_t = np.where(nm, np.minimum(cols, Pn), np.minimum(cols, Tc))
+    tr = np.where(nm, np.ceil(cin / Pn), np.ceil(rows / Tr))
+    tc = np.where(nm, np.ceil(cols / Pn), np.ceil(cols / Tc))
+    tb_in = rows_t * V * ib                      # per tile (tiles work in parallel)
+    out_share = np.where(nm, num_pe_nm[:, None], 1.0)    # NM: partial sums split over the PEs
+    tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
+    tbits = 2 * (rows_eff * V * ib * tc + cout * (1 + w_acc) * V * tr / out_share) * tdup
+    size_in = n_pe_side * ib * R
+    core_bits, core_w = TILE_BUFFER_CORE_BITS, TILE_BUFFER_WIDTH_BITS
+    bus_t = n_pe_side * R
+    b_in = np.where(size_in < core_bits, bus_t, core_w * np.minimum(np.ceil(size_in / core_bits), np.ceil(bus_t / core_w)))
+    size_out = w_acc * n_pe_side * C / P["cpa"][:, None]
+    b_out = np.where(size_out < core_bits, w_acc * n_pe_side,
+                     core_w * np.minimum(np.ceil(size_out / core_bits), np.ceil(bus_t / core_w)))
+    tile_side = np.where(nm, tile_nm_mm[:, None], tile_cm_mm[:, None])
+    e_buf = (bits + tbits) * cal["buffer_e_bit_j"] * s_e[:, None]
+    e_ic = (bits * chip_side_mm[:, None] + 0.5 * tbits * tile_side) * cal["ic_e_bit_mm_j"] * s_e[:, None]
     parts = {"arrays": e_arr, "adc": e_adc, "accumulation": e_acc, "buffer": e_buf, "interconnect": e_ic,
              "other": e_per}
     for key in parts:
@@ -407,11 +435,13 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     tclk = P["tclk"][:, None]
     t_conv = comp.adc_conversion_s(P["adc_bits"], P["tclk"], P["adc_type"])[:, None]
     eff_speed = speed * tdup
-    t_compute = np.ceil(V / eff_speed) * ib * P["cpa"][:, None] * t_conv
+    t_compute = np.ceil(V / eff_speed) * ib * P["cpa"][:, None] * (t_conv + cal["step_overhead_cycles"] * tclk)
     share = np.ceil(total_tiles[:, None] / np.maximum(tiles, 1))
     words = np.ceil(bits / bus[:, None])
-    t_buffer = np.ceil(bits * share / bus[:, None]) * cal["buffer_access_cycles"] * tclk
-    t_ic = words * tclk
+    words_shared = np.ceil(bits * share / bus[:, None])
+    words_tile = 2 * np.ceil(tb_in / b_in) + 2 * np.ceil(tb_out / b_out)
+    t_buffer = (words_shared + words_tile) * cal["buffer_access_cycles"] * tclk
+    t_ic = (words + np.ceil((tb_in + tb_out) / bus_t)) * tclk
     lat = {"compute": t_compute, "buffer": t_buffer, "interconnect": t_ic}
     for key in lat:
         lat[key] = np.where(valid, lat[key], 0.0)
@@ -447,7 +477,8 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         layer_parts=parts, layer_lat_parts=lat,
         # counts for calibration
         counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, bits=bits,
-                    words_shared=np.ceil(bits * share / bus[:, None]), words=words, t_compute=t_compute,
+                    words_shared=words_shared + words_tile, words=words + np.ceil((tb_in + tb_out) / bus_t),
+                    t_compute=t_compute, tbits=tbits,
                     R_plus_C=(R + C), n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
                     chip_side_mm=chip_side_mm, a_array=a_array, e_arr=e_arr),
         floorplan=dict(pe_nm=pe_nm, num_pe_nm=num_pe_nm, tile_cm_rows=t_r, tile_cm_cols=t_c, pe_cm_rows=pe_r,
