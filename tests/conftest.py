@@ -1,0 +1,20 @@
+"""Test-wide settings: W&B offline and inside a temporary folder; a fixed number of CPU threads."""
+
+import os
+import tempfile
+
+import pytest
+import torch
+
+_WANDB_ROOT = tempfile.mkdtemp(prefix="lightning-imc-wandb-")
+for _key in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR", "WANDB_CONFIG_DIR"):
+    os.environ.setdefault(_key, _WANDB_ROOT)
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
