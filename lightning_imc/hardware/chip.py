@@ -60,6 +60,8 @@ class ChipConfig:
         pes_per_tile: PEs per tile (a perfect square), or ``None`` for NeuroSim's automatic floorplan.
         subarrays_per_pe: Sub-arrays per PE (a perfect square), or ``None`` for automatic floorplanning.
         global_buffer_kb: Global buffer size (KiB), or ``None`` = sized to hold the largest layer input.
+        tile_buffer_core_bits: Capacity of one tile-buffer core (bits); NeuroSim: 32 × 32 register file.
+        tile_buffer_width_bits: Interface width of one tile-buffer core (bits per access); NeuroSim: 32.
         bus_width_bits: Global interconnect / buffer interface width (bits per access), or ``None`` =
             NeuroSim's rule (sum of the layers' tile input widths, halved until ≤ 2048).
         clock_hz: Clock frequency (Hz); one ADC sensing step per cycle.
@@ -89,6 +91,8 @@ class ChipConfig:
     pes_per_tile: int | None = None
     subarrays_per_pe: int | None = None
     global_buffer_kb: float | None = None
+    tile_buffer_core_bits: int = 1024
+    tile_buffer_width_bits: int = 32
     bus_width_bits: int | None = None
     clock_hz: float = 1e9
     v_chip: float = 1.1
@@ -120,6 +124,8 @@ class ChipConfig:
                     raise ValueError(f"ChipConfig.{f}={v!r}; must be a perfect square (1, 4, 9, 16, ...)")
         if self.global_buffer_kb is not None:
             _float_in("global_buffer_kb", self.global_buffer_kb, 0.0, 1e6, low_open=True)
+        _int_in("tile_buffer_core_bits", self.tile_buffer_core_bits, 8, 1 << 24)
+        _int_in("tile_buffer_width_bits", self.tile_buffer_width_bits, 1, self.tile_buffer_core_bits)
         if self.bus_width_bits is not None:
             _int_in("bus_width_bits", self.bus_width_bits, 1, 65536)
         _float_in("clock_hz", self.clock_hz, 1e6, 1e10)

@@ -23,10 +23,6 @@ __all__ = ["HardwareReport", "LayerReport", "evaluate", "COMPONENTS"]
 #: Names of the component breakdown (energy and area).
 COMPONENTS = ("arrays", "adc", "accumulation", "buffer", "interconnect", "other")
 
-#: Tile buffer core (register file) of NeuroSim's Param.cpp: 32 × 32 bits, 32-bit interface.
-TILE_BUFFER_CORE_BITS = 1024
-TILE_BUFFER_WIDTH_BITS = 32
-
 _NC = 16  # candidate PE / tile sizes examined by the automatic floorplan (powers of two)
 
 
@@ -193,6 +189,8 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     P["pes_side"] = np.array([math.isqrt(c.pes_per_tile) if c.pes_per_tile else 1 for c in chips], dtype=float)
     P["subs_side"] = np.array([math.isqrt(c.subarrays_per_pe) if c.subarrays_per_pe else 1 for c in chips], dtype=float)
     P["buffer_bits"] = np.array([c.global_buffer_kb * 8192.0 if c.global_buffer_kb else np.nan for c in chips])
+    P["tb_core"] = col("tile_buffer_core_bits")
+    P["tb_width"] = col("tile_buffer_width_bits")
     P["bus_width"] = np.array([c.bus_width_bits if c.bus_width_bits else np.nan for c in chips], dtype=float)
     P["pipelined"] = np.array([c.execution == "pipelined" for c in chips], dtype=bool)
     P["zeta"] = col("post_layout_energy_factor")
@@ -416,7 +414,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
     tbits = 2 * (rows_eff * V * ib * tc + cout * (1 + w_acc) * V * tr / out_share) * tdup
     size_in = n_pe_side * ib * R
-    core_bits, core_w = TILE_BUFFER_CORE_BITS, TILE_BUFFER_WIDTH_BITS
+    core_bits, core_w = P["tb_core"][:, None], P["tb_width"][:, None]
     bus_t = n_pe_side * R
     b_in = np.where(size_in < core_bits, bus_t, core_w * np.minimum(np.ceil(size_in / core_bits), np.ceil(bus_t / core_w)))
     size_out = w_acc * n_pe_side * C / P["cpa"][:, None]
