@@ -471,7 +471,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         # per layer
         layer_latency_s=t_layer, layer_energy_j=e_layer, layer_tiles=tiles, layer_speedup=speed * tdup,
         layer_nm=nm, layer_cpw=cpw, layer_rows=rows, layer_cols=cols,
-        layer_subarrays=np.ceil(rows / R) * colblocks * np.where(nm, 1, 1), layer_conversions=n_conv,
+        layer_subarrays=rowblocks * colblocks, layer_conversions=n_conv,
         layer_parts=parts, layer_lat_parts=lat,
         # counts for calibration
         counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, bits=bits,
