@@ -46,7 +46,7 @@ def test_hand_computed_mapping_manual_floorplan():
     layer = r.layers[0]
     assert (layer.cells_per_weight, layer.rows, layer.cols) == (4, 288, 256)
     assert layer.subarrays == 6
-    assert layer.tiles == 1 and r.tiles == 1 and r.subarrays == 16
+    assert layer.tiles == 1 and r.tiles == 1 and r.pes == 4 and r.subarrays == 16
     assert layer.speedup == 2
     assert r.adcs == 16 * 128 // 8
     # conversions: 16×16 positions × 8 input bits × 3 row blocks × 256 columns
@@ -68,6 +68,7 @@ def test_vgg8_floorplan_matches_neurosim(vgg8):
     assert vgg8.tiles_per_layer == REF["tiles_per_layer"]
     assert [l.mapping for l in vgg8.layers] == ["conventional"] + ["novel"] * 5 + ["conventional"] * 2
     assert vgg8.subarrays == 13 * 9 * 16 + 34 * 4 * 16  # 13 NM tiles (9 PEs of 4×4), 34 CM tiles
+    assert vgg8.pes == 13 * 9 + 34 * 4 and vgg8.adcs == vgg8.subarrays * 16
     assert vgg8.floorplan["pe_nm"] == 512 and vgg8.floorplan["tile_cm_rows"] == 1024
 
 

@@ -73,3 +73,20 @@ def test_vgg8_from_module_matches_description():
     assert [l.out_c for l in net] == [128, 128, 256, 256, 512, 512]
     assert [l.pool for l in net] == [1, 2, 1, 2, 1, 2]
     assert isinstance(net, Network)
+
+
+def test_device_from_module_duck_typed():
+    from types import SimpleNamespace
+
+    from lightning_imc.devices import get_device
+    from lightning_imc.hardware import device_from_module
+
+    model = nn.Sequential(QConv(3, 4, 3), nn.ReLU(), nn.Flatten(), QLinear(4 * 30 * 30, 10))
+    assert device_from_module(model) is None
+    assert device_from_module(model, default="rram_nacim") == "rram_nacim"
+    model[0].imc_config = SimpleNamespace(device=get_device("rram_nacim"))
+    model[3].imc_config = SimpleNamespace(device=get_device("rram_nacim"))
+    assert device_from_module(model).name == "rram_nacim"
+    model[3].imc_config = SimpleNamespace(device=get_device("sram"))
+    with pytest.raises(ValueError, match="different devices"):
+        device_from_module(model)

@@ -82,6 +82,7 @@ class HardwareReport:
         utilization: Fraction of the chip's cells holding weights (copies included).
         clock_period_s: Clock period (s).
         tiles: Total tiles.
+        pes: Total processing elements (PEs).
         subarrays: Total sub-arrays.
         adcs: Total ADCs.
         floorplan: Tile/PE sizes chosen (cells) and PE counts.
@@ -107,6 +108,7 @@ class HardwareReport:
     utilization: float
     clock_period_s: float
     tiles: int
+    pes: int
     subarrays: int
     adcs: int
     floorplan: Mapping[str, float]
@@ -466,6 +468,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         tops=ops / latency / 1e12, tops_per_w=ops / (e_tot * P["zeta"]) / 1e12,
         tops_per_mm2=ops / latency / 1e12 / area_mm2, edp_js=e_tot * latency, utilization=util,
         tiles=total_tiles, subarrays=n_sub, adcs=n_adc,
+        pes=n_tiles_cm * np.where(man, P["pes_side"] ** 2, np.ceil(t_cm / pe_cm) ** 2) + n_tiles_nm * num_pe_nm,
         area_arrays_mm2=a_array * 1e-6, area_adc_mm2=a_adc * 1e-6, area_accumulation_mm2=a_acc * 1e-6,
         area_buffer_mm2=a_buf * 1e-6, area_interconnect_mm2=a_ic * 1e-6, area_other_mm2=a_periph * 1e-6,
         # per layer
@@ -547,7 +550,8 @@ def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> 
         leakage_power_w=float(o["leakage_power_w"][i]), ops=ops, ops_convention=chip.ops_convention,
         tops=ops / lat / 1e12, tops_per_w=ops / (e_tot * chip.post_layout_energy_factor) / 1e12,
         tops_per_mm2=ops / lat / 1e12 / area, edp_js=e_tot * lat, utilization=float(o["utilization"][i]),
-        clock_period_s=chip.clock_period_s, tiles=int(o["tiles"][i]), subarrays=int(o["subarrays"][i]),
+        clock_period_s=chip.clock_period_s, tiles=int(o["tiles"][i]), pes=int(o["pes"][i]),
+        subarrays=int(o["subarrays"][i]),
         adcs=int(o["adcs"][i]),
         floorplan={k: float(v[i]) for k, v in o["floorplan"].items()},
         area_breakdown_mm2={c: float(o[f"area_{c}_mm2"][i]) for c in COMPONENTS},

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-__all__ = ["Layer", "Network", "network_from_module", "random_rls_network", "DEFAULT_BITS"]
+__all__ = ["Layer", "Network", "network_from_module", "device_from_module", "random_rls_network", "DEFAULT_BITS"]
 
 #: Precision assumed for layers that do not carry ``weight_bits`` / ``input_bits`` (bits).
 DEFAULT_BITS = 8
@@ -359,6 +359,24 @@ def network_from_module(model: Any, input_shape: Sequence[int], *, default_bits:
         r["input_bits"] = min(16, max(1, r["input_bits"]))
         layers.append(Layer(**r))
     return Network(tuple(layers), name or type(model).__name__)
+
+
+def device_from_module(model: Any, default: Any = None) -> Any:
+    """The :class:`~lightning_imc.devices.Device` of the first layer carrying ``imc_config.device``.
+
+    Duck-typed (no import of :mod:`lightning_imc.layers`); returns ``default`` when no layer
+    carries one, and raises ``ValueError`` when layers carry different devices.
+    """
+    found = None
+    for m in model.modules():
+        dev = getattr(getattr(m, "imc_config", None), "device", None)
+        if dev is None:
+            continue
+        if found is not None and dev != found:
+            raise ValueError(f"device_from_module: layers use different devices ({found.name!r}, {dev.name!r}); "
+                             "evaluate them separately")
+        found = dev
+    return default if found is None else found
 
 
 def _ceil_div(a: int, b: int) -> int:
