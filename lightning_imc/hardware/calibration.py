@@ -58,8 +58,12 @@ def calibrate_neurosim_vgg8(iterations: int = 4) -> dict[str, float]:
         cal["adc_e_overhead_j"] = ref["energy_adc_j"] / n_conv / s_e - cal["adc_flash_e_level_j"] * levels
         cal["adc_flash_a_level_um2"] = ref["area_adc_mm2"] * 1e6 / n_adc / levels / s_a
         # accumulation
-        cal["accum_e_bit_j"] = ref["energy_accumulation_j"] / float(c["acc_bitops"].sum()) / s_e
-        cal["accum_a_bit_um2"] = ref["area_accumulation_mm2"] * 1e6 / (n_adc * float(c["acc_w"][0])) / s_a
+        # accumulation = ISAAC's shift-and-add units (published) + adder trees (the rest)
+        sa = float(c["sa_bitops"].sum())
+        tree = float(c["acc_bitops"].sum()) - sa
+        cal["accum_e_bit_j"] = (ref["energy_accumulation_j"] / s_e - sa * cal["shift_add_e_bit_j"]) / tree
+        cal["accum_a_bit_um2"] = (ref["area_accumulation_mm2"] * 1e6 / (n_adc * float(c["acc_w"][0])) / s_a
+                                  - cal["shift_add_a_bit_um2"])
         # buffer and interconnect
         bits = float(c["bits"].sum()) + float(c["tbits"].sum())
         cal["buffer_e_bit_j"] = ref["energy_buffer_j"] / bits / s_e

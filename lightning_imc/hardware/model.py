@@ -369,7 +369,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     a_adc = n_adc * a_adc_unit
     max_ib = np.where(valid, ib, 0).max(1)
     acc_w = P["adc_bits"] + max_ib
-    a_acc = n_adc * cal["accum_a_bit_um2"] * acc_w * s_a
+    a_acc = n_adc * (cal["shift_add_a_bit_um2"] + cal["accum_a_bit_um2"]) * acc_w * s_a
     a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a
     a_buf = buf_bits * cal["buffer_a_bit_um2"] * s_a
     tiles_area = a_array + a_adc + a_acc + a_periph                    # all tiles, without IC
@@ -391,8 +391,9 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     e_adc_unit = comp.adc_energy_j(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"], P["v_chip"])
     e_adc = n_conv * e_adc_unit[:, None]
     tree_adds = V * cols * (rowblocks - 1) + V * cout * (cpw - 1)
-    acc_bitops = n_conv * (P["adc_bits"][:, None] + ib) + tree_adds * (P["adc_bits"][:, None] + ib + cpw * P["bpc"][:, None])
-    e_acc = acc_bitops * cal["accum_e_bit_j"] * s_e[:, None]
+    sa_bitops = n_conv * (P["adc_bits"][:, None] + ib)              # one shift-and-add per conversion
+    acc_bitops = sa_bitops + tree_adds * (P["adc_bits"][:, None] + ib + cpw * P["bpc"][:, None])
+    e_acc = (sa_bitops * cal["shift_add_e_bit_j"] + (acc_bitops - sa_bitops) * cal["accum_e_bit_j"]) * s_e[:, None]
     e_arr = comp.crossbar_read_energy_j(n_cell, P["v_mem"][:, None], P["g_on"][:, None], P["g_off"][:, None],
                                         cal["cell_conduction_s"])
     e_per = n_subact * (R + C) * cal["periph_e_line_j"] * s_e[:, None]
@@ -477,7 +478,8 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         layer_subarrays=rowblocks * colblocks, layer_conversions=n_conv,
         layer_parts=parts, layer_lat_parts=lat,
         # counts for calibration
-        counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, bits=bits,
+        counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, sa_bitops=sa_bitops,
+                    bits=bits,
                     words_shared=words_shared + words_tile, words=words + np.ceil((tb_in + tb_out) / bus_t),
                     t_compute=t_compute, tbits=tbits,
                     R_plus_C=(R + C), n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
