@@ -245,7 +245,8 @@ def test_weight_duplication_uses_left_over_tiles():
 
 def test_batch_equals_single():
     rng = np.random.default_rng(0)
-    nets = [random_rls_network(int(s)) for s in rng.integers(0, 10_000, 12)] + [Network.vgg8()]
+    nets = [random_rls_network(int(s), n_conv=int(k)) for s, k in zip(rng.integers(0, 10_000, 12), rng.integers(1, 7, 12))]
+    nets += [Network.vgg8()]  # mixed lengths: 3..9 layers (padding of the batch)
     chips = [ChipConfig.nacim(subarray_rows=int(r), subarray_cols=int(r), adc_bits=int(a), adc_type=t, adc_model=m)
              for r, a, t, m in zip(rng.choice([64, 128, 256], 13), rng.integers(2, 8, 13),
                                    rng.choice(["flash", "sar"], 13), rng.choice(["neurosim", "survey"], 13))]
