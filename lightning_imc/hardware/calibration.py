@@ -77,12 +77,13 @@ def calibrate_neurosim_vgg8(iterations: int = 4) -> dict[str, float]:
         n_sub = float(o["subarrays"][0])
         cal["periph_a_line_um2"] = (ref["area_other_mm2"] * 1e6 - a_buf) / (n_sub * 256.0) / s_a
         cal["ic_a_bit_mm_um2"] = ref["area_interconnect_mm2"] * 1e6 / float(c["ic_units"][0]) / s_a
-        # latency: buffers take one cycle per word (register files); the per-step overhead of the
-        # sub-array read closes the gap to the total
+        # latency: buffers take one cycle per word (register files); an overhead per sensing step
+        # closes the gap between the modelled cycles and the total
         t = chip.clock_period_s
-        t_fixed = (float(c["words"].sum()) + float(c["words_shared"].sum()) * cal["buffer_access_cycles"]) * t
-        steps = float(c["t_compute"].sum()) / (t + cal["step_overhead_cycles"] * t)   # sensing steps
-        cal["step_overhead_cycles"] = (ref["latency_s"] - t_fixed - steps * t) / (steps * t)
+        steps = float(c["sense_steps"].sum())
+        t_rest = (float(c["t_compute"].sum()) - steps * cal["step_overhead_cycles"] * t + float(c["t_accum"].sum())
+                  + (float(c["words"].sum()) + float(c["words_shared"].sum()) * cal["buffer_access_cycles"]) * t)
+        cal["step_overhead_cycles"] = (ref["latency_s"] - t_rest) / (steps * t)
         # leakage power per mm² of CMOS periphery
         cal["leak_w_per_mm2"] = ref["leakage_power_w"] / (ref["area_mm2"] - ref["area_arrays_mm2"])
     return cal

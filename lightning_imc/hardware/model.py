@@ -88,7 +88,8 @@ class HardwareReport:
         floorplan: Tile/PE sizes chosen (cells) and PE counts.
         area_breakdown_mm2: Area per component (mm²).
         energy_breakdown_j: Dynamic energy per component (J).
-        latency_breakdown_s: Latency per part (``compute``, ``buffer``, ``interconnect``) (s).
+        latency_breakdown_s: Latency per part (``compute``, ``accumulation``, ``buffer``,
+            ``interconnect``) (s).
         layers: Per-layer reports (for one inference).
         n_inferences: Inferences the totals cover.
     """
@@ -436,14 +437,28 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     tclk = P["tclk"][:, None]
     t_conv = comp.adc_conversion_s(P["adc_bits"], P["tclk"], P["adc_type"])[:, None]
     eff_speed = speed * tdup
-    t_compute = np.ceil(V / eff_speed) * ib * P["cpa"][:, None] * (t_conv + cal["step_overhead_cycles"] * tclk)
+    mux = P["cpa"][:, None]
+    # per input bit, each sub-array (NeuroSim SubArray.cpp/ShiftAdd.cpp, synchronous): m sensing
+    # steps, m weight shift-and-adds when a weight spans several cells, ⌈m/c⌉ input shift-and-adds
+    # when the input has several bits (one cycle each), plus a calibrated overhead per sensing step
+    step_cycles = (mux * (t_conv / tclk + cal["step_overhead_cycles"]) + np.where(cpw > 1, mux, 0.0)
+                   + np.where(ib > 1, np.ceil(mux / cpw), 0.0))
+    t_compute = np.ceil(V / eff_speed) * ib * step_cycles * tclk
+    # adder trees, one stage per cycle for each of the P·m partial-sum words: inside a PE across its
+    # sub-array rows (sped up by duplication), across the PEs of a tile and across row tiles
+    pe_blocks = np.ceil(np.where(nm, np.minimum(cin, Pn), np.minimum(rows, Pr)) / R)
+    tile_units = np.where(nm, num_pe_nm[:, None], np.ceil(rows_t / Pr))
+    stages = lambda n: np.ceil(np.log2(np.maximum(n, 1)))  # noqa: E731
+    n_adder = np.ceil(np.maximum(t_r, pe_nm * np.ceil(np.sqrt(num_pe_nm)))[:, None] / mux)
+    t_accum = (np.ceil(V / eff_speed) * mux * stages(pe_blocks) + V * mux * stages(tile_units)
+               + np.ceil(cols * V / n_adder) * stages(tr)) * tclk
     share = np.ceil(total_tiles[:, None] / np.maximum(tiles, 1))
     words = np.ceil(bits / bus[:, None])
     words_shared = np.ceil(bits * share / bus[:, None])
     words_tile = 2 * np.ceil(tb_in / b_in) + 2 * np.ceil(tb_out / b_out)
     t_buffer = (words_shared + words_tile) * cal["buffer_access_cycles"] * tclk
     t_ic = (words + np.ceil((tb_in + tb_out) / bus_t)) * tclk
-    lat = {"compute": t_compute, "buffer": t_buffer, "interconnect": t_ic}
+    lat = {"compute": t_compute, "accumulation": t_accum, "buffer": t_buffer, "interconnect": t_ic}
     for key in lat:
         lat[key] = np.where(valid, lat[key], 0.0)
     t_layer = sum(lat.values())
@@ -481,7 +496,8 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, sa_bitops=sa_bitops,
                     bits=bits,
                     words_shared=words_shared + words_tile, words=words + np.ceil((tb_in + tb_out) / bus_t),
-                    t_compute=t_compute, tbits=tbits,
+                    t_compute=t_compute, t_accum=t_accum, tbits=tbits,
+                    sense_steps=np.ceil(V / eff_speed) * ib * mux,
                     R_plus_C=(R + C), n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
                     chip_side_mm=chip_side_mm, a_array=a_array, e_arr=e_arr),
         floorplan=dict(pe_nm=pe_nm, num_pe_nm=num_pe_nm, tile_cm_rows=t_r, tile_cm_cols=t_c, pe_cm_rows=pe_r,
