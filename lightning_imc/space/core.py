@@ -681,7 +681,8 @@ class SearchSpace:
         import yaml  # lazy: only this method needs it
 
         def flow(obj: Any) -> str:
-            return yaml.safe_dump(obj, default_flow_style=True, width=1 << 20, sort_keys=False).strip()
+            text = yaml.safe_dump(obj, default_flow_style=True, width=1 << 20, sort_keys=False).strip()
+            return text[: -len("...")].strip() if text.endswith("\n...") else text
 
         cfg = self.to_config()
         lines = [f"# {line}" if line else "#" for line in header.splitlines()]
