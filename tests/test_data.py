@@ -434,10 +434,12 @@ class TinyClassifier(pl.LightningModule):
         super().__init__()
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), num_classes))
         self.batches = {"train": 0, "val": 0, "test": 0}
+        self.orders: dict[int, list[int]] = {}
 
     def training_step(self, batch, batch_idx):
         x, y = batch
         self.batches["train"] += 1
+        self.orders.setdefault(self.current_epoch, []).extend(y.tolist())
         loss = nn.functional.cross_entropy(self.net(x), y)
         self.log("train_loss", loss)
         return loss
@@ -474,6 +476,12 @@ def test_lightning_full_epochs_see_every_batch():
     trainer = _trainer(max_epochs=2, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
     assert model.batches["train"] == 2 * 5 and model.batches["val"] == 2 * 2
+    assert model.orders[0] != model.orders[1]  # reshuffled between epochs
+    assert sorted(model.orders[0]) == sorted(model.orders[1]) == sorted(dm.splits["train"][1].tolist())
+    again = TinyClassifier(dm.input_shape, dm.num_classes)
+    dm2 = D.DigitsDataModule(batch_size=128, max_train_samples=600, max_eval_samples=200)
+    _trainer(max_epochs=2, num_sanity_val_steps=0).fit(again, datamodule=dm2)
+    assert again.orders == model.orders  # same seed, same batches in every epoch
     assert dm.target_device() == torch.device("cpu")
     trainer.test(model, datamodule=dm, verbose=False)
     assert model.batches["test"] == 2
