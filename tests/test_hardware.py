@@ -257,6 +257,57 @@ def test_batch_equals_single():
             assert getattr(b, key)[i] == pytest.approx(getattr(r, key), rel=1e-9), key
 
 
+def _random_chip(rng: np.random.Generator) -> ChipConfig:
+    r = int(rng.choice([32, 64, 128, 256]))
+    c = int(rng.choice([32, 64, 128, 256]))
+    kw = dict(subarray_rows=r, subarray_cols=c, adc_bits=int(rng.integers(1, 10)),
+              adc_type=str(rng.choice(["flash", "sar"])), adc_model=str(rng.choice(["neurosim", "survey"])),
+              cols_per_adc=int(rng.choice([1, 4, 8, 16])), node_nm=int(rng.choice([14, 22, 32, 65])),
+              execution=str(rng.choice(["layer_by_layer", "pipelined"])), novel_mapping=bool(rng.random() < 0.7),
+              clock_hz=float(rng.choice([5e8, 1e9])), v_chip=float(rng.choice([0.8, 1.1])))
+    if rng.random() < 0.3:
+        kw.update(pes_per_tile=int(rng.choice([1, 4, 9])), subarrays_per_pe=int(rng.choice([1, 4, 16])))
+    if rng.random() < 0.3:
+        kw.update(max_tiles=int(rng.choice([200, 1000, 5000])), duplicate_weights=bool(rng.random() < 0.8))
+    if rng.random() < 0.2:
+        kw.update(bus_width_bits=int(rng.choice([64, 512])), global_buffer_kb=float(rng.choice([64.0, 512.0])))
+    return ChipConfig(**kw)
+
+
+def test_scalar_single_path_equals_vectorised_core():
+    """evaluate() uses a pure-Python twin of the vectorised core; both must agree everywhere."""
+    from lightning_imc.devices import device_names
+    from lightning_imc.hardware.model import _report, core, pack
+
+    rng = np.random.default_rng(1)
+    checked = 0
+    for t in range(150):
+        net = random_rls_network(int(rng.integers(1e6)), n_conv=int(rng.integers(1, 7)), n_fc=int(rng.integers(1, 3)))
+        if t % 10 == 0:
+            net = Network.vgg8(int(rng.integers(2, 12)), int(rng.integers(2, 12)))
+        chip = _random_chip(rng)
+        dev = get_device(str(rng.choice(device_names())))
+        try:
+            a = evaluate(net, dev, chip)
+        except ValueError as e:
+            with pytest.raises(ValueError, match=str(e).split(";")[0][:25]):
+                core(pack([net], [dev], [chip]))
+            continue
+        b = _report(core(pack([net], [dev], [chip])), 0, net, chip)
+        for key in ("area_mm2", "latency_s", "energy_j", "dynamic_energy_j", "leakage_energy_j", "tops", "tops_per_w",
+                    "utilization", "tiles", "pes", "subarrays", "adcs"):
+            assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-9), key
+        for d in ("area_breakdown_mm2", "energy_breakdown_j", "latency_breakdown_s", "floorplan"):
+            for k, v in getattr(b, d).items():
+                assert getattr(a, d)[k] == pytest.approx(v, rel=1e-9, abs=1e-30), (d, k)
+        for la, lb in zip(a.layers, b.layers):
+            assert (la.tiles, la.speedup, la.mapping, la.subarrays) == (lb.tiles, lb.speedup, lb.mapping, lb.subarrays)
+            assert la.latency_s == pytest.approx(lb.latency_s, rel=1e-9)
+            assert la.energy_j == pytest.approx(lb.energy_j, rel=1e-9)
+        checked += 1
+    assert checked > 100
+
+
 # ------------------------------------------------------------------------------------------ errors
 @pytest.mark.parametrize("kwargs,field", [
     (dict(subarray_rows=0), "subarray_rows"), (dict(subarray_cols=0), "subarray_cols"),

@@ -536,9 +536,9 @@ def evaluate(network: Network, device: Device | str, chip: ChipConfig, *, n_infe
     dev = _check_inputs(network, device, chip)
     if isinstance(n_inferences, bool) or not isinstance(n_inferences, int) or n_inferences < 1:
         raise ValueError(f"n_inferences={n_inferences!r}; must be an integer >= 1")
-    P = pack([network], [dev], [chip])
-    o = core(P)
-    return _report(o, 0, network, chip, n_inferences)
+    from ._scalar import core_one  # the scalar twin of core(): same equations, ~3× faster for one network
+
+    return _report(core_one(network, dev, chip), 0, network, chip, n_inferences)
 
 
 def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> HardwareReport:
