@@ -10,7 +10,6 @@ ISAAC component figures — stays available for validation.
 
 from __future__ import annotations
 
-import numpy as np
 
 from ..devices import get_device
 from . import components as comp

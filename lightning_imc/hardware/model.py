@@ -129,10 +129,6 @@ class HardwareReport:
         """Tiles of each layer."""
         return [l.tiles for l in self.layers]
 
-    def ops_in(self, convention: str, network: Network) -> float:
-        """Ops of ``network`` × n_inferences in another convention (for re-deriving TOPS)."""
-        return network.ops(convention) * self.n_inferences
-
     def summary(self) -> str:
         """A short human-readable summary."""
         return (f"area {self.area_mm2:.3f} mm², latency {self.latency_s * 1e6:.2f} µs, "

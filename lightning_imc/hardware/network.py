@@ -13,7 +13,6 @@ with hooks; torch is imported lazily inside that function only.
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -379,8 +378,3 @@ def device_from_module(model: Any, default: Any = None) -> Any:
     return default if found is None else found
 
 
-def _ceil_div(a: int, b: int) -> int:
-    return -(-a // b)
-
-
-_ = math  # keep import (used by doctests/consumers)
