@@ -566,6 +566,24 @@ class SearchSpace:
         """``decode(encode(candidate))``: validated, frozen values filled in, inactive set to ``None``."""
         return self.decode(self.encode(candidate))
 
+    def complete(self, partial: Mapping[str, Any]) -> Candidate:
+        """Fill the active dimensions that ``partial`` omits (or holds as ``None``) with their defaults.
+
+        >>> from lightning_imc.space import eds
+        >>> c = eds(include=("architecture",)).complete({"depth": 6, "filters_3": 128})
+        >>> c["filters_3"], c["filters_4"], c["filters_8"]
+        (128, None, 64)
+        """
+        values = dict(partial)
+        values.update(self._fixed)
+        active: dict[str, bool] = {}
+        for d in self._all:
+            cond = d.condition
+            active[d.name] = cond is None or (active[cond.dimension] and cond.holds(values.get(cond.dimension)))
+            if active[d.name] and values.get(d.name) is None:
+                values[d.name] = d.default_value
+        return self.canonical(values)
+
     def contains(self, candidate: Mapping[str, Any]) -> bool:
         """Whether ``candidate`` can be encoded in this space."""
         try:
