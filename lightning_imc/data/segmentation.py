@@ -58,6 +58,10 @@ class NucleiDataModule(TensorDataModule):
     nearest-neighbour to ``image_size × image_size``. Needs Pillow (a torchvision dependency).
     There is no official labelled test split: ``test_fraction`` of the samples form it.
 
+    Note: NACIM's reference [46] is Kumar et al. 2017 (IEEE TMI), whose release stores ``.tif``
+    tiles with XML polygon annotations; that layout is not read here. Converted to the folder
+    layout above (one PNG mask per nucleus, or a single PNG with all of them), it loads as is.
+
     Args:
         root: the folder of sample folders (or the parent of ``stage1_train/``); ``None`` =
             ``<repo>/data/nuclei``.
