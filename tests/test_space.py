@@ -240,8 +240,8 @@ def test_rls_repair_drops_sixth_pool_on_32x32():
     assert space.repairs(cand) == child.repairs
     assert not space.is_valid(cand)
     fc1, fc2 = child.layers[6:]
-    assert (fc1.kind, fc1.in_features, fc1.out_features) == ("fc", 36 * 1 * 1, cand["fc_units"])
-    assert (fc2.kind, fc2.in_features, fc2.out_features) == ("fc", cand["fc_units"], 10)
+    assert (fc1.kind, fc1.in_features, fc1.out_features) == ("fc", 36 * 1 * 1, cand["fc_units_1"])
+    assert (fc2.kind, fc2.in_features, fc2.out_features) == ("fc", cand["fc_units_1"], 10)
     # on a 64x64 input all six poolings fit
     big = to_child(space, cand, input_shape=(3, 64, 64))
     assert big.repairs == () and all(l.pool for l in big.layers[:6])
@@ -279,7 +279,7 @@ def test_table3_nacim_sw_architecture():
     for i, (fh, fw, nf, p, wi, wf, ai, af) in enumerate(rows, start=1):
         values.update({f"kh_{i}": fh, f"kw_{i}": fw, f"filters_{i}": nf, f"pool_{i}": bool(p),
                        f"w_int_{i}": wi, f"w_frac_{i}": wf, f"a_int_{i}": ai, f"a_frac_{i}": af})
-    values.update({"fc_units": 256, "w_int_7": 2, "w_frac_7": 2, "a_int_7": 3, "a_frac_7": 6,
+    values.update({"fc_units_1": 256, "w_int_7": 2, "w_frac_7": 2, "a_int_7": 3, "a_frac_7": 6,
                    "w_int_8": 0, "w_frac_8": 2, "a_int_8": 0, "a_frac_8": 2,
                    "device": "rram_nacim", "array_size": 128, "adc_bits": 4, "cols_per_adc": 8})
     space = rls()
@@ -655,3 +655,39 @@ def test_registry():
         eds(depths=(4, 5))
     with pytest.raises(TypeError):
         get_space("rls", colour=1)
+
+
+def test_active_mask():
+    space = eds(include=("architecture",))
+    codes = [0] * len(space)
+    mask = space.active_mask(codes)
+    assert [n for n, m in zip(space.names, mask) if m] == ["depth", "filters_1", "filters_2", "filters_9", "filters_10"]
+    codes[0] = 3  # depth 10
+    assert all(space.active_mask(codes))
+
+
+def test_rls_table3_variant_with_two_hidden_fc_layers():
+    space = rls(include=("architecture",), n_fc_hidden=2)
+    assert space.size == (4 * 4 * 4 * 2) ** 6 * 4 * 4
+    child = to_child(space, space.default_candidate().replace(fc_units_1=256, fc_units_2=64))
+    assert [(l.name, l.out_features) for l in child.layers[6:]] == [("fc1", 256), ("fc2", 64), ("fc3", 10)]
+    assert len(rls(n_fc_hidden=2).groups["quantization"]) == 9 * 4
+
+
+@pytest.mark.parametrize("layers,task,match", [
+    ([{"kind": "fc", "out_features": 4}, {"kind": "conv", "out_features": 4}], "segmentation",
+     r"a conv layer follows an fc layer"),
+    ([{"kind": "conv", "out_features": 4}], "classification", r"must end with a fc layer, not conv"),
+    ([{"kind": "conv", "out_features": 4}, {"kind": "fc", "out_features": 3}], "segmentation",
+     r"must end with a conv layer, not fc"),
+    ([{"kind": "conv", "out_features": 4}, {"kind": "fc", "out_features": 3, "condition": ["a", [2]]}],
+     "classification", r"the last layer \(layer2\) must be unconditional"),
+])
+def test_template_layer_order_errors(layers, task, match):
+    with pytest.raises(ValueError, match=match):
+        SearchSpace("s", [Dimension("a", (1, 2), "architecture")], {"task": task, "layers": layers})
+
+
+def test_candidate_equality_keeps_bools_apart_from_ints():
+    assert Candidate({"p": True}) != {"p": 1}
+    assert Candidate({"p": True}) == {"p": True}

@@ -364,6 +364,15 @@ def validate_template(space: "SearchSpace", template: Mapping[str, Any]) -> dict
             else:
                 layer.pop(f, None)
         out_layers.append(layer)
+    kinds = [layer["kind"] for layer in out_layers]
+    if "fc" in kinds and "conv" in kinds[kinds.index("fc"):]:
+        raise ValueError(f"{where}.layers: a conv layer follows an fc layer; conv layers must come first")
+    last = out_layers[-1]
+    if "condition" in last:
+        raise ValueError(f"{where}.layers: the last layer ({last['name']}) must be unconditional (it is the output)")
+    want = "fc" if tpl["task"] == "classification" else "conv"
+    if last["kind"] != want:
+        raise ValueError(f"{where}.layers: a {tpl['task']} network must end with a {want} layer, not {last['kind']}")
     tpl["layers"] = out_layers
     return tpl
 
@@ -459,8 +468,6 @@ def to_child(
             repairs.append(f"{name}: input format Q0.0 has 0 bits; fraction bits set to 1 (Q0.1)")
         out_f = get(layer["out_features"])
         if layer["kind"] == "conv":
-            if flat is not None:
-                raise ValueError(f"space {space.name!r}: conv layer {name!r} after an fc layer")
             kh, kw = (get(k) for k in layer["kernel"])
             pool, up = bool(get(layer["pool"])), bool(get(layer["upsample"]))
             in_hw = (h, w)

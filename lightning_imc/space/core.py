@@ -244,7 +244,10 @@ class Candidate(Mapping):
         if isinstance(other, Candidate):
             return self.key == other.key
         if isinstance(other, Mapping):
-            return self._items == dict(other)
+            try:
+                return self.key == Candidate(other).key
+            except ValueError:
+                return False
         return NotImplemented
 
     def __repr__(self) -> str:
@@ -491,6 +494,15 @@ class SearchSpace:
         values.update(self._fixed)
         act = self._activity(values)
         return [d.name for d in self._free if act[d.name]]
+
+    def active_mask(self, codes: Sequence[int]) -> list[bool]:
+        """Per free dimension, whether it is active in the candidate ``codes`` decode to.
+
+        A controller can use it to ignore (e.g. not reward or not mutate) inactive codes.
+        """
+        cand = self.decode(codes)
+        act = set(self.active(cand))
+        return [d.name in act for d in self._free]
 
     # ------------------------------------------------------------------ encode / decode
     def encode(self, candidate: Mapping[str, Any]) -> list[int]:

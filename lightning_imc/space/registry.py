@@ -130,6 +130,7 @@ def rls(
     kernels: Sequence[int] = (1, 3, 5, 7),
     fc_units: Sequence[int] = (64, 128, 256, 512),
     n_conv: int = 6,
+    n_fc_hidden: int = 1,
     int_bits: Sequence[int] = INT_BITS,
     frac_bits: Sequence[int] = FRAC_BITS,
     devices: Sequence[str] = DEFAULT_DEVICES,
@@ -144,9 +145,13 @@ def rls(
 
     Conv layer ``i`` (1..6): ``filters_i`` {24,36,48,64}, ``kh_i`` and ``kw_i`` {1,3,5,7}
     (independent; 'same' padding keeps H×W for non-square kernels), ``pool_i`` {False, True} (a 2×2
-    max-pool after the layer). ``fc_units`` {64,128,256,512} is the width of the first FC layer; the
-    second FC layer is the classifier with ``num_classes`` outputs, so its width is not searched.
+    max-pool after the layer). ``fc_units_1`` {64,128,256,512} is the width of the first FC layer;
+    the second FC layer is the classifier with ``num_classes`` outputs, so its width is not searched.
     Quantization dimensions cover all 8 layers (``i`` = 1..8, fc1 = 7, classifier = 8).
+
+    Table III of the paper lists a width for fc2 as well (64 in both reported networks), which
+    reads as two searched FC layers followed by a classifier: ``n_fc_hidden=2`` builds that variant
+    (``fc_units_1``, ``fc_units_2``, then the classifier; 9 layers).
 
     The architecture group alone has (4·4·4·2)^6 · 4 code vectors:
 
@@ -155,17 +160,20 @@ def rls(
     """
     inc = _check_include(include)
     b = _Builder_(inc, int_bits, frac_bits)
-    if isinstance(n_conv, bool) or not isinstance(n_conv, int) or n_conv < 1:
-        raise ValueError(f"n_conv={n_conv!r}; must be a positive integer")
+    if isinstance(n_conv, bool) or not isinstance(n_conv, int) or n_conv < 0:
+        raise ValueError(f"n_conv={n_conv!r}; must be an integer >= 0")
     for i in range(1, n_conv + 1):
         f = b.dim(f"filters_{i}", filters, default=max(filters))
         kh = b.dim(f"kh_{i}", kernels, default=3)
         kw = b.dim(f"kw_{i}", kernels, default=3)
         p = b.dim(f"pool_{i}", (False, True), default=(i % 2 == 0))
         b.layer({"name": f"conv{i}", "kind": "conv", "out_features": f, "kernel": [kh, kw], "pool": p})
-    fc = b.dim("fc_units", fc_units, default=256)
-    b.layer({"name": "fc1", "kind": "fc", "out_features": fc})
-    b.layer({"name": "fc2", "kind": "fc", "out_features": "$num_classes"})
+    if isinstance(n_fc_hidden, bool) or not isinstance(n_fc_hidden, int) or n_fc_hidden < 0:
+        raise ValueError(f"n_fc_hidden={n_fc_hidden!r}; must be an integer >= 0")
+    for j in range(1, n_fc_hidden + 1):
+        fc = b.dim(f"fc_units_{j}", fc_units, default=256)
+        b.layer({"name": f"fc{j}", "kind": "fc", "out_features": fc})
+    b.layer({"name": f"fc{n_fc_hidden + 1}", "kind": "fc", "out_features": "$num_classes"})
     return b.build("rls", "classification", input_shape, num_classes, device, devices, array_sizes, adc_bits,
                    cols_per_adc)
 
