@@ -423,7 +423,7 @@ def test_select_groups():
     # without defaults, every frozen dimension takes its default value
     arch = space.select_groups(["architecture", "device"])
     assert set(arch.groups) == {"architecture", "device"}
-    assert arch.fixed["w_int_1"] == 1 and arch.fixed["w_frac_1"] == 6
+    assert arch.fixed["w_int_1"] == 1 and arch.fixed["w_frac_1"] == 3
     assert arch.fixed["a_int_1"] == 3 and arch.fixed["a_frac_1"] == 4
     assert space.select_groups(GROUPS) is space
     with pytest.raises(ValueError, match=r"unknown group\(s\) \['arch'\]; allowed: \['architecture'"):
