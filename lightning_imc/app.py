@@ -1,0 +1,193 @@
+"""The application behind ``train.py``: from a composed Hydra config to trained, chip-evaluated children.
+
+``mode=child`` trains one candidate (``candidate=default``, ``candidate=random`` or a map of
+dimension values over the space's default candidate) with variation-aware training, evaluates it on
+Monte-Carlo chips, maps it onto a chip (circuit optimisation + analytical hardware model), computes
+NACIM's reward, logs everything to W&B (offline by default) and writes ``child_result.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytorch_lightning as pl
+
+from .callbacks import HardwareMetricsCallback, RewardCallback, VariationEvalCallback, estimate_reward_bounds
+from .models import ChildModule
+from .settings import ConfigError, Settings, load_settings
+
+__all__ = ["run", "prepare", "make_logger", "Prepared"]
+
+
+class Prepared:
+    """Everything built from the settings before training starts (cheap: no data is loaded)."""
+
+    def __init__(self, settings: Settings, space: Any, datamodule: Any, candidate: Any, spec: Any):
+        self.settings, self.space, self.datamodule, self.candidate, self.spec = settings, space, datamodule, candidate, spec
+
+
+def _to_container(cfg: Any) -> dict[str, Any]:
+    try:
+        from omegaconf import DictConfig, OmegaConf
+    except ImportError:  # pragma: no cover - hydra is a dependency
+        return dict(cfg)
+    if isinstance(cfg, DictConfig):
+        container = OmegaConf.to_container(cfg, resolve=True)
+        container.pop("hydra", None)
+        return container
+    return dict(cfg)
+
+
+def _resolve_candidate(space: Any, candidate: Any, seed: int) -> Any:
+    if candidate in (None, "default"):
+        return space.default_candidate()
+    if candidate == "random":
+        return space.sample(random.Random(seed))
+    if isinstance(candidate, str):
+        raise ConfigError(f"candidate={candidate!r}; allowed: 'default', 'random' or a map of dimension values")
+    if not isinstance(candidate, Mapping):
+        raise ConfigError(f"candidate must be 'default', 'random' or a map, got {type(candidate).__name__}")
+    known = {d.name for d in space.all_dimensions}
+    unknown = sorted(set(candidate) - known)
+    if unknown:
+        raise ConfigError(f"candidate.{unknown[0]} is not a dimension of space {space.name!r}; allowed: {sorted(known)}")
+    try:
+        # overrides on top of the defaults; dimensions the overrides activate take their defaults
+        chosen = space.complete({**space.default_candidate().to_dict(), **dict(candidate)})
+        space.encode(chosen)
+    except ValueError as err:
+        raise ConfigError(f"candidate: {str(err).splitlines()[0]}") from None
+    return chosen
+
+
+def _build_component(config: Mapping[str, Any], registry: Any, from_data: Any, what: str) -> Any:
+    config = dict(config)
+    try:
+        if "_target_" in config:
+            from hydra.utils import instantiate
+
+            return instantiate(config)
+        if from_data is not None and "dimensions" in config:
+            return from_data(config)
+        return registry(config.pop("name"), **config)
+    except Exception as err:  # noqa: BLE001 - constructors validate; report their first line
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{what}: {message}") from None
+
+
+def prepare(cfg: Any) -> Prepared:
+    """Validate the config and build the space, data module, candidate and child spec (no data loaded)."""
+    from .data import get_datamodule
+    from .space import SearchSpace, get_space, to_child
+
+    settings = load_settings(_to_container(cfg))
+    space = _build_component(settings.space.config, get_space, SearchSpace.from_config, "space")
+    datamodule = _build_component(settings.data.config, get_datamodule, None, "data")
+    candidate = _resolve_candidate(space, settings.candidate, settings.seed)
+    spec = to_child(space, candidate, input_shape=tuple(datamodule.input_shape), num_classes=datamodule.num_classes)
+    if spec.task != datamodule.task:
+        raise ConfigError(f"space {space.name!r} builds {spec.task} networks but data {settings.data.name!r} is {datamodule.task}")
+    return Prepared(settings, space, datamodule, candidate, spec)
+
+
+def make_logger(settings: Settings, run_name: str, config: Mapping[str, Any]) -> Any:
+    """The Lightning logger: W&B (offline by default, files under the output folder), CSV, or none."""
+    if settings.logger.kind == "none":
+        return False
+    save_dir = Path(settings.output_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    if settings.logger.kind == "csv":
+        return pl.loggers.CSVLogger(save_dir=str(save_dir), name=run_name)
+    os.environ.setdefault("WANDB_SILENT", "true")
+    return pl.loggers.WandbLogger(
+        project=settings.logger.project, name=run_name, save_dir=str(save_dir), offline=settings.logger.mode == "offline",
+        mode=settings.logger.mode if settings.logger.mode == "disabled" else None, tags=list(settings.logger.tags),
+        config=dict(config),
+    )
+
+
+def _finish_wandb(logger: Any) -> None:
+    if isinstance(logger, pl.loggers.WandbLogger):
+        import wandb
+
+        wandb.finish()
+
+
+def run(cfg: Any) -> dict[str, Any]:
+    """Run the configured job; returns the child's results (also written to ``child_result.json``)."""
+    prepared = prepare(cfg)
+    settings, spec = prepared.settings, prepared.spec
+    # Load the (small, tensor-resident) data now: missing files fail here, before any model is built.
+    prepared.datamodule.prepare_data()
+    prepared.datamodule.setup("fit")
+    pl.seed_everything(settings.seed, workers=True, verbose=False)
+    hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
+                                       settings.hardware.objective, settings.hardware.constraints)
+    reward_config = settings.reward
+    missing = [k for k, w in reward_config.weights.items() if w > 0 and k not in reward_config.bounds]
+    if missing and reward_config.alpha < 1:
+        from .space import to_child
+
+        bounds = estimate_reward_bounds(prepared.space, to_child, prepared.datamodule.input_shape,
+                                        prepared.datamodule.num_classes, hardware,
+                                        n_samples=settings.reward_bound_samples, seed=settings.seed, metrics=missing)
+        reward_config = reward_config.with_bounds(bounds)
+    module = ChildModule(spec, settings.imc, settings.optimizer)
+    callbacks: list[pl.Callback] = [
+        VariationEvalCallback(settings.evaluation.n_chips, settings.evaluation.seed, settings.evaluation.split,
+                              settings.evaluation.max_batches),
+        hardware,
+        RewardCallback(reward_config),
+    ]
+    trainer_kwargs = dict(settings.trainer)
+    if trainer_kwargs.pop("rich_progress", False):
+        callbacks.append(pl.callbacks.RichProgressBar())
+    run_name = f"child-{prepared.candidate.key[:12]}"
+    logger = make_logger(settings, run_name, {"candidate": prepared.candidate.to_dict(), "seed": settings.seed})
+    try:
+        trainer = pl.Trainer(logger=logger, callbacks=callbacks, default_root_dir=settings.output_dir,
+                             enable_checkpointing=False, **trainer_kwargs)
+    except TypeError as err:
+        raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=prepared.datamodule)
+    results = {
+        "candidate": prepared.candidate.to_dict(),
+        "candidate_key": prepared.candidate.key,
+        "repairs": list(getattr(spec, "repairs", ())),
+        "train_seconds": time.perf_counter() - start,
+        **{k: v for k, v in module.results.items()},
+    }
+    out = Path(settings.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "child_result.json").write_text(json.dumps(results, indent=2, default=str))
+    _finish_wandb(logger)
+    return results
+
+
+def format_child_summary(results: Mapping[str, Any]) -> str:
+    """A short human-readable summary of a child's results."""
+    lines = [f"candidate {results['candidate_key'][:12]}  ({results['train_seconds']:.1f} s of training)"]
+    if results.get("repairs"):
+        lines.append(f"  repairs: {'; '.join(results['repairs'])}")
+    if "accuracy_variation" in results:
+        low, high = results["accuracy_variation_ci95"]
+        lines.append(
+            f"  accuracy without variation {100 * results['accuracy_clean']:.2f}%, on chips with variation "
+            f"{100 * results['accuracy_variation']:.2f}% (95% CI {100 * low:.2f}–{100 * high:.2f}, "
+            f"{len(results['chip_values'])} chips)"
+        )
+    hw = results.get("hardware")
+    if hw:
+        lines.append(
+            f"  chip: area {hw['area_mm2']:.3f} mm², latency {hw['latency_s'] * 1e6:.2f} µs, energy "
+            f"{hw['energy_j'] * 1e6:.3f} µJ, {hw['tops']:.3f} TOPS, {hw['tops_per_w']:.2f} TOPS/W, EDP {hw['edp']:.3e} J·s"
+        )
+    if "reward" in results:
+        lines.append(f"  reward {results['reward']:.4f} (hardware efficiency {results['hardware_efficiency']:.3f})")
+    return "\n".join(lines)

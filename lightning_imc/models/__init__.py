@@ -1,0 +1,6 @@
+"""Child networks built from candidates, and the LightningModule that trains them with variation."""
+
+from .module import OPTIMIZERS, SCHEDULERS, ChildModule, OptimizerConfig
+from .networks import ChildNetwork, build_network, layer_config
+
+__all__ = ["ChildModule", "OptimizerConfig", "OPTIMIZERS", "SCHEDULERS", "ChildNetwork", "build_network", "layer_config"]

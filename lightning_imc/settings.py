@@ -1,0 +1,223 @@
+"""Typed, validated settings of the Hydra application.
+
+``load_settings(cfg)`` turns the composed Hydra/OmegaConf tree into frozen dataclasses and raises
+:class:`ConfigError` — one line naming the offending key and what is allowed — before any data is
+loaded or any model is built. ``train.py`` prints that line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .hardware import ChipConfig
+from .layers import IMCConfig
+from .models import OptimizerConfig
+from .reward import MetricBounds, RewardConfig
+
+__all__ = ["ConfigError", "Settings", "load_settings", "MODES"]
+
+MODES = ("child",)
+CHIP_PRESETS = ("nacim", "neurosim_vgg8", "default")
+
+
+class ConfigError(ValueError):
+    """A configuration error; its message is one line naming the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ComponentSettings:
+    """A data module or search space: ``{name: ..., <kwargs>}`` for the registry, ``{_target_: ...}``
+    for Hydra's ``instantiate``, or (spaces) the full ``{name, dimensions, ...}`` data of a space."""
+
+    config: Mapping[str, Any]
+
+    @property
+    def label(self) -> str:
+        """A short name for messages and run names."""
+        return str(self.config.get("name") or self.config.get("_target_", "?")).rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class HardwareSettings:
+    """Chip preset and overrides, circuit optimisation space, objective and constraints."""
+
+    chip: ChipConfig
+    circuit_space: Mapping[str, list]
+    objective: Any
+    constraints: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Monte-Carlo chip evaluation at the end of each child's training."""
+
+    n_chips: int = 10
+    seed: int = 0
+    split: str = "test"
+    max_batches: int | None = None
+
+
+@dataclass(frozen=True)
+class LoggerSettings:
+    """Weights & Biases (offline by default) or none."""
+
+    kind: str = "wandb"
+    project: str = "lightning-imc"
+    mode: str = "offline"
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``train.py`` needs, validated."""
+
+    mode: str
+    seed: int
+    candidate: Any
+    data: ComponentSettings
+    space: ComponentSettings
+    imc: IMCConfig
+    optimizer: OptimizerConfig
+    hardware: HardwareSettings
+    reward: RewardConfig
+    reward_bound_samples: int
+    evaluation: EvalSettings
+    trainer: Mapping[str, Any]
+    logger: LoggerSettings
+    output_dir: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _section(cfg: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = cfg.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} must be a mapping, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
+def _build(cls: type, values: Mapping[str, Any], prefix: str, rename: Mapping[str, str] | None = None) -> Any:
+    """``cls(**values)`` with unknown keys and bad values reported as one line under ``prefix``."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(f"{prefix}.{unknown[0]} is not a known key; allowed: {names}")
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as err:
+        message = str(err).splitlines()[0]
+        for old in (f"{cls.__name__}.", "optimizer.", "reward."):
+            message = message.replace(old, f"{prefix}.", 1) if message.startswith(old) else message
+        if not message.startswith(prefix):
+            message = f"{prefix}: {message}"
+        raise ConfigError(message) from None
+
+
+def _int(cfg: Mapping[str, Any], key: str, low: int, default: int) -> int:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{key}={value!r}; must be an integer >= {low}")
+    return value
+
+
+def load_settings(cfg: Mapping[str, Any]) -> Settings:
+    """Validate a composed configuration (a plain dict, e.g. ``OmegaConf.to_container(cfg, resolve=True)``)."""
+    allowed_top = {"mode", "seed", "candidate", "data", "space", "imc", "optimizer", "hardware", "reward",
+                   "callbacks", "trainer", "logger", "paths", "experiment_name", "notes"}
+    unknown = sorted(set(cfg) - allowed_top)
+    if unknown:
+        raise ConfigError(f"{unknown[0]} is not a known top-level key; allowed: {sorted(allowed_top)}")
+    mode = cfg.get("mode", "child")
+    if mode not in MODES:
+        raise ConfigError(f"mode={mode!r}; allowed: {list(MODES)}")
+    seed = _int(cfg, "seed", 0, 0)
+
+    data = _section(cfg, "data")
+    if "name" not in data and "_target_" not in data:
+        raise ConfigError("data needs a name or a _target_; choose a data config, e.g. data=digits")
+    space = _section(cfg, "space")
+    if "name" not in space and "_target_" not in space:
+        raise ConfigError("space needs a name or a _target_; choose a space config, e.g. space=rls")
+
+    imc = _build(IMCConfig, _section(cfg, "imc"), "imc")
+    optimizer = _build(OptimizerConfig, _section(cfg, "optimizer"), "optimizer")
+
+    hardware = _section(cfg, "hardware")
+    known_hw = {"preset", "chip", "circuit_space", "objective", "constraints"}
+    unknown = sorted(set(hardware) - known_hw)
+    if unknown:
+        raise ConfigError(f"hardware.{unknown[0]} is not a known key; allowed: {sorted(known_hw)}")
+    preset = hardware.get("preset", "nacim")
+    if preset not in CHIP_PRESETS:
+        raise ConfigError(f"hardware.preset={preset!r}; allowed: {list(CHIP_PRESETS)}")
+    chip_changes = dict(hardware.get("chip") or {})
+    chip_fields = [f.name for f in dataclasses.fields(ChipConfig)]
+    unknown = sorted(set(chip_changes) - set(chip_fields))
+    if unknown:
+        raise ConfigError(f"hardware.chip.{unknown[0]} is not a ChipConfig field; allowed: {chip_fields}")
+    try:
+        chip = ChipConfig(**chip_changes) if preset == "default" else getattr(ChipConfig, preset)(**chip_changes)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(str(err).splitlines()[0].replace("ChipConfig.", "hardware.chip.")) from None
+    circuit_space = dict(hardware.get("circuit_space") or {})
+    for key, values in circuit_space.items():
+        if key not in chip_fields:
+            raise ConfigError(f"hardware.circuit_space.{key} is not a ChipConfig field; allowed: {chip_fields}")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ConfigError(f"hardware.circuit_space.{key} must be a non-empty list of values")
+        for value in values:
+            try:
+                chip.replace(**{key: value, **({"subarray_cols": value} if key == "subarray_rows" else {})})
+            except (ValueError, TypeError) as err:
+                raise ConfigError(f"hardware.circuit_space.{key}: {str(err).splitlines()[0]}") from None
+    objective = hardware.get("objective", "edp")
+    if isinstance(objective, str) and objective not in ("latency", "energy", "area", "edp"):
+        raise ConfigError(f"hardware.objective={objective!r}; allowed: 'latency', 'energy', 'area', 'edp' or a {{metric: weight}} map")
+    hw = HardwareSettings(chip, circuit_space, objective, dict(hardware.get("constraints") or {}))
+
+    reward_cfg = _section(cfg, "reward")
+    bound_samples = reward_cfg.pop("bound_samples", 64)
+    if isinstance(bound_samples, bool) or not isinstance(bound_samples, int) or bound_samples < 2:
+        raise ConfigError(f"reward.bound_samples={bound_samples!r}; must be an integer >= 2")
+    bounds = {}
+    for key, value in dict(reward_cfg.pop("bounds", None) or {}).items():
+        if not isinstance(value, Mapping) or set(value) != {"best", "worst"}:
+            raise ConfigError(f"reward.bounds.{key} must be {{best: <number>, worst: <number>}}")
+        try:
+            bounds[key] = MetricBounds(float(value["best"]), float(value["worst"]))
+        except ValueError as err:
+            raise ConfigError(f"reward.bounds.{key}: {err}") from None
+    reward_cfg["bounds"] = bounds
+    reward = _build(RewardConfig, reward_cfg, "reward")
+
+    callbacks = _section(cfg, "callbacks")
+    unknown = sorted(set(callbacks) - {"variation_eval"})
+    if unknown:
+        raise ConfigError(f"callbacks.{unknown[0]} is not a known key; allowed: ['variation_eval']")
+    evaluation = _build(EvalSettings, dict(callbacks.get("variation_eval") or {}), "callbacks.variation_eval")
+    if isinstance(evaluation.n_chips, bool) or not isinstance(evaluation.n_chips, int) or evaluation.n_chips < 1:
+        raise ConfigError(f"callbacks.variation_eval.n_chips={evaluation.n_chips!r}; must be an integer >= 1")
+    if evaluation.split not in ("test", "val"):
+        raise ConfigError(f"callbacks.variation_eval.split={evaluation.split!r}; allowed: ['test', 'val']")
+
+    logger_cfg = _section(cfg, "logger")
+    if "tags" in logger_cfg:
+        logger_cfg["tags"] = tuple(logger_cfg["tags"] or ())
+    logger = _build(LoggerSettings, logger_cfg, "logger")
+    if logger.kind not in ("wandb", "none", "csv"):
+        raise ConfigError(f"logger.kind={logger.kind!r}; allowed: ['wandb', 'csv', 'none']")
+    if logger.mode not in ("offline", "online", "disabled"):
+        raise ConfigError(f"logger.mode={logger.mode!r}; allowed: ['offline', 'online', 'disabled']")
+
+    trainer = _section(cfg, "trainer")
+    paths = _section(cfg, "paths")
+    return Settings(
+        mode=mode, seed=seed, candidate=cfg.get("candidate", "default"),
+        data=ComponentSettings(data), space=ComponentSettings(space),
+        imc=imc, optimizer=optimizer, hardware=hw, reward=reward, reward_bound_samples=bound_samples,
+        evaluation=evaluation, trainer=trainer, logger=logger,
+        output_dir=str(paths.get("output_dir", "outputs")),
+    )
