@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pytorch_lightning as pl
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from .callbacks import HardwareMetricsCallback, RewardCallback, VariationEvalCallback, estimate_reward_bounds
 from .models import ChildModule
@@ -111,6 +112,23 @@ def make_logger(settings: Settings, run_name: str, config: Mapping[str, Any]) ->
     )
 
 
+def candidate_row(results: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat row per candidate: its choices, accuracy figures, hardware metrics and reward."""
+    row: dict[str, Any] = {"candidate_key": results["candidate_key"]}
+    row.update({f"choice/{k}": v for k, v in sorted(results["candidate"].items())})
+    for key in ("accuracy_clean", "accuracy_variation", "accuracy_variation_std", "reward", "hardware_efficiency"):
+        if key in results:
+            row[key] = results[key]
+    row.update({f"hw/{k}": v for k, v in results.get("hardware", {}).items()})
+    return row
+
+
+def _log_candidate_table(logger: Any, results: Mapping[str, Any]) -> None:
+    if isinstance(logger, pl.loggers.WandbLogger):
+        row = candidate_row(results)
+        logger.log_table(key="candidates", columns=list(row), data=[[str(v) if v is None else v for v in row.values()]])
+
+
 def _finish_wandb(logger: Any) -> None:
     if isinstance(logger, pl.loggers.WandbLogger):
         import wandb
@@ -122,38 +140,37 @@ def run(cfg: Any) -> dict[str, Any]:
     """Run the configured job; returns the child's results (also written to ``child_result.json``)."""
     prepared = prepare(cfg)
     settings, spec = prepared.settings, prepared.spec
-    # Load the (small, tensor-resident) data now: missing files fail here, before any model is built.
-    prepared.datamodule.prepare_data()
-    prepared.datamodule.setup("fit")
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
                                        settings.hardware.objective, settings.hardware.constraints)
-    reward_config = settings.reward
-    missing = [k for k, w in reward_config.weights.items() if w > 0 and k not in reward_config.bounds]
-    if missing and reward_config.alpha < 1:
+    reward = RewardCallback(settings.reward)
+    callbacks: list[pl.Callback] = [
+        VariationEvalCallback(settings.evaluation.n_chips, settings.evaluation.seed, settings.evaluation.split,
+                              settings.evaluation.max_batches),
+        hardware,
+        reward,
+    ]
+    trainer_kwargs = dict(settings.trainer)
+    run_name = f"child-{prepared.candidate.key[:12]}"
+    logger = make_logger(settings, run_name, {"candidate": prepared.candidate.to_dict(), "seed": settings.seed})
+    try:  # the Trainer validates its own arguments: do it before any data is loaded
+        trainer = pl.Trainer(logger=logger, callbacks=callbacks, default_root_dir=settings.output_dir,
+                             enable_checkpointing=False, **trainer_kwargs)
+    except (TypeError, ValueError, MisconfigurationException) as err:
+        raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
+
+    # Load the (small, tensor-resident) data now: missing files fail here, before any model is built.
+    prepared.datamodule.prepare_data()
+    prepared.datamodule.setup("fit")
+    missing = [k for k, w in settings.reward.weights.items() if w > 0 and k not in settings.reward.bounds]
+    if missing and settings.reward.alpha < 1:
         from .space import to_child
 
         bounds = estimate_reward_bounds(prepared.space, to_child, prepared.datamodule.input_shape,
                                         prepared.datamodule.num_classes, hardware,
                                         n_samples=settings.reward_bound_samples, seed=settings.seed, metrics=missing)
-        reward_config = reward_config.with_bounds(bounds)
+        reward.config = settings.reward.with_bounds(bounds)
     module = ChildModule(spec, settings.imc, settings.optimizer)
-    callbacks: list[pl.Callback] = [
-        VariationEvalCallback(settings.evaluation.n_chips, settings.evaluation.seed, settings.evaluation.split,
-                              settings.evaluation.max_batches),
-        hardware,
-        RewardCallback(reward_config),
-    ]
-    trainer_kwargs = dict(settings.trainer)
-    if trainer_kwargs.pop("rich_progress", False):
-        callbacks.append(pl.callbacks.RichProgressBar())
-    run_name = f"child-{prepared.candidate.key[:12]}"
-    logger = make_logger(settings, run_name, {"candidate": prepared.candidate.to_dict(), "seed": settings.seed})
-    try:
-        trainer = pl.Trainer(logger=logger, callbacks=callbacks, default_root_dir=settings.output_dir,
-                             enable_checkpointing=False, **trainer_kwargs)
-    except TypeError as err:
-        raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
     start = time.perf_counter()
     trainer.fit(module, datamodule=prepared.datamodule)
     results = {
@@ -166,6 +183,7 @@ def run(cfg: Any) -> dict[str, Any]:
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "child_result.json").write_text(json.dumps(results, indent=2, default=str))
+    _log_candidate_table(logger, results)
     _finish_wandb(logger)
     return results
 

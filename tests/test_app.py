@@ -58,7 +58,7 @@ def test_fast_dev_run_of_each_experiment(tmp_path, name):
 
 def test_quickstart_trains_well_above_chance_and_logs_named_metrics(tmp_path):
     cfg = compose_config(tmp_path, "+experiment=quickstart", "trainer.max_epochs=8", "logger=csv",
-                         "callbacks.variation_eval.n_chips=4", "reward.bound_samples=16", "trainer.rich_progress=false")
+                         "callbacks.variation_eval.n_chips=4", "reward.bound_samples=16", "trainer.enable_progress_bar=false")
     results = run(cfg)
     assert results["accuracy_clean"] > 0.6  # ten classes: chance is 0.1
     assert results["accuracy_variation"] > 0.3
@@ -73,7 +73,7 @@ def test_quickstart_trains_well_above_chance_and_logs_named_metrics(tmp_path):
 
 def test_variation_aware_training_keeps_more_accuracy_on_chips(tmp_path):
     common = ["+experiment=quickstart", "trainer.max_epochs=8", "logger=none", "callbacks.variation_eval.n_chips=6",
-              "reward=accuracy", "trainer.rich_progress=false", "seed=0"]
+              "reward=accuracy", "trainer.enable_progress_bar=false", "seed=0"]
     aware = run(compose_config(tmp_path / "aware", *common, "imc=noise_aware"))
     unaware = run(compose_config(tmp_path / "unaware", *common, "imc=noise_unaware"))
     assert aware["candidate_key"] == unaware["candidate_key"]
@@ -88,7 +88,7 @@ def test_wandb_offline_run_writes_inside_output_dir(tmp_path, monkeypatch):
     # fast_dev_run would swap the logger for a dummy: run two real batches instead
     cfg = compose_config(out, "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
                          "logger=wandb", "callbacks.variation_eval.n_chips=2", "callbacks.variation_eval.max_batches=1",
-                         "reward.bound_samples=4", "trainer.rich_progress=false")
+                         "reward.bound_samples=4", "trainer.enable_progress_bar=false")
     run(cfg)
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, "W&B offline run missing under the output folder"
@@ -133,6 +133,14 @@ def test_cli_reports_config_error_on_one_line_with_status_2(tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert lines[-1] == "config error: imc.adc_bits=99; must be an integer in [1, 16] or None"
+
+
+def test_bad_trainer_value_fails_before_data_is_loaded(tmp_path):
+    # CIFAR-10 is absent: had the data been loaded first, this would be a FileNotFoundError instead
+    cfg = compose_config(tmp_path, "+experiment=rls", f"data.root={tmp_path / 'nowhere'}", "trainer.precision=banana",
+                         "logger=none")
+    with pytest.raises(ConfigError, match="^trainer: "):
+        run(cfg)
 
 
 def test_rls_without_cifar_files_fails_with_clear_message(tmp_path):
