@@ -1,0 +1,44 @@
+"""Ask/tell search controllers over spaces of categorical dimensions.
+
+The controllers know nothing about networks, hardware, Lightning or Hydra: a search space is
+just ``cardinalities`` (number of choices per dimension) and a proposal is a list of ints, so
+they run equally on NACIM's co-exploration loop, a tabular benchmark or a synthetic landscape.
+
+Contract (see :class:`Controller`)::
+
+    ctrl = get_controller("reinforce", cardinalities=[4, 4, 2, 7], seed=0, batch_size=10)
+    codes = ctrl.ask(10)                 # 10 lists of ints, codes[k][i] in [0, cardinalities[i])
+    ctrl.tell(codes, rewards)            # any order, possibly fewer; finite rewards only
+    state = ctrl.state_dict()            # JSON-serialisable; load_state_dict restores exactly
+
+Registered controllers:
+
+* ``reinforce`` — :class:`ReinforceController`, the paper's LSTM controller with Monte-Carlo
+  policy gradient (formula (2)) and a moving-average baseline.
+* ``evolution`` — :class:`EvolutionController`, regularized (aging) evolution.
+* ``random`` — :class:`RandomController`, uniform sampling, the baseline.
+
+Example:
+    >>> from lightning_imc.controllers import get_controller
+    >>> ctrl = get_controller("evolution", cardinalities=[3, 2], seed=0, population_size=4, sample_size=2)
+    >>> codes = ctrl.ask(4)
+    >>> ctrl.tell(codes, [float(sum(c)) for c in codes])
+    >>> best_codes, best_reward = ctrl.best()
+    >>> best_reward == max(float(sum(c)) for c in codes)
+    True
+"""
+
+from .base import Controller, controller_names, get_controller, register_controller
+from .evolution import EvolutionController
+from .random_search import RandomController
+from .reinforce import ReinforceController
+
+__all__ = [
+    "Controller",
+    "EvolutionController",
+    "RandomController",
+    "ReinforceController",
+    "controller_names",
+    "get_controller",
+    "register_controller",
+]

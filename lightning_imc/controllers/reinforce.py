@@ -1,0 +1,290 @@
+"""``reinforce``: NACIM's RNN controller trained with Monte-Carlo policy gradient (formula (2)).
+
+An LSTM emits one decision per dimension.  The input at step ``t`` is the embedding of the
+action taken at step ``t - 1`` (a learned start token at step 1); a linear head per dimension
+(output size = that dimension's cardinality) gives the softmax policy
+``pi(a_t | a_<t)``; actions are sampled autoregressively.
+
+After ``m = batch_size`` results have been told, one update minimises
+
+    L = -(1/m) sum_k sum_t gamma^(T - t) (R_k - b) log pi(a_t^k | a_<t^k)  [- beta * entropy]
+
+(``T`` = number of dimensions; the reward arrives after the last decision and is discounted
+back with ``gamma``), with Adam.  The baseline ``b`` is an exponential moving average of the
+rewards: the advantages of a batch use the baseline from *before* the batch, then ``b`` is
+updated with each reward of the batch in order, ``b <- decay * b + (1 - decay) * R``.  Before the
+first update ``b`` is ``initial_baseline`` or, if that is ``None``, the mean reward of the
+first batch (so the first advantages are centred instead of all positive).  Log-probabilities
+are recomputed for the told codes with the current network (teacher forcing), so tells may come
+in any order and include codes that were never asked.
+
+Defaults and the paper.  NACIM (Sec. V-A) sets "the updating rate of the controller" to 0.2
+without naming the optimiser.  We read it as the controller's learning rate for the paper's
+own (unnamed) optimiser, not a value to transplant into Adam: measured on the synthetic
+landscapes of ``tests/test_controllers.py`` (10 dimensions of 3-8 choices, 400 evaluations,
+``m = 10``, i.e. 40 updates, 5 seeds; mean best true reward, random = 0.52), Adam reaches
+0.60 at lr 0.2 (the softmax saturates within a few updates on whatever it sampled first),
+0.82 at 0.05, 1.00 at 0.01 and 0.005, and 0.66 at the 3.5e-4 common in NAS-RL (too slow for
+the paper's 500 episodes = 50 updates, let alone rNAS's 100 steps).  Hence ``lr = 0.01``.
+``gamma = 0.99`` follows the paper's "rewards are discounted at every step" (with ~10
+decisions it changes per-step weights by at most ~10 %; 1.0 measured the same);
+``baseline_decay = 0.95``; no entropy bonus (not in formula (2); available).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .base import Controller, check_number, decode_tensor, decode_tree, encode_tensor, encode_tree, register_controller
+
+__all__ = ["ReinforceController", "PolicyNetwork"]
+
+
+class PolicyNetwork(nn.Module):
+    """LSTM policy over categorical dimensions.
+
+    Args:
+        cardinalities: Choices per dimension.
+        hidden_size: LSTM hidden size.
+        embedding_size: Size of the action embeddings.
+    """
+
+    def __init__(self, cardinalities: Sequence[int], hidden_size: int, embedding_size: int) -> None:
+        super().__init__()
+        self.cardinalities = list(cardinalities)
+        offsets = [1]
+        for c in self.cardinalities[:-1]:
+            offsets.append(offsets[-1] + c)
+        self.offsets = offsets  # index 0 = start token, then each dimension's actions
+        # built on the meta device so that construction never touches the global RNG
+        self.embedding = nn.Embedding(1 + sum(self.cardinalities), embedding_size, device="meta")
+        self.cell = nn.LSTMCell(embedding_size, hidden_size, device="meta")
+        self.heads = nn.ModuleList(nn.Linear(hidden_size, c, device="meta") for c in self.cardinalities)
+        self.hidden_size = hidden_size
+
+    def initialise(self, generator: torch.Generator, init_range: float) -> None:
+        """Materialise on CPU with every parameter uniform in ``[-init_range, init_range]``."""
+        self.to_empty(device="cpu")
+        with torch.no_grad():
+            for p in self.parameters():
+                p.uniform_(-init_range, init_range, generator=generator)
+
+    def _start(self, n: int) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        x = self.embedding(torch.zeros(n, dtype=torch.long))
+        h = torch.zeros(n, self.hidden_size)
+        return x, (h, torch.zeros_like(h))
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """Sample ``n`` action sequences, shape ``(n, T)``."""
+        x, state = self._start(n)
+        actions = []
+        for t, head in enumerate(self.heads):
+            state = self.cell(x, state)
+            probs = torch.softmax(head(state[0]), dim=-1)
+            a = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            actions.append(a)
+            x = self.embedding(a + self.offsets[t])
+        return torch.stack(actions, dim=1)
+
+    def log_probs(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-step ``log pi(a_t | a_<t)`` and entropies for given sequences, each ``(n, T)``."""
+        n = actions.shape[0]
+        x, state = self._start(n)
+        logps, entropies = [], []
+        for t, head in enumerate(self.heads):
+            state = self.cell(x, state)
+            logp_all = torch.log_softmax(head(state[0]), dim=-1)
+            logps.append(logp_all.gather(1, actions[:, t : t + 1]).squeeze(1))
+            entropies.append(-(logp_all.exp() * logp_all).sum(dim=-1))
+            x = self.embedding(actions[:, t] + self.offsets[t])
+        return torch.stack(logps, dim=1), torch.stack(entropies, dim=1)
+
+
+@register_controller("reinforce")
+class ReinforceController(Controller):
+    """NACIM's RNN controller (REINFORCE with an exponential-moving-average baseline).
+
+    Args:
+        cardinalities: Number of choices per dimension.
+        seed: Seed of the controller's ``torch.Generator`` (weights and sampling).
+        batch_size: ``m``, results per update (>= 1); told results accumulate until ``m``.
+        hidden_size: LSTM hidden size (>= 1).
+        embedding_size: Action-embedding size (>= 1); ``None`` = ``hidden_size``.
+        lr: Adam learning rate, in ``(0, 10]``.
+        gamma: Discount ``gamma`` of formula (2), in ``(0, 1]``.
+        baseline_decay: Decay of the reward moving average, in ``[0, 1)``.
+        initial_baseline: Baseline before the first update; ``None`` = first batch's mean reward.
+        entropy_weight: Weight of the entropy bonus (>= 0; 0 = off, as in the paper).
+        grad_clip: Clip the gradient's global norm to this value (> 0), ``None`` = no clipping.
+        init_range: Parameters start uniform in ``[-init_range, init_range]`` (> 0), so the
+            initial policy is close to uniform.
+        initial: Codes to bias the initial policy towards (e.g. the previous search step's
+            specification): each head's bias gets ``initial_logit_bias`` times the fraction of
+            ``initial`` codes choosing that value.
+        initial_logit_bias: Strength of that bias (>= 0).
+    """
+
+    def __init__(
+        self,
+        cardinalities: Sequence[int],
+        seed: int = 0,
+        *,
+        batch_size: int = 10,
+        hidden_size: int = 64,
+        embedding_size: int | None = None,
+        lr: float = 0.01,
+        gamma: float = 0.99,
+        baseline_decay: float = 0.95,
+        initial_baseline: float | None = None,
+        entropy_weight: float = 0.0,
+        grad_clip: float | None = None,
+        init_range: float = 0.1,
+        initial: Sequence[Sequence[int]] | None = None,
+        initial_logit_bias: float = 2.0,
+    ) -> None:
+        super().__init__(cardinalities, seed)
+        self.batch_size: int = check_number("batch_size", batch_size, low=1, integer=True)
+        self.hidden_size: int = check_number("hidden_size", hidden_size, low=1, integer=True)
+        self.embedding_size: int | None = (
+            None if embedding_size is None else check_number("embedding_size", embedding_size, low=1, integer=True)
+        )
+        self.lr: float = check_number("lr", lr, low=0.0, high=10.0, low_open=True)
+        self.gamma: float = check_number("gamma", gamma, low=0.0, high=1.0, low_open=True)
+        self.baseline_decay: float = check_number("baseline_decay", baseline_decay, low=0.0, high=1.0, high_open=True)
+        self.initial_baseline: float | None = (
+            None if initial_baseline is None else check_number("initial_baseline", initial_baseline)
+        )
+        self.entropy_weight: float = check_number("entropy_weight", entropy_weight, low=0.0)
+        self.grad_clip: float | None = (
+            None if grad_clip is None else check_number("grad_clip", grad_clip, low=0.0, low_open=True)
+        )
+        self.init_range: float = check_number("init_range", init_range, low=0.0, low_open=True)
+        self.initial_logit_bias: float = check_number("initial_logit_bias", initial_logit_bias, low=0.0)
+        if initial is None:
+            initial = []
+        if isinstance(initial, (str, bytes)) or not hasattr(initial, "__iter__"):
+            raise ValueError(f"initial must be a list of codes, got {initial!r}")
+        self.initial: list[list[int]] = [self.check_codes(c, where=f"initial[{k}]") for k, c in enumerate(initial)]
+
+        self._generator = torch.Generator().manual_seed(self.seed)
+        self.policy = PolicyNetwork(self.cardinalities, self.hidden_size, self.embedding_size or self.hidden_size)
+        self.policy.initialise(self._generator, self.init_range)
+        if self.initial:
+            self._bias_towards(self.initial)
+        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
+        self.baseline: float | None = self.initial_baseline
+        self.num_updates = 0
+        self._buffer: list[tuple[list[int], float]] = []
+        self.last_loss: float | None = None
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "hidden_size": self.hidden_size,
+            "embedding_size": self.embedding_size,
+            "lr": self.lr,
+            "gamma": self.gamma,
+            "baseline_decay": self.baseline_decay,
+            "initial_baseline": self.initial_baseline,
+            "entropy_weight": self.entropy_weight,
+            "grad_clip": self.grad_clip,
+            "init_range": self.init_range,
+            "initial": [list(c) for c in self.initial],
+            "initial_logit_bias": self.initial_logit_bias,
+        }
+
+    # ------------------------------------------------------------------ policy
+    def _bias_towards(self, codes: Sequence[Sequence[int]]) -> None:
+        with torch.no_grad():
+            for i, head in enumerate(self.policy.heads):
+                counts = torch.zeros(self.cardinalities[i])
+                for code in codes:
+                    counts[code[i]] += 1.0
+                head.bias += self.initial_logit_bias * counts / len(codes)
+
+    def log_prob(self, codes: Sequence[Sequence[int]]) -> list[float]:
+        """``log pi(codes)`` (sum over dimensions) under the current policy, one per code."""
+        checked = [self.check_codes(c, where=f"codes[{k}]") for k, c in enumerate(codes)]
+        if not checked:
+            return []
+        with torch.no_grad():
+            logp, _ = self.policy.log_probs(torch.tensor(checked, dtype=torch.long))
+        return logp.sum(dim=1).tolist()
+
+    def probabilities(self, codes: Sequence[int]) -> list[list[float]]:
+        """Per-dimension softmax along the prefix of ``codes`` (for inspection and plots)."""
+        code = self.check_codes(codes)
+        with torch.no_grad():
+            x, state = self.policy._start(1)
+            out = []
+            for t, head in enumerate(self.policy.heads):
+                state = self.policy.cell(x, state)
+                out.append(torch.softmax(head(state[0]), dim=-1)[0].tolist())
+                x = self.policy.embedding(torch.tensor([code[t] + self.policy.offsets[t]]))
+        return out
+
+    # ------------------------------------------------------------------ ask/tell
+    def _ask(self, n: int) -> list[list[int]]:
+        return self.policy.sample(n, self._generator).tolist()
+
+    def _tell(self, codes: list[list[int]], rewards: list[float]) -> None:
+        self._buffer.extend((list(c), r) for c, r in zip(codes, rewards))
+        while len(self._buffer) >= self.batch_size:
+            batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+            self._update([c for c, _ in batch], [r for _, r in batch])
+
+    def _seed(self, codes: list[list[int]], rewards: list[float]) -> None:
+        """Bias the policy towards the best seeded code; seed the baseline with their mean reward."""
+        best = max(range(len(codes)), key=lambda k: rewards[k])
+        self._bias_towards([codes[best]])
+        if self.baseline is None:
+            self.baseline = sum(rewards) / len(rewards)
+
+    def _update(self, codes: list[list[int]], rewards: list[float]) -> None:
+        m = len(codes)
+        baseline = self.baseline if self.baseline is not None else sum(rewards) / m
+        advantages = torch.tensor([r - baseline for r in rewards], dtype=torch.float32)
+        T = self.num_dimensions
+        discounts = torch.tensor([self.gamma ** (T - t) for t in range(1, T + 1)], dtype=torch.float32)
+        logp, entropy = self.policy.log_probs(torch.tensor(codes, dtype=torch.long))
+        loss = -(advantages[:, None] * discounts[None, :] * logp).sum() / m
+        if self.entropy_weight > 0:
+            loss = loss - self.entropy_weight * entropy.sum(dim=1).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
+        self.optimizer.step()
+        for r in rewards:
+            baseline = self.baseline_decay * baseline + (1.0 - self.baseline_decay) * r
+        self.baseline = baseline
+        self.num_updates += 1
+        self.last_loss = float(loss.detach())
+
+    # ------------------------------------------------------------------ state
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "generator": encode_tensor(self._generator.get_state()),
+            "policy": encode_tree(self.policy.state_dict()),
+            "optimizer": encode_tree(self.optimizer.state_dict()),
+            "baseline": self.baseline,
+            "num_updates": self.num_updates,
+            "buffer": [[list(c), r] for c, r in self._buffer],
+            "last_loss": self.last_loss,
+        }
+
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:
+        self._generator.set_state(decode_tensor(extra["generator"]))
+        self.policy.load_state_dict(decode_tree(extra["policy"]))
+        optim_state = decode_tree(extra["optimizer"])
+        optim_state["state"] = {int(k): v for k, v in optim_state["state"].items()}
+        self.optimizer.load_state_dict(optim_state)
+        self.baseline = None if extra["baseline"] is None else float(extra["baseline"])
+        self.num_updates = int(extra["num_updates"])
+        self._buffer = [([int(v) for v in c], float(r)) for c, r in extra["buffer"]]
+        self.last_loss = None if extra["last_loss"] is None else float(extra["last_loss"])
