@@ -247,3 +247,21 @@ def test_report_script_errors(tmp_path):
     assert foreign.read_bytes() == before
     proc = subprocess.run([sys.executable, script, str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_methods_group_phases_and_count_a_key_once():
+    import dataclasses
+
+    from lightning_imc.search.report import group_records, render_report
+
+    a = _rec(0, 0.70, 2e-9, phase="rnas/0")
+    b = dataclasses.replace(_rec(0, 0.72, 4e-9, phase="rnas/1"), key="other")
+    copy = dataclasses.replace(a, phase="rnas/1", index=1)  # the same genome met again
+    failed_then_ok = [_rec(0, 0, 0, phase="ptbnas", status="failed"), _rec(1, 0.6, 1e-9, phase="ptbnas")]
+    failed_then_ok[1].key = failed_then_ok[0].key
+    groups = group_records([a, b, copy] + failed_then_ok)
+    assert list(groups) == ["rnas", "ptbnas"]
+    assert [r.key for r in groups["rnas"]] == [a.key, b.key] and groups["ptbnas"][0].status == "ok"
+    text = render_report([a, b, copy] + failed_then_ok)
+    assert "| rnas_sw |" in text and "| rnas_hw |" in text and "| edp | rnas | 2 |" in text
+    assert "| rnas/1 | 2 | 0 |" in text  # the per-phase counts keep every record

@@ -11,6 +11,11 @@
 * :func:`write_report` writes ``report.md``, ``report.csv``, ``pareto_<metric>.png`` per metric and
   ``rewards.png`` from a :class:`~lightning_imc.search.history.HistoryStore` or a list of records.
 
+Methods: the report compares *methods*, a method being a phase of the history or the phases
+``name/0``, ``name/1``... together (the loop's ``rnas/<rank>`` phases form ``rnas``); within a
+method a candidate key counts once (:func:`group_records`). Table II has rows ``<method>_sw``,
+``<method>_hw`` and ``<method>_best_reward``.
+
 Accuracies in records are fractions; the tables show percentages.
 """
 
@@ -46,6 +51,8 @@ __all__ = [
     "to_csv",
     "plot_pareto",
     "plot_rewards",
+    "phase_group",
+    "group_records",
     "render_report",
     "write_report",
 ]
@@ -346,15 +353,27 @@ def _load(source: HistoryStore | Iterable[CandidateRecord]) -> tuple[list[Candid
     return list(source), {}, {}
 
 
-def _table_rows(records: list[CandidateRecord], tolerance_pp: float) -> list[tuple[str, CandidateRecord]]:
-    phases: list[str] = []
+def phase_group(phase: str) -> str:
+    """The method a phase belongs to: the part before ``/`` (``"rnas/3"`` → ``"rnas"``)."""
+    return phase.split("/", 1)[0]
+
+
+def group_records(records: Iterable[CandidateRecord]) -> dict[str, list[CandidateRecord]]:
+    """Records by :func:`phase_group` (in order of first appearance), one record per candidate key
+    within a group (the first successful one, else the first): a genome met again is not counted
+    twice on a Pareto front."""
+    groups: dict[str, dict[str, CandidateRecord]] = {}
     for r in records:
-        if r.phase not in phases:
-            phases.append(r.phase)
+        seen = groups.setdefault(phase_group(r.phase), {})
+        if r.key not in seen or (seen[r.key].status != "ok" and r.status == "ok"):
+            seen[r.key] = r
+    return {g: list(by_key.values()) for g, by_key in groups.items()}
+
+
+def _table_rows(records: list[CandidateRecord], tolerance_pp: float) -> list[tuple[str, CandidateRecord]]:
     rows: list[tuple[str, CandidateRecord]] = []
-    for phase in phases:
-        designs = select_designs([r for r in records if r.phase == phase], prefix=phase, tolerance_pp=tolerance_pp)
-        rows.extend(designs.items())
+    for group, recs in group_records(records).items():
+        rows.extend(select_designs(recs, prefix=group, tolerance_pp=tolerance_pp).items())
     return rows
 
 
@@ -414,26 +433,28 @@ def render_report(
         "## Pareto fronts and hypervolumes",
         "",
         "Accuracy with variation (fraction, maximised) against each metric. Reference point: accuracy 0 and "
-        "1.1 × the worst value over all phases for minimised metrics (0 for hardware efficiency, "
-        "maximised), the same for every phase.",
+        "1.1 × the worst value over all methods for minimised metrics (0 for hardware efficiency, "
+        "maximised), the same for every method. A method is a phase, or the phases `name/0`, `name/1`... "
+        "together; a candidate key counts once per method.",
         "",
-        "| metric | phase | Pareto size | hypervolume | reference point |",
+        "| metric | method | Pareto size | hypervolume | reference point |",
         "|---|---|---|---|---|",
     ]
-    ok_records = _ok(records)
+    groups = group_records(records)
+    everything = [r for recs in groups.values() for r in recs]
     for metric in PARETO_METRICS:
-        all_pts, _ = objective_pairs(ok_records, metric)
+        all_pts, _ = objective_pairs(everything, metric)
         if all_pts.shape[0] == 0:
             continue
         ref = default_reference(all_pts, metric)
-        for phase in phases + (["all"] if len(phases) > 1 else []):
-            recs = ok_records if phase == "all" else [r for r in ok_records if r.phase == phase]
+        for group in list(groups) + (["all"] if len(groups) > 1 else []):
+            recs = everything if group == "all" else groups[group]
             pts, _ = objective_pairs(recs, metric)
             if pts.shape[0] == 0:
                 continue
             size = len(pareto_front(pts, (True, METRIC_MAXIMIZE[metric])))
             hv = hypervolume_2d(pts, ref, (True, METRIC_MAXIMIZE[metric]))
-            lines.append(f"| {metric} | {phase} | {size} | {_fmt(hv)} | ({ref[0]:g}, {ref[1]:.4g}) |")
+            lines.append(f"| {metric} | {group} | {size} | {_fmt(hv)} | ({ref[0]:g}, {ref[1]:.4g}) |")
     lines.append("")
     return "\n".join(lines)
 
@@ -468,10 +489,8 @@ def write_report(
     md.write_text(text + "\n", encoding="utf-8")
     paths["markdown"] = md
     paths["csv"] = to_csv(table2(_table_rows(records, tolerance_pp)), out / "report.csv")
-    by_phase: dict[str, list[CandidateRecord]] = {}
-    for r in records:
-        by_phase.setdefault(r.phase, []).append(r)
+    groups = group_records(records)
     for metric in metrics:
-        paths[f"pareto_{metric}"] = plot_pareto(by_phase, metric, out / f"pareto_{metric}.png")
+        paths[f"pareto_{metric}"] = plot_pareto(groups, metric, out / f"pareto_{metric}.png")
     paths["rewards"] = plot_rewards(records, out / "rewards.png")
     return paths
