@@ -22,7 +22,7 @@ from .callbacks import HardwareMetricsCallback, RewardCallback, VariationEvalCal
 from .models import ChildModule
 from .settings import ConfigError, Settings, load_settings
 
-__all__ = ["run", "prepare", "make_logger", "Prepared"]
+__all__ = ["run", "run_child", "run_search", "prepare", "make_logger", "Prepared"]
 
 
 class Prepared:
@@ -137,8 +137,25 @@ def _finish_wandb(logger: Any) -> None:
 
 
 def run(cfg: Any) -> dict[str, Any]:
-    """Run the configured job; returns the child's results (also written to ``child_result.json``)."""
+    """Run the configured job (``mode=child`` or ``mode=search``) and return its results."""
     prepared = prepare(cfg)
+    check_trainer_arguments(prepared.settings)
+    if prepared.settings.mode == "search":
+        return run_search(prepared, _to_container(cfg))
+    return run_child(prepared)
+
+
+def check_trainer_arguments(settings: Settings) -> None:
+    """Build (and drop) a Trainer from the settings so that a bad argument fails before any data loads."""
+    kwargs = {k: v for k, v in settings.trainer.items() if k not in ("logger", "enable_checkpointing")}
+    try:
+        pl.Trainer(logger=False, enable_checkpointing=False, **kwargs)
+    except (TypeError, ValueError, MisconfigurationException) as err:
+        raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
+
+
+def run_child(prepared: Prepared) -> dict[str, Any]:
+    """Train and evaluate one candidate; returns its results (also written to ``child_result.json``)."""
     settings, spec = prepared.settings, prepared.spec
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
@@ -208,4 +225,121 @@ def format_child_summary(results: Mapping[str, Any]) -> str:
         )
     if "reward" in results:
         lines.append(f"  reward {results['reward']:.4f} (hardware efficiency {results['hardware_efficiency']:.3f})")
+    return "\n".join(lines)
+
+
+def _reward_dict(config: Any) -> dict[str, Any]:
+    return {"alpha": config.alpha, "weights": dict(config.weights), "merge": config.merge,
+            "failed_reward": config.failed_reward,
+            "bounds": {k: [b.best, b.worst] for k, b in config.bounds.items()}}
+
+
+def run_search(prepared: Prepared, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the co-exploration loop; history, report and plots go to the output folder (resumable)."""
+    from .search.history import HistoryStore
+    from .search.loop import Search, make_executor, search_fingerprint
+    from .search.report import write_report
+
+    settings = prepared.settings
+    out = Path(settings.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    history_path = out / "history.sqlite"
+    if history_path.exists() and not settings.search.resume:
+        raise ConfigError(f"search.resume=false but {history_path} exists; choose another output folder or resume")
+    fingerprint = search_fingerprint(config)
+    # load the data once here: missing files stop the search now, not in every child
+    prepared.datamodule.prepare_data()
+    prepared.datamodule.setup("fit")
+    hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
+                                       settings.hardware.objective, settings.hardware.constraints)
+    logger = make_logger(settings, f"search-{settings.search.mode}-seed{settings.seed}", {"search": dict(config)})
+    with HistoryStore.open(str(history_path), fingerprint) as store:
+        reward = store.get_meta("reward")
+        if reward is None:  # fixed once per search, so that a resumed search uses the same bounds
+            reward_config = settings.reward
+            missing = [k for k, w in reward_config.weights.items() if w > 0 and k not in reward_config.bounds]
+            if missing:
+                from .space import to_child
+
+                bounds = estimate_reward_bounds(prepared.space, to_child, prepared.datamodule.input_shape,
+                                                prepared.datamodule.num_classes, hardware,
+                                                n_samples=settings.reward_bound_samples, seed=settings.seed,
+                                                metrics=missing)
+                reward_config = reward_config.with_bounds(bounds)
+            reward = _reward_dict(reward_config)
+            store.set_meta("reward", reward)
+        counter = {"n": store.count()}
+
+        def on_record(record: Any) -> None:
+            counter["n"] += 1
+            if not logger:
+                return
+            metrics = {"search/reward": record.reward, "search/failed": float(record.status != "ok")}
+            for key in ("accuracy_clean", "accuracy_variation", "hardware_efficiency"):
+                if key in record.metrics:
+                    metrics[f"search/{key}"] = record.metrics[key]
+            metrics.update({f"hw/{k}": v for k, v in record.metrics.get("hardware", {}).items()})
+            logger.log_metrics(metrics, step=counter["n"])
+
+        executor = make_executor(settings)
+        start = time.perf_counter()
+        try:
+            phases = Search(config, settings, prepared.space, store, executor, reward, on_record).run()
+        finally:
+            executor.close()
+        records = store.records()
+        paths = write_report(store, str(out))
+    summary = search_summary(records)
+    summary.update(phases=list(phases), n_records=len(records), report=paths,
+                   wall_seconds=time.perf_counter() - start, history=str(history_path))
+    if logger:
+        logger.log_metrics({f"summary/{k}": v for k, v in summary.items() if isinstance(v, (int, float))}, step=counter["n"] + 1)
+        if isinstance(logger, pl.loggers.WandbLogger):
+            for key, path in paths.items():
+                if str(path).endswith(".png"):
+                    logger.log_image(key=f"report/{key}", images=[str(path)])
+            rows = [candidate_row({"candidate": r.choices, "candidate_key": r.key, **r.metrics, "reward": r.reward})
+                    for r in records if r.status == "ok"]
+            if rows:
+                columns = sorted({c for row in rows for c in row})
+                logger.log_table(key="candidates", columns=["phase"] + columns,
+                                 data=[[r.phase] + [row.get(c) for c in columns] for r, row in
+                                       zip([r for r in records if r.status == "ok"], rows)])
+            for key, value in summary.items():
+                if isinstance(value, (int, float)):
+                    logger.experiment.summary[key] = value
+    (out / "search_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    _finish_wandb(logger)
+    return summary
+
+
+def search_summary(records: list[Any]) -> dict[str, Any]:
+    """The figures a sweep dashboard needs: best reward and its design's accuracy and hardware."""
+    ok = [r for r in records if r.status == "ok"]
+    summary: dict[str, Any] = {"n_ok": len(ok), "n_failed": len(records) - len(ok)}
+    if not ok:
+        return summary
+    best = max(ok, key=lambda r: r.reward)
+    summary.update(best_reward=best.reward, best_key=best.key, best_phase=best.phase,
+                   best_accuracy_variation=max(r.metrics.get("accuracy_variation", 0.0) for r in ok),
+                   best_design_accuracy_variation=best.metrics.get("accuracy_variation"),
+                   best_design_accuracy_clean=best.metrics.get("accuracy_clean"))
+    for key, value in best.metrics.get("hardware", {}).items():
+        summary[f"best_design_{key}"] = value
+    return summary
+
+
+def format_search_summary(summary: Mapping[str, Any]) -> str:
+    """A short human-readable summary of a finished search."""
+    lines = [f"search finished: {summary['n_ok']} children evaluated, {summary['n_failed']} failed, "
+             f"phases {', '.join(summary['phases'])} ({summary['wall_seconds']:.0f} s)"]
+    if "best_reward" in summary:
+        lines.append(f"  best reward {summary['best_reward']:.4f} ({summary['best_phase']}, {summary['best_key'][:12]}): "
+                     f"accuracy on chips {100 * (summary.get('best_design_accuracy_variation') or 0):.2f}%, "
+                     f"area {summary.get('best_design_area_mm2', float('nan')):.3f} mm², "
+                     f"EDP {summary.get('best_design_edp', float('nan')):.3e} J·s")
+    report = summary.get("report", {})
+    if report:
+        lines.append("  report: " + ", ".join(str(p) for p in report.values()))
+    lines.append(f"  history: {summary['history']}")
     return "\n".join(lines)

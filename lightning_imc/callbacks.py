@@ -27,6 +27,7 @@ from .layers import evaluate_on_chips, variation_mode
 from .reward import HARDWARE_METRICS, RewardConfig, compute_reward, reference_bounds
 
 __all__ = [
+    "measure_on_chips",
     "VariationEvalCallback",
     "HardwareMetricsCallback",
     "RewardCallback",
@@ -102,29 +103,37 @@ class VariationEvalCallback(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         max_batches = 1 if trainer.fast_dev_run else self.max_batches
         loader = _eval_loader(trainer, self.split)
-        network = pl_module.network
-        spec = pl_module.spec
-        segmentation = spec.task == "segmentation"
+        figures = measure_on_chips(pl_module.network, pl_module.spec, loader, pl_module.device, self.n_chips,
+                                   self.seed, max_batches)
+        pl_module.results.update(figures)
+        name = "iou" if pl_module.spec.task == "segmentation" else "acc"
+        low, high = figures["accuracy_variation_ci95"]
+        log_metrics(trainer, {
+            f"eval/{name}_clean": figures["accuracy_clean"],
+            f"eval/{name}_variation": figures["accuracy_variation"],
+            f"eval/{name}_variation_std": figures["accuracy_variation_std"],
+            f"eval/{name}_variation_ci95_low": low,
+            f"eval/{name}_variation_ci95_high": high,
+        })
 
-        def metric(model: nn.Module) -> float:
-            return _metric_over(model, loader, pl_module.device, segmentation, spec.num_classes, max_batches)
 
-        with variation_mode(network, "off"):
-            clean = metric(network)
-        chips = evaluate_on_chips(network, metric, n_chips=self.n_chips, seed=self.seed)
-        name = "iou" if segmentation else "acc"
-        figures = {
-            f"eval/{name}_clean": clean,
-            f"eval/{name}_variation": chips.mean,
-            f"eval/{name}_variation_std": chips.std,
-            f"eval/{name}_variation_ci95_low": chips.ci95_low,
-            f"eval/{name}_variation_ci95_high": chips.ci95_high,
-        }
-        pl_module.results.update(
-            accuracy_clean=clean, accuracy_variation=chips.mean, accuracy_variation_std=chips.std,
-            accuracy_variation_ci95=(chips.ci95_low, chips.ci95_high), chip_values=list(chips.values),
-        )
-        log_metrics(trainer, figures)
+def measure_on_chips(network: nn.Module, spec: Any, loader: Any, device: torch.device, n_chips: int, seed: int,
+                     max_batches: int | None = None) -> dict[str, Any]:
+    """Accuracy (IoU for segmentation) without variation and on ``n_chips`` Monte-Carlo chips.
+
+    Returns ``accuracy_clean``, ``accuracy_variation`` (mean over chips), ``accuracy_variation_std``,
+    ``accuracy_variation_ci95`` (low, high) and ``chip_values``, all fractions.
+    """
+    segmentation = spec.task == "segmentation"
+
+    def metric(model: nn.Module) -> float:
+        return _metric_over(model, loader, device, segmentation, spec.num_classes, max_batches)
+
+    with variation_mode(network, "off"):
+        clean = metric(network)
+    chips = evaluate_on_chips(network, metric, n_chips=n_chips, seed=seed)
+    return dict(accuracy_clean=clean, accuracy_variation=chips.mean, accuracy_variation_std=chips.std,
+                accuracy_variation_ci95=(chips.ci95_low, chips.ci95_high), chip_values=list(chips.values))
 
 
 def chip_for_candidate(base: ChipConfig, circuit: Mapping[str, Any]) -> ChipConfig:

@@ -18,7 +18,9 @@ from .reward import MetricBounds, RewardConfig
 
 __all__ = ["ConfigError", "Settings", "load_settings", "MODES"]
 
-MODES = ("child",)
+MODES = ("child", "search")
+SEARCH_MODES = ("nas", "quantnas", "ptbnas", "rnas", "nacim")
+EXECUTORS = ("local", "ray")
 CHIP_PRESETS = ("nacim", "neurosim_vgg8", "default")
 
 
@@ -70,6 +72,60 @@ class LoggerSettings:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """The co-exploration loop (``mode=search``).
+
+    Attributes:
+        mode: ``nas`` (architecture), ``quantnas`` (+ quantization), ``ptbnas`` (+ device, noise-aware
+            training), ``rnas`` (quantization + circuit on a fixed architecture and device, saved
+            weights, no retraining) or ``nacim`` (ptbnas → top-K → rnas per architecture → fine-tuning).
+        episodes: Proposals of the first (or only) phase.
+        batch_size: Proposals per controller update (the paper's m; also the unit of parallel work).
+        train_epochs: Epochs per child (``None``: ``trainer.max_epochs``).
+        top_k: Architectures kept after ptbNAS for rNAS (``nacim``).
+        rnas_steps: Proposals per architecture in rNAS.
+        finetune_top: Designs fine-tuned at the end (``nacim``).
+        finetune_epochs: Epochs of fine-tuning.
+        reward_alpha: Accuracy weight of the phases that include hardware (``None``: ``reward.alpha``).
+        rnas_checkpoint: For ``mode=rnas``: the trained weights of ``candidate`` (a ``state_dict`` file).
+        resume: Resume from the history in the output folder when it exists.
+    """
+
+    mode: str = "nacim"
+    episodes: int = 20
+    batch_size: int = 5
+    train_epochs: int | None = None
+    top_k: int = 2
+    rnas_steps: int = 10
+    finetune_top: int = 1
+    finetune_epochs: int = 5
+    reward_alpha: float | None = None
+    rnas_checkpoint: str | None = None
+    resume: bool = True
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """Where children run.
+
+    Attributes:
+        kind: ``local`` (one child at a time, in this process) or ``ray`` (several at once).
+        address: Ray cluster address (``None``: start a local Ray on this machine).
+        num_cpus: CPUs Ray may use on a local start (``None``: all).
+        cpus_per_child: CPUs reserved per child (Ray) — also its torch thread count.
+        gpus_per_child: GPUs reserved per child (Ray; fractions share a GPU).
+        threads_per_child: Torch CPU threads per child (``None``: ``cpus_per_child`` on Ray, all locally).
+    """
+
+    kind: str = "local"
+    address: str | None = None
+    num_cpus: int | None = None
+    cpus_per_child: float = 1.0
+    gpus_per_child: float = 0.0
+    threads_per_child: int | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything ``train.py`` needs, validated."""
 
@@ -87,6 +143,9 @@ class Settings:
     trainer: Mapping[str, Any]
     logger: LoggerSettings
     output_dir: str
+    search: SearchSettings = field(default_factory=SearchSettings)
+    controller: Mapping[str, Any] = field(default_factory=lambda: {"name": "random"})
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -126,7 +185,8 @@ def _int(cfg: Mapping[str, Any], key: str, low: int, default: int) -> int:
 def load_settings(cfg: Mapping[str, Any]) -> Settings:
     """Validate a composed configuration (a plain dict, e.g. ``OmegaConf.to_container(cfg, resolve=True)``)."""
     allowed_top = {"mode", "seed", "candidate", "data", "space", "imc", "optimizer", "hardware", "reward",
-                   "callbacks", "trainer", "logger", "paths", "experiment_name", "notes"}
+                   "callbacks", "trainer", "logger", "paths", "experiment_name", "notes", "search", "controller",
+                   "executor"}
     unknown = sorted(set(cfg) - allowed_top)
     if unknown:
         raise ConfigError(f"{unknown[0]} is not a known top-level key; allowed: {sorted(allowed_top)}")
@@ -214,10 +274,39 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
 
     trainer = _section(cfg, "trainer")
     paths = _section(cfg, "paths")
+    search = _build(SearchSettings, _section(cfg, "search"), "search")
+    if search.mode not in SEARCH_MODES:
+        raise ConfigError(f"search.mode={search.mode!r}; allowed: {list(SEARCH_MODES)}")
+    for key in ("episodes", "batch_size", "top_k", "rnas_steps", "finetune_top"):
+        value = getattr(search, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"search.{key}={value!r}; must be an integer >= 1")
+    for key in ("train_epochs", "finetune_epochs"):
+        value = getattr(search, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
+    if search.reward_alpha is not None and not (isinstance(search.reward_alpha, (int, float)) and 0 <= search.reward_alpha <= 1):
+        raise ConfigError(f"search.reward_alpha={search.reward_alpha!r}; must be a number in [0, 1] or null")
+    controller = _section(cfg, "controller") or {"name": "random"}
+    if mode == "search":
+        try:
+            from .controllers import controller_names
+        except ImportError:  # pragma: no cover - controllers are part of the package
+            controller_names = None
+        if controller_names is not None and controller.get("name") not in controller_names():
+            raise ConfigError(f"controller.name={controller.get('name')!r}; allowed: {controller_names()}")
+    executor = _build(ExecutorSettings, _section(cfg, "executor"), "executor")
+    if executor.kind not in EXECUTORS:
+        raise ConfigError(f"executor.kind={executor.kind!r}; allowed: {list(EXECUTORS)}")
+    if not (isinstance(executor.cpus_per_child, (int, float)) and executor.cpus_per_child > 0):
+        raise ConfigError(f"executor.cpus_per_child={executor.cpus_per_child!r}; must be a number > 0")
+    if not (isinstance(executor.gpus_per_child, (int, float)) and executor.gpus_per_child >= 0):
+        raise ConfigError(f"executor.gpus_per_child={executor.gpus_per_child!r}; must be a number >= 0")
     return Settings(
         mode=mode, seed=seed, candidate=cfg.get("candidate", "default"),
         data=ComponentSettings(data), space=ComponentSettings(space),
         imc=imc, optimizer=optimizer, hardware=hw, reward=reward, reward_bound_samples=bound_samples,
         evaluation=evaluation, trainer=trainer, logger=logger,
         output_dir=str(paths.get("output_dir", "outputs")),
+        search=search, controller=controller, executor=executor,
     )

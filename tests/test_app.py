@@ -46,7 +46,7 @@ def test_every_experiment_composes_and_validates(tmp_path):
 def test_fast_dev_run_of_each_experiment(tmp_path, name):
     probe = prepare(compose_config(tmp_path, f"+experiment={name}"))
     cfg = compose_config(
-        tmp_path, f"+experiment={name}", *TINY_DATA[probe.spec.task], "+trainer.fast_dev_run=true",
+        tmp_path, f"+experiment={name}", "mode=child", *TINY_DATA[probe.spec.task], "+trainer.fast_dev_run=true",
         "trainer.accelerator=cpu", "logger=none", "callbacks.variation_eval.n_chips=2", "reward.bound_samples=4",
     )
     results = run(cfg)
@@ -57,7 +57,7 @@ def test_fast_dev_run_of_each_experiment(tmp_path, name):
 
 
 def test_quickstart_trains_well_above_chance_and_logs_named_metrics(tmp_path):
-    cfg = compose_config(tmp_path, "+experiment=quickstart", "trainer.max_epochs=8", "logger=csv",
+    cfg = compose_config(tmp_path, "+experiment=quickstart", "mode=child", "trainer.max_epochs=8", "logger=csv",
                          "callbacks.variation_eval.n_chips=4", "reward.bound_samples=16", "trainer.enable_progress_bar=false")
     results = run(cfg)
     assert results["accuracy_clean"] > 0.6  # ten classes: chance is 0.1
@@ -72,7 +72,7 @@ def test_quickstart_trains_well_above_chance_and_logs_named_metrics(tmp_path):
 
 
 def test_variation_aware_training_keeps_more_accuracy_on_chips(tmp_path):
-    common = ["+experiment=quickstart", "trainer.max_epochs=8", "logger=none", "callbacks.variation_eval.n_chips=6",
+    common = ["+experiment=quickstart", "mode=child", "trainer.max_epochs=8", "logger=none", "callbacks.variation_eval.n_chips=6",
               "reward=accuracy", "trainer.enable_progress_bar=false", "seed=0"]
     aware = run(compose_config(tmp_path / "aware", *common, "imc=noise_aware"))
     unaware = run(compose_config(tmp_path / "unaware", *common, "imc=noise_unaware"))
@@ -106,7 +106,7 @@ def test_wandb_offline_run_writes_inside_output_dir(tmp_path, monkeypatch):
         ("hardware.preset=isaac", "hardware.preset='isaac'; allowed: ['nacim', 'neurosim_vgg8', 'default']"),
         ("+hardware.chip.adc_bits=40", "hardware.chip.adc_bits=40"),
         ("reward.alpha=2", "reward.alpha=2; must be a number in [0, 1]"),
-        ("mode=search_everything", "mode='search_everything'; allowed"),
+        ("mode=search_everything", "mode='search_everything'; allowed: ['child', 'search']"),
         ("candidate=best", "candidate='best'; allowed: 'default', 'random'"),
         ("+candidate.not_a_dim=3", "not a dimension of space"),
         ("callbacks.variation_eval.n_chips=0", "callbacks.variation_eval.n_chips=0"),
@@ -143,9 +143,17 @@ def test_bad_trainer_value_fails_before_data_is_loaded(tmp_path):
         run(cfg)
 
 
-def test_rls_without_cifar_files_fails_with_clear_message(tmp_path):
+def test_rls_search_without_cifar_files_fails_before_searching(tmp_path):
     cfg = compose_config(tmp_path, "+experiment=rls", f"data.root={tmp_path / 'nowhere'}", "trainer.accelerator=cpu",
-                         "logger=none", "reward=accuracy")
+                         "logger=none")
+    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+        run(cfg)
+    assert not (tmp_path / "history.sqlite").exists()
+
+
+def test_rls_without_cifar_files_fails_with_clear_message(tmp_path):
+    cfg = compose_config(tmp_path, "+experiment=rls", "mode=child", f"data.root={tmp_path / 'nowhere'}",
+                         "trainer.accelerator=cpu", "logger=none", "reward=accuracy")
     with pytest.raises(Exception) as info:
         run(cfg)
     assert "cifar-10-batches-py" in str(info.value)

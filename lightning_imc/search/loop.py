@@ -1,0 +1,366 @@
+"""The co-exploration loop (NACIM section IV): ask → train/evaluate → reward → tell, phase by phase.
+
+The optimizer selector's four switches (architecture, quantization, device, circuit) are the space's
+groups: a mode opens some and freezes the others (:data:`MODE_SWITCHES`).
+
+* ``nas`` — architecture; variation-unaware training; reward = accuracy without variation.
+* ``quantnas`` — architecture + quantization; variation-unaware (QuantNAS, [41] of the paper).
+* ``ptbnas`` — architecture + quantization + device; noise-aware training; reward = accuracy on chips.
+* ``rnas`` — quantization + circuit of a fixed architecture and device; no training: the saved
+  weights are evaluated with each new quantization; reward = accuracy on chips + hardware.
+* ``nacim`` — ``ptbnas``, then the ``top_k`` architectures by accuracy on chips, then ``rnas`` for each
+  (``rnas_steps`` proposals, the controller started from that architecture's specification), then
+  fine-tuning of the ``finetune_top`` best designs (section V-A).
+
+Durability: every finished child is written to the SQLite history at once; the controller's state is
+saved after every ``tell``. A search killed at any point and started again with the same command
+restores the controller from its last snapshot, asks it again — it proposes the same batch, since its
+randomness is its own — and takes the children already finished from the history: nothing finished is
+lost or retrained, and the sequence of candidates is that of an uninterrupted run. The same genome is
+never trained twice within a phase (a repeated proposal reuses the first result).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from .evaluate import ChildJob, child_seed, run_child_job
+
+__all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "search_fingerprint"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModeSwitches:
+    """One row of the optimizer selector."""
+
+    groups: tuple[str, ...]
+    variation: str
+    accuracy_source: str
+    hardware_in_reward: bool
+
+
+MODE_SWITCHES: dict[str, ModeSwitches] = {
+    "nas": ModeSwitches(("architecture",), "off", "clean", False),
+    "quantnas": ModeSwitches(("architecture", "quantization"), "off", "clean", False),
+    "ptbnas": ModeSwitches(("architecture", "quantization", "device"), "train", "variation", False),
+    "rnas": ModeSwitches(("quantization", "circuit"), "train", "variation", True),
+}
+
+
+class LocalExecutor:
+    """Runs children one after the other in this process."""
+
+    def __init__(self, threads_per_child: int | None = None):
+        self.threads_per_child = threads_per_child
+
+    def imap(self, jobs: Sequence[ChildJob]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(position in jobs, outcome)`` as each child finishes."""
+        for position, job in enumerate(jobs):
+            yield position, run_child_job(job)
+
+    def close(self) -> None:
+        pass
+
+
+class RayExecutor:
+    """Runs a batch of children at once on Ray (a local Ray, or a cluster at ``address``).
+
+    Every child reserves ``cpus_per_child`` CPUs and ``gpus_per_child`` GPUs; its seed depends only on
+    its phase and position, so results do not depend on which worker ran it.
+    """
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_child: float = 1.0,
+                 gpus_per_child: float = 0.0):
+        import os
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        import ray
+
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=num_cpus, **kwargs)
+        self._ray = ray
+        self._remote = ray.remote(run_child_job).options(num_cpus=cpus_per_child, num_gpus=gpus_per_child,
+                                                         max_retries=0)
+
+    def imap(self, jobs: Sequence[ChildJob]) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(position in jobs, outcome)`` as each child finishes (in completion order)."""
+        pending = {self._remote.remote(job): position for position, job in enumerate(jobs)}
+        while pending:
+            ready, _ = self._ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                yield pending.pop(ref), self._ray.get(ref)
+
+    def close(self) -> None:
+        self._ray.shutdown()
+
+
+def make_executor(settings: Any) -> Any:
+    """The executor the settings ask for."""
+    executor = settings.executor
+    if executor.kind == "ray":
+        return RayExecutor(executor.address, executor.num_cpus, executor.cpus_per_child, executor.gpus_per_child)
+    return LocalExecutor(executor.threads_per_child)
+
+
+def search_fingerprint(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What identifies a search (the resolved config without paths, logging, executor and resume flag)."""
+    ignored = {"paths", "logger", "executor", "notes"}
+    fingerprint = {k: v for k, v in config.items() if k not in ignored}
+    trainer = dict(fingerprint.get("trainer") or {})
+    trainer.pop("enable_progress_bar", None)
+    fingerprint["trainer"] = trainer
+    search = dict(fingerprint.get("search") or {})
+    search.pop("resume", None)
+    fingerprint["search"] = search
+    return json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+
+
+class Search:
+    """One search: its configuration, space, controller factory, executor and history.
+
+    Args:
+        config: The resolved application configuration (plain dict).
+        settings: Its validated :class:`~lightning_imc.settings.Settings`.
+        space: The full search space.
+        store: The open history.
+        executor: A :class:`LocalExecutor` or :class:`RayExecutor`.
+        reward: Reward settings as a plain dict with bounds (see :class:`ChildJob`).
+        on_record: Called with every new record (logging).
+    """
+
+    def __init__(self, config: Mapping[str, Any], settings: Any, space: Any, store: Any, executor: Any,
+                 reward: Mapping[str, Any], on_record: Callable[[Any], None] | None = None):
+        self.config = dict(config)
+        self.settings = settings
+        self.space = space
+        self.store = store
+        self.executor = executor
+        self.reward = dict(reward)
+        self.on_record = on_record or (lambda record: None)
+        self.output_dir = Path(settings.output_dir)
+        epochs = settings.search.train_epochs
+        self.train_epochs = int(settings.trainer.get("max_epochs", 1) if epochs is None else epochs)
+        threads = settings.executor.threads_per_child
+        if threads is None and settings.executor.kind == "ray":
+            threads = max(1, int(settings.executor.cpus_per_child))
+        self.threads = threads
+
+    # -- one phase ----------------------------------------------------------------------------------
+    def _reward_for(self, switches: ModeSwitches) -> dict[str, Any]:
+        reward = dict(self.reward)
+        if not switches.hardware_in_reward:
+            reward["alpha"] = 1.0
+        elif self.settings.search.reward_alpha is not None:
+            reward["alpha"] = float(self.settings.search.reward_alpha)
+        return reward
+
+    def _controller(self, phase: str, space: Any) -> Any:
+        from ..controllers import get_controller
+
+        params = {k: v for k, v in self.settings.controller.items() if k != "name"}
+        return get_controller(self.settings.controller["name"], cardinalities=list(space.cardinalities),
+                              seed=child_seed(self.settings.seed, phase, -1), **params)
+
+    def run_phase(self, phase: str, space: Any, switches: ModeSwitches, episodes: int, *, train_epochs: int,
+                  init_checkpoint: str | None = None, initial_codes: Sequence[int] | None = None) -> list[Any]:
+        """Ask/evaluate/tell ``episodes`` proposals of ``space``; returns the phase's records."""
+        from .history import CandidateRecord
+
+        if self.store.get_meta(f"phase_done/{phase}"):
+            return self.store.records(phase=phase)
+        controller = self._controller(phase, space)
+        done = {record.index: record for record in self.store.records(phase=phase)}
+        by_key = {record.key: record for record in done.values()}
+        snapshot = self.store.load_state(phase)
+        step = 0
+        if snapshot is not None:
+            step, state = snapshot
+            controller.load_state_dict(state)
+        batch = self.settings.search.batch_size
+        index = min(step * batch, episodes)
+        reward = self._reward_for(switches)
+        while index < episodes:
+            n = min(batch, episodes - index)
+            if index == 0 and initial_codes is not None:
+                # "the controller starts from the specifications provided by the previous search step":
+                # the first proposal is that specification itself, evaluated and told like any other
+                codes = [list(initial_codes)] + (controller.ask(n - 1) if n > 1 else [])
+            else:
+                codes = controller.ask(n)
+            candidates = [space.decode(c) for c in codes]
+            outcomes: dict[int, Any] = {}
+            jobs: list[tuple[int, ChildJob]] = []
+            first_in_batch: dict[str, int] = {}
+            duplicates: dict[int, int] = {}
+            for offset, (code, candidate) in enumerate(zip(codes, candidates)):
+                slot = index + offset
+                if slot in done:
+                    outcomes[offset] = done[slot]
+                    continue
+                if candidate.key in by_key:  # the same genome: reuse, never retrain
+                    outcomes[offset] = self._store(self._copy(by_key[candidate.key], slot, code))
+                    continue
+                if candidate.key in first_in_batch:  # repeated within this batch: wait for the first
+                    duplicates[offset] = first_in_batch[candidate.key]
+                    continue
+                first_in_batch[candidate.key] = offset
+                seed = child_seed(self.settings.seed, phase, slot)
+                checkpoint = None
+                if train_epochs > 0:
+                    checkpoint = str(self.output_dir / "checkpoints" / phase.replace("/", "_") / f"{candidate.key}.pt")
+                jobs.append((offset, ChildJob(
+                    config=self.config, phase=phase, index=slot, candidate=candidate.to_dict(), seed=seed,
+                    train_epochs=train_epochs, variation=switches.variation, accuracy_source=switches.accuracy_source,
+                    reward=reward, init_checkpoint=init_checkpoint, checkpoint_path=checkpoint, threads=self.threads,
+                )))
+            for position, result in (self.executor.imap([job for _, job in jobs]) if jobs else []):
+                offset, job = jobs[position]  # recorded the moment it finishes: a crash loses nothing done
+                record = CandidateRecord(
+                    phase=phase, index=job.index, key=candidates[offset].key, codes=list(codes[offset]),
+                    choices=candidates[offset].to_dict(), status=result["status"], reward=float(result["reward"]),
+                    metrics=result.get("metrics", {}), seed=job.seed, started_at=result["started_at"],
+                    finished_at=result["finished_at"], train_seconds=float(result.get("train_seconds", 0.0)),
+                    checkpoint_path=result.get("checkpoint_path"), error=result.get("error"),
+                )
+                outcomes[offset] = self._store(record)
+            for offset, first in sorted(duplicates.items()):
+                outcomes[offset] = self._store(self._copy(outcomes[first], index + offset, codes[offset]))
+            ordered = [outcomes[offset] for offset in range(n)]
+            for record in ordered:
+                done[record.index] = record
+                by_key.setdefault(record.key, record)
+            controller.tell([list(c) for c in codes], [_finite(r.reward, reward["failed_reward"]) for r in ordered])
+            step += 1
+            self.store.save_state(phase, step, controller.state_dict())
+            index += n
+        self.store.set_meta(f"phase_done/{phase}", True)
+        return self.store.records(phase=phase)
+
+    @staticmethod
+    def _copy(source: Any, slot: int, code: Sequence[int]) -> Any:
+        """A record of an already evaluated genome at another slot (no training, no evaluation)."""
+        now = time.time()
+        return dataclasses.replace(source, index=slot, codes=list(code), started_at=now, finished_at=now,
+                                   train_seconds=0.0)
+
+    def _store(self, record: Any) -> Any:
+        stored = self.store.record(record)
+        self.on_record(stored if stored is not None else record)
+        return stored if stored is not None else record
+
+    # -- the modes -----------------------------------------------------------------------------------
+    def run(self) -> dict[str, list[Any]]:
+        """Run the configured mode to the end; returns the records of each phase."""
+        mode = self.settings.search.mode
+        search = self.settings.search
+        if mode in ("nas", "quantnas", "ptbnas"):
+            switches = MODE_SWITCHES[mode]
+            space = self.space.select_groups(switches.groups)
+            return {mode: self.run_phase(mode, space, switches, search.episodes, train_epochs=self.train_epochs)}
+        if mode == "rnas":
+            return {"rnas": self._rnas_for(self._candidate_from_config(), search.rnas_checkpoint, "rnas",
+                                           search.episodes)}
+        return self._nacim()
+
+    def _candidate_from_config(self) -> Any:
+        from ..app import _resolve_candidate
+
+        return _resolve_candidate(self.space, self.settings.candidate, self.settings.seed)
+
+    def _rnas_for(self, candidate: Any, checkpoint: str | None, phase: str, steps: int) -> list[Any]:
+        if not checkpoint or not Path(checkpoint).is_file():
+            from ..settings import ConfigError
+
+            raise ConfigError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
+                              "state_dict file of the candidate's trained network")
+        switches = MODE_SWITCHES["rnas"]
+        space = self.space.select_groups(switches.groups, defaults=candidate)
+        initial = space.encode(space.canonical({k: v for k, v in candidate.items() if k in space.names} | space.fixed))
+        return self.run_phase(phase, space, switches, steps, train_epochs=0, init_checkpoint=checkpoint,
+                              initial_codes=initial)
+
+    def _nacim(self) -> dict[str, list[Any]]:
+        search = self.settings.search
+        phases: dict[str, list[Any]] = {}
+        switches = MODE_SWITCHES["ptbnas"]
+        ptb_space = self.space.select_groups(switches.groups)
+        phases["ptbnas"] = self.run_phase("ptbnas", ptb_space, switches, search.episodes, train_epochs=self.train_epochs)
+        top = top_architectures(phases["ptbnas"], self.space, search.top_k)
+        self.store.set_meta("nacim/top_k", [record.key for record in top])
+        for rank, record in enumerate(top):
+            candidate = self.space.canonical(record.choices)
+            phase = f"rnas/{rank}"
+            phases[phase] = self._rnas_for(candidate, record.checkpoint_path, phase, search.rnas_steps)
+        designs = sorted((r for p, rs in phases.items() if p.startswith("rnas/") for r in rs if r.status == "ok"),
+                         key=lambda r: -r.reward)
+        chosen: list[Any] = []
+        for record in designs:  # the best designs, one per key
+            if record.key not in {c.key for c in chosen}:
+                chosen.append(record)
+            if len(chosen) == search.finetune_top:
+                break
+        phases["finetune"] = self._finetune(chosen)
+        return phases
+
+    def _finetune(self, designs: Sequence[Any]) -> list[Any]:
+        """Train the chosen designs further (from their ptbNAS weights, with their quantization)."""
+        from .history import CandidateRecord
+
+        phase = "finetune"
+        done = {record.index: record for record in self.store.records(phase=phase)}
+        epochs = self.settings.search.finetune_epochs
+        reward = self._reward_for(MODE_SWITCHES["rnas"])
+        jobs = []
+        for index, design in enumerate(designs):
+            if index in done:
+                continue
+            seed = child_seed(self.settings.seed, phase, index)
+            checkpoint = str(self.output_dir / "checkpoints" / phase / f"{design.key}.pt")
+            jobs.append((index, design, ChildJob(
+                config=self.config, phase=phase, index=index, candidate=design.choices, seed=seed,
+                train_epochs=epochs, variation="train", accuracy_source="variation", reward=reward,
+                init_checkpoint=design.checkpoint_path, checkpoint_path=checkpoint if epochs > 0 else None,
+                threads=self.threads,
+            )))
+        for position, result in (self.executor.imap([job for _, _, job in jobs]) if jobs else []):
+            index, design, job = jobs[position]
+            self._store(CandidateRecord(
+                phase=phase, index=index, key=design.key, codes=list(design.codes), choices=dict(design.choices),
+                status=result["status"], reward=float(result["reward"]), metrics=result.get("metrics", {}),
+                seed=job.seed, started_at=result["started_at"], finished_at=result["finished_at"],
+                train_seconds=float(result.get("train_seconds", 0.0)), checkpoint_path=result.get("checkpoint_path"),
+                error=result.get("error"),
+            ))
+        self.store.set_meta(f"phase_done/{phase}", True)
+        return self.store.records(phase=phase)
+
+
+def top_architectures(records: Sequence[Any], space: Any, k: int) -> list[Any]:
+    """The ``k`` best successful records by accuracy on chips, one per architecture."""
+    arch = space.all_groups.get("architecture", [])
+    seen: set[str] = set()
+    chosen = []
+    ranked = sorted((r for r in records if r.status == "ok" and r.checkpoint_path),
+                    key=lambda r: -float(r.metrics.get("accuracy_variation", -1.0)))
+    for record in ranked:
+        signature = json.dumps({name: record.choices.get(name) for name in arch}, sort_keys=True, default=str)
+        if signature in seen:
+            continue
+        seen.add(signature)
+        chosen.append(record)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def _finite(value: float, floor: float) -> float:
+    return float(value) if math.isfinite(value) else float(floor)

@@ -1,0 +1,223 @@
+"""The co-exploration loop: modes, cache, failed children, resume after kill -9, report, Ray vs local."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from lightning_imc.app import prepare, run
+from lightning_imc.search import MODE_SWITCHES, Search
+from lightning_imc.search.history import HistoryStore
+from lightning_imc.search.loop import search_fingerprint
+from lightning_imc.settings import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = str(ROOT / "conf")
+
+# A small real search on the digits: 2 epochs per child, few chips, hardware-model bounds from 8 samples.
+SMALL = ["mode=search", "trainer.max_epochs=2", "logger=none", "callbacks.variation_eval.n_chips=3",
+         "reward.bound_samples=8", "executor.threads_per_child=1", "trainer.enable_progress_bar=false"]
+
+
+def compose_config(out: Path, *overrides: str):
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        return compose(config_name="config", overrides=[f"paths.output_dir={out}", *overrides])
+
+
+class FakeExecutor:
+    """Scores candidates without training: reward = mean code value; chosen codes fail."""
+
+    def __init__(self, fail_if=lambda job: False, stop_after: int | None = None):
+        self.jobs: list = []
+        self.fail_if = fail_if
+        self.stop_after = stop_after
+
+    def imap(self, jobs):
+        for position, job in enumerate(jobs):
+            if self.stop_after is not None and len(self.jobs) >= self.stop_after:
+                raise KeyboardInterrupt("simulated crash")
+            self.jobs.append(job)
+            failed = self.fail_if(job)
+            reward = -1.0 if failed else sum(len(str(v)) * (i + 1) for i, v in enumerate(job.candidate.values())) % 97 / 97
+            metrics = {} if failed else {"accuracy_variation": reward, "accuracy_clean": reward,
+                                         "hardware": {"latency_s": 1e-5, "energy_j": 1e-7, "area_mm2": 5.0,
+                                                      "tops": 0.1, "tops_per_w": 10.0, "edp": 1e-12}}
+            yield position, {"status": "failed" if failed else "ok", "reward": reward, "metrics": metrics,
+                             "started_at": 0.0, "finished_at": 0.0, "train_seconds": 0.0,
+                             "checkpoint_path": None, "error": "boom" if failed else None}
+
+    def close(self):
+        pass
+
+
+def _search(tmp_path, executor, *overrides):
+    cfg = compose_config(tmp_path, *SMALL, *overrides)
+    prepared = prepare(cfg)
+    from lightning_imc.app import _to_container
+
+    config = _to_container(cfg)
+    store = HistoryStore.open(str(tmp_path / "history.sqlite"), search_fingerprint(config))
+    reward = {"alpha": 1.0, "weights": {}, "merge": "weighted_sum", "failed_reward": -1.0, "bounds": {}}
+    return Search(config, prepared.settings, prepared.space, store, executor, reward), store
+
+
+@pytest.mark.parametrize("mode", ["nas", "quantnas", "ptbnas"])
+def test_modes_open_their_switches_only(tmp_path, mode):
+    executor = FakeExecutor()
+    search, store = _search(tmp_path, executor, f"search.mode={mode}", "search.episodes=6", "search.batch_size=3",
+                            "controller=random")
+    with store:
+        search.run()
+        records = store.records(phase=mode)
+    assert len(records) == 6 and all(r.status == "ok" for r in records)
+    space = search.space
+    switches = MODE_SWITCHES[mode]
+    default = space.default_candidate()
+    for group, names in space.all_groups.items():
+        for name in names:
+            values = {r.choices[name] for r in records}
+            if group not in switches.groups:
+                assert values == {default[name]}, (group, name)  # frozen at the default
+    assert {job.variation for job in executor.jobs} == {switches.variation}
+    assert {job.accuracy_source for job in executor.jobs} == {switches.accuracy_source}
+
+
+def test_same_genome_is_never_trained_twice_and_failures_are_recorded(tmp_path):
+    # a space with 2 candidates: repeated proposals are certain
+    executor = FakeExecutor(fail_if=lambda job: job.candidate["pool_1"] is True)
+    search, store = _search(tmp_path, executor, "search.mode=nas", "search.episodes=10", "search.batch_size=5",
+                            "controller=random")
+    search.space = search.space.restrict({d.name: search.space.default_candidate()[d.name]
+                                          for d in search.space.dimensions if d.name != "pool_1"})
+    with store:
+        search.run()
+        records = store.records(phase="nas")
+    assert len(records) == 10
+    assert len(executor.jobs) == len({r.key for r in records}) <= 2  # each genome evaluated once
+    failed = [r for r in records if r.status == "failed"]
+    assert failed and all(r.reward == -1.0 and r.error for r in failed)
+
+
+def test_interrupted_search_resumes_without_retraining_and_with_the_same_sequence(tmp_path):
+    overrides = ["search.mode=ptbnas", "search.episodes=12", "search.batch_size=4", "controller=reinforce"]
+    reference, store = _search(tmp_path / "a", FakeExecutor(), *overrides)
+    with store:
+        reference.run()
+        expected = [(r.index, r.key, r.reward) for r in store.records()]
+    crashing = FakeExecutor(stop_after=6)  # dies inside the second batch
+    search, store = _search(tmp_path / "b", crashing, *overrides)
+    with store, pytest.raises(KeyboardInterrupt):
+        search.run()
+    resumed_executor = FakeExecutor()
+    search, store = _search(tmp_path / "b", resumed_executor, *overrides)
+    with store:
+        search.run()
+        got = [(r.index, r.key, r.reward) for r in store.records()]
+    assert got == expected
+    # the children finished before the crash (inside the interrupted batch too) were not evaluated again
+    assert len(crashing.jobs) == 6
+    assert not {job.index for job in crashing.jobs} & {job.index for job in resumed_executor.jobs}
+
+
+def test_rnas_needs_saved_weights(tmp_path):
+    search, store = _search(tmp_path, FakeExecutor(), "search.mode=rnas", "controller=random")
+    with store, pytest.raises(ConfigError, match="search.rnas_checkpoint=None"):
+        search.run()
+
+
+def test_search_config_errors(tmp_path):
+    for override, message in [("search.mode=darts", "search.mode='darts'; allowed"),
+                              ("search.episodes=0", "search.episodes=0; must be an integer >= 1"),
+                              ("executor.kind=slurm", "executor.kind='slurm'; allowed: ['local', 'ray']"),
+                              ("controller.name=bayes", "controller.name='bayes'; allowed")]:
+        with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+            prepare(compose_config(tmp_path, "mode=search", override))
+
+
+def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
+    summary = run(compose_config(tmp_path, *SMALL, "search.mode=nacim", "controller=evolution",
+                                 "controller.population_size=4", "controller.sample_size=2", "search.episodes=4",
+                                 "search.batch_size=2", "search.top_k=1", "search.rnas_steps=3",
+                                 "search.finetune_epochs=1"))
+    assert summary["phases"] == ["ptbnas", "rnas/0", "finetune"]
+    assert summary["n_ok"] + summary["n_failed"] == 4 + 3 + 1
+    report = (tmp_path / "report.md").read_text()
+    assert "Table II" in report and "ptbnas" in report and "rnas/0" in report
+    for name in ("pareto_edp.png", "pareto_area_mm2.png", "rewards.png", "report.csv"):
+        assert (tmp_path / name).stat().st_size > 1000 or name.endswith(".csv")
+    with HistoryStore.open_readonly(str(tmp_path / "history.sqlite")) as store:
+        rnas = store.records(phase="rnas/0")
+        ptb = {r.key: r for r in store.records(phase="ptbnas")}
+    assert all(r.train_seconds == 0.0 for r in rnas)  # rNAS reuses saved weights: no training
+    archs = {tuple(sorted((k, v) for k, v in r.choices.items() if k.startswith(("filters", "kh", "kw", "pool", "fc"))))
+             for r in rnas}
+    assert len(archs) == 1  # one fixed architecture per rNAS phase
+    assert any(r.checkpoint_path for r in ptb.values())
+
+
+def _cli(out: Path, *overrides: str, **popen):
+    command = [sys.executable, str(ROOT / "train.py"), *SMALL, f"paths.output_dir={out}", f"hydra.run.dir={out}",
+               *overrides]
+    return subprocess.Popen(command, cwd=str(out.parent), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, PYTHONHASHSEED="0"), **popen)
+
+
+def _history(out: Path) -> list[tuple]:
+    """(phase, index, key, reward) in proposal order (Ray records children in completion order)."""
+    with HistoryStore.open_readonly(str(out / "history.sqlite")) as store:
+        return sorted((r.phase, r.index, r.key, round(r.reward, 6)) for r in store.records())
+
+
+def _count(out: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{out / 'history.sqlite'}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_minus_9_and_resume_matches_an_uninterrupted_run(tmp_path):
+    overrides = ["search.mode=ptbnas", "search.episodes=6", "search.batch_size=2", "controller=reinforce"]
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    assert _cli(reference, *overrides).wait(timeout=600) == 0
+    expected = _history(reference)
+    assert len(expected) == 6
+
+    out = tmp_path / "killed"
+    out.mkdir()
+    process = _cli(out, *overrides)
+    deadline = time.time() + 600
+    while _count(out) < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, "the search finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = _history(out)
+    assert 3 <= len(partial) < 6
+    assert partial == expected[: len(partial)]
+    assert _cli(out, *overrides).wait(timeout=600) == 0  # the same command resumes
+    assert _history(out) == expected
+
+
+def test_ray_executor_gives_the_same_history_as_local(tmp_path):
+    pytest.importorskip("ray")
+    overrides = ["search.mode=ptbnas", "search.episodes=4", "search.batch_size=2", "controller=evolution",
+                 "controller.population_size=2", "controller.sample_size=2"]
+    local = tmp_path / "local"
+    local.mkdir()
+    assert _cli(local, *overrides).wait(timeout=600) == 0
+    on_ray = tmp_path / "ray"
+    on_ray.mkdir()
+    process = _cli(on_ray, *overrides, "executor=ray", "executor.num_cpus=2", "executor.cpus_per_child=1")
+    output = process.communicate(timeout=900)[0].decode(errors="replace")
+    assert process.returncode == 0, output[-3000:]
+    assert _history(on_ray) == _history(local)
