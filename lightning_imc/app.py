@@ -272,6 +272,10 @@ def run_search(prepared: Prepared, config: Mapping[str, Any]) -> dict[str, Any]:
 
         def on_record(record: Any) -> None:
             counter["n"] += 1
+            acc = record.metrics.get("accuracy_variation")
+            detail = (f"accuracy on chips {100 * acc:.1f}%, reward {record.reward:.4f}, {record.train_seconds:.1f} s"
+                      if record.status == "ok" and acc is not None else f"FAILED ({record.error})")
+            print(f"[{record.phase} #{record.index}] {record.key[:12]}: {detail}", flush=True)
             if not logger:
                 return
             metrics = {"search/reward": record.reward, "search/failed": float(record.status != "ok")}

@@ -221,3 +221,18 @@ def test_ray_executor_gives_the_same_history_as_local(tmp_path):
     output = process.communicate(timeout=900)[0].decode(errors="replace")
     assert process.returncode == 0, output[-3000:]
     assert _history(on_ray) == _history(local)
+
+
+def test_a_diverging_child_is_recorded_as_failed_with_the_floor_reward(tmp_path):
+    from lightning_imc.app import _to_container
+    from lightning_imc.search import ChildJob, run_child_job
+
+    cfg = compose_config(tmp_path, *SMALL, "optimizer=sgd", "optimizer.lr=1e30", "optimizer.scheduler=none")
+    config = _to_container(cfg)
+    space = prepare(cfg).space
+    reward = {"alpha": 1.0, "weights": {}, "merge": "weighted_sum", "failed_reward": -1.0, "bounds": {}}
+    job = ChildJob(config=config, phase="ptbnas", index=0, candidate=space.default_candidate().to_dict(), seed=0,
+                   train_epochs=2, variation="train", accuracy_source="variation", reward=reward, threads=1)
+    outcome = run_child_job(job)
+    assert outcome["status"] == "failed" and outcome["reward"] == -1.0
+    assert "FloatingPointError" in outcome["error"] or "non-finite" in outcome["error"]

@@ -164,3 +164,16 @@ def test_chip_seed_reproduces_a_chip():
     assert not torch.equal(chip11, layer(x))
     layer.resample(seed=11)
     assert torch.equal(chip11, layer(x))
+
+
+def test_partial_top_slice_spreads_over_the_cell_and_has_less_noise():
+    # 5-bit weights in 4-bit cells: the top slice holds 1 bit, programmed on levels 0 and 15
+    fmt = FixedPoint(1, 4)
+    expected = 0.8 * math.sqrt(1 + (1 / 15) ** 2 * 256) / 16
+    assert bit_sliced_noise_std(fmt, 4, 0.8) == pytest.approx(expected)
+    # a 2-bit weight in a 4-bit cell: 4 values spread over 16 levels (5 levels apart)
+    assert bit_sliced_noise_std(FixedPoint(1, 1), 4, 0.8) == pytest.approx(0.8 / 5 * 0.5)
+    generator = torch.Generator().manual_seed(3)
+    w = fixed_point_quantize(torch.empty(200_000).uniform_(-1, 1, generator=generator), fmt)
+    read = sample_bit_sliced_read(w, fmt, 4, 0.8, generator=generator)
+    assert abs((read - w).double().std().item() / expected - 1) < 0.05

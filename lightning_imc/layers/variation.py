@@ -2,25 +2,28 @@
 
 Storage model. A signed ``b``-bit weight code ``n`` (``b = I + F``) is stored in *offset binary*,
 ``u = n + 2**(b-1)`` in ``[0, 2**b - 1]``, as NeuroSim does; the offset is removed digitally with a
-noise-free reference. ``u`` is split into ``ceil(b / bits_per_cell)`` slices of ``bits_per_cell`` bits,
-least significant first; slice ``k`` is programmed as level ``s_k`` of one cell and read back as
-``s_k + e_k`` with ``e_k ~ N(0, sigma_levels**2)`` (in level units, independent per cell). Shift-and-add
+noise-free reference. ``u`` is split into ``cells = ceil(b / bits_per_cell)`` slices, least significant
+first; slice ``k`` holds ``b_k = min(bits_per_cell, b - k * bits_per_cell)`` bits. Each slice is mapped
+linearly onto its cell's full conductance range (as NeuroSim maps weights onto ``[Gmin, Gmax]``): value
+``s_k`` is programmed as level ``s_k * (L - 1) / (2**b_k - 1)`` of the cell's ``L = 2**bits_per_cell``
+levels, so a slice that does not fill its cell (the top slice of a 5-bit weight in 4-bit cells, or a
+2-bit weight in a 4-bit cell) gets wider level spacing. Programming is imperfect: the read level is the
+target plus ``e_k ~ N(0, sigma_levels**2)`` (level units, independent per cell). Shift-and-add
 recombines the slices with significance ``2**(k * bits_per_cell)``, so the read weight is::
 
-    w_read = w + 2**-F * sum_k e_k * 2**(k * bits_per_cell)
+    w_read = w + 2**-F * sum_k e_k * (2**b_k - 1) / (L - 1) * 2**(k * bits_per_cell)
 
 The error is Gaussian, independent of the stored value, with standard deviation::
 
-    sigma_w = sigma_levels * 2**-F * sqrt(sum_k 4**(k * bits_per_cell))
+    sigma_w = sigma_levels * 2**-F * sqrt(sum_k ((2**b_k - 1) / (L - 1))**2 * 4**(k * bits_per_cell))
 
-It is dominated by the most significant cell, ``sigma_levels * 2**((cells - 1) * bits_per_cell - F)``.
-For the same ``sigma_levels``, fewer bits per cell therefore means *more* weight noise (the top 1-bit
-cell of an 8-bit weight carries half the range), while a dense cell's levels are closer together, so
-its ``sigma_levels`` is larger in practice (NACIM's 16-level ReRAM: 0.8). The device's precision and
-its variation enter together, which is what makes the device choice matter in the search. The layers draw this
-error directly (one ``randn`` per weight), which is exactly equal in distribution to programming and
-reading every slice; :func:`slice_codes`, :func:`recombine_slices` and
-:func:`sample_bit_sliced_read` do it cell by cell and are what the tests check the shortcut against.
+It is dominated by the most significant cell. For the same ``sigma_levels``, fewer bits per cell means
+*more* weight noise (the top 1-bit cell of an 8-bit weight carries half the range), while a dense cell's
+levels are closer together, so its ``sigma_levels`` is larger in practice (NACIM's 16-level ReRAM: 0.8).
+The device's precision and its variation enter together, which is what makes the device choice matter
+in the search. The layers draw this error directly (one ``randn`` per weight), which is exactly equal
+in distribution to programming and reading every slice; :func:`slice_codes`, :func:`recombine_slices`
+and :func:`sample_bit_sliced_read` do it cell by cell and are what the tests check the shortcut against.
 
 The ``relative`` model (common in other toolkits) instead draws ``N(0, (relative_sigma * max|w|)**2)``
 per weight, with ``max|w|`` over the layer.
@@ -37,6 +40,8 @@ from .quantization import FixedPoint
 
 __all__ = [
     "cells_per_weight",
+    "slice_bits",
+    "level_scale",
     "bit_sliced_noise_std",
     "slice_codes",
     "recombine_slices",
@@ -55,15 +60,33 @@ def cells_per_weight(weight_bits: int, bits_per_cell: int) -> int:
     return -(-weight_bits // bits_per_cell)
 
 
+def slice_bits(total_bits: int, bits_per_cell: int) -> list[int]:
+    """Bits held by each slice, least significant first.
+
+    >>> slice_bits(5, 4), slice_bits(8, 4), slice_bits(2, 4)
+    ([4, 1], [4, 4], [2])
+    """
+    cells = cells_per_weight(total_bits, bits_per_cell)
+    return [min(bits_per_cell, total_bits - k * bits_per_cell) for k in range(cells)]
+
+
+def level_scale(slice_bits_k: int, bits_per_cell: int) -> float:
+    """Levels of the cell per unit of a ``slice_bits_k``-bit slice value: ``(L - 1) / (2**b_k - 1)``."""
+    return (2**bits_per_cell - 1) / (2**slice_bits_k - 1)
+
+
 def bit_sliced_noise_std(fmt: FixedPoint, bits_per_cell: int, sigma_levels: float) -> float:
     """Std of the read error of one weight in ``fmt`` (in weight units).
 
-    >>> round(bit_sliced_noise_std(FixedPoint(2, 6), 4, 0.8), 6)  # 8 bits = 2 cells of 4 bits
+    >>> round(bit_sliced_noise_std(FixedPoint(2, 6), 4, 0.8), 6)  # 8 bits = 2 full cells of 4 bits
     0.20039
+    >>> round(bit_sliced_noise_std(FixedPoint(1, 4), 4, 0.8), 6)  # 5 bits: the top cell holds 1 bit
+    0.073106
     """
-    slices = cells_per_weight(fmt.total_bits, bits_per_cell)
-    gain = math.sqrt(sum(4.0 ** (k * bits_per_cell) for k in range(slices)))
-    return sigma_levels * gain * fmt.step
+    variance = 0.0
+    for k, bits in enumerate(slice_bits(fmt.total_bits, bits_per_cell)):
+        variance += (4.0 ** (k * bits_per_cell)) / level_scale(bits, bits_per_cell) ** 2
+    return sigma_levels * math.sqrt(variance) * fmt.step
 
 
 def slice_codes(weights: Tensor, fmt: FixedPoint, bits_per_cell: int) -> Tensor:
@@ -87,7 +110,7 @@ def slice_codes(weights: Tensor, fmt: FixedPoint, bits_per_cell: int) -> Tensor:
 
 
 def recombine_slices(levels: Tensor, fmt: FixedPoint, bits_per_cell: int) -> Tensor:
-    """Shift-and-add cell levels (possibly noisy, float) back into weights of ``fmt``."""
+    """Shift-and-add slice values (possibly noisy, float; in slice units) back into weights of ``fmt``."""
     significance = torch.tensor(
         [2.0 ** (k * bits_per_cell) for k in range(levels.shape[0])], dtype=torch.float64, device=levels.device
     ).view(-1, *([1] * (levels.dim() - 1)))
@@ -102,7 +125,12 @@ def sample_bit_sliced_read(
     sigma_levels: float,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Program ``weights`` cell by cell, add per-cell Gaussian variation, and read them back."""
-    levels = slice_codes(weights, fmt, bits_per_cell).to(torch.float64)
-    noise = torch.randn(levels.shape, generator=generator, dtype=torch.float64, device=levels.device)
-    return recombine_slices(levels + sigma_levels * noise, fmt, bits_per_cell)
+    """Program ``weights`` cell by cell (each slice spread over its cell's levels), add per-cell
+    Gaussian variation in level units, read the levels back and recombine."""
+    slices = slice_codes(weights, fmt, bits_per_cell).to(torch.float64)
+    scale = torch.tensor([level_scale(b, bits_per_cell) for b in slice_bits(fmt.total_bits, bits_per_cell)],
+                         dtype=torch.float64, device=slices.device).view(-1, *([1] * (slices.dim() - 1)))
+    programmed = slices * scale  # target levels of each cell
+    noise = torch.randn(programmed.shape, generator=generator, dtype=torch.float64, device=programmed.device)
+    read_levels = programmed + sigma_levels * noise
+    return recombine_slices(read_levels / scale, fmt, bits_per_cell)

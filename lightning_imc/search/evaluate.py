@@ -102,6 +102,13 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
     from ..reward import compute_reward
     from ..space import to_child
 
+    import logging
+    import warnings
+
+    # a search trains many children: keep Lightning's per-fit banners out of the search's output
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     started = time.time()
     reward_config = _reward_config(job.reward)
     outcome: dict[str, Any] = {"started_at": started, "checkpoint_path": None, "train_seconds": 0.0}
