@@ -215,7 +215,7 @@ def test_ray_executor_gives_the_same_history_as_local(tmp_path):
     local = tmp_path / "local"
     local.mkdir()
     assert _cli(local, *overrides).wait(timeout=600) == 0
-    on_ray = tmp_path / "ray"
+    on_ray = tmp_path / "on_ray"  # not "ray": Ray puts the driver's working folder on its workers' sys.path
     on_ray.mkdir()
     process = _cli(on_ray, *overrides, "executor=ray", "executor.num_cpus=2", "executor.cpus_per_child=1")
     output = process.communicate(timeout=900)[0].decode(errors="replace")
