@@ -318,7 +318,8 @@ def run_search(prepared: Prepared, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def search_summary(records: list[Any]) -> dict[str, Any]:
-    """The figures a sweep dashboard needs: best reward and its design's accuracy and hardware."""
+    """The figures a sweep dashboard needs: best reward and its design's accuracy and hardware, and the
+    hypervolumes of the accuracy/hardware trade-off (:func:`search_hypervolumes`)."""
     ok = [r for r in records if r.status == "ok"]
     summary: dict[str, Any] = {"n_ok": len(ok), "n_failed": len(records) - len(ok)}
     if not ok:
@@ -330,7 +331,39 @@ def search_summary(records: list[Any]) -> dict[str, Any]:
                    best_design_accuracy_clean=best.metrics.get("accuracy_clean"))
     for key, value in best.metrics.get("hardware", {}).items():
         summary[f"best_design_{key}"] = value
+    summary.update(search_hypervolumes(ok))
     return summary
+
+
+def search_hypervolumes(records: list[Any]) -> dict[str, float]:
+    """Hypervolumes of a search's accuracy/hardware trade-off, with fixed reference points so that the
+    runs of a sweep compare on a dashboard.
+
+    * ``hypervolume_accuracy_log10edp``: the area dominated in the plane (accuracy on chips with
+      variation, as a fraction, maximised; log10 of EDP in J·s, minimised), bounded by the reference
+      point (accuracy 0, EDP 1 J·s, i.e. log10 EDP = 0). In fraction × decades: each decade of EDP
+      below 1 J·s at accuracy 1 adds 1.
+    * ``hypervolume_accuracy_hardware_efficiency``: accuracy with variation against the reward's
+      hardware efficiency (both maximised, in [0, 1]), reference (0, 0). The efficiency is normalised by
+      the search's own reward bounds: compare it between runs that share the space and device.
+
+    A key is left out when no successful record has both figures.
+    """
+    import numpy as np
+
+    from .search.pareto import hypervolume_2d, objective_pairs
+
+    out: dict[str, float] = {}
+    pts, _ = objective_pairs(records, "edp")
+    pts = pts[(pts[:, 1] > 0) & np.isfinite(pts).all(axis=1)]
+    if len(pts):
+        pts[:, 1] = np.log10(pts[:, 1])
+        out["hypervolume_accuracy_log10edp"] = hypervolume_2d(pts, reference=(0.0, 0.0), maximize=(True, False))
+    pts, _ = objective_pairs(records, "hardware_efficiency")
+    if len(pts):
+        out["hypervolume_accuracy_hardware_efficiency"] = hypervolume_2d(pts, reference=(0.0, 0.0),
+                                                                         maximize=(True, True))
+    return out
 
 
 def format_search_summary(summary: Mapping[str, Any]) -> str:
