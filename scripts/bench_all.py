@@ -70,14 +70,18 @@ def machine() -> dict:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     results = {name: run_benchmark(script) for name, (script, _) in BENCHMARKS.items()}
     results["search"] = search_throughput()
     info = machine()
+    info["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     lines = ["# Benchmarks", "",
              f"Measured by `python -m uv run python scripts/bench_all.py` on {time.strftime('%Y-%m-%d')}: "
              f"{info['cpu_model']}, {info['cpus']} CPUs, {info['torch_threads']} torch threads, "
-             f"GPU: {info['gpu'] or 'none'}; Python {info['python']}, torch {info['torch']}. These machines are "
-             "shared: ratios are measured side by side in one process, absolute times vary by ±20%.", "",
+             f"GPU: {info['gpu'] or 'none'}; Python {info['python']}, torch {info['torch']}; 1-minute load average "
+             f"{info['load_average_1min_before_after'][0]} before, {info['load_average_1min_before_after'][1]} after "
+             "(2 cores: above 2 means other jobs shared the machine). Ratios are measured side by side in one "
+             "process; absolute times vary with the load.", "",
              "| benchmark | what | figures |", "|---|---|---|"]
     for name, (script, what) in BENCHMARKS.items():
         lines.append(f"| `{script}` | {what} | `{json.dumps(results[name])}` |")
