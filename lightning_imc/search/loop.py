@@ -79,6 +79,9 @@ class RayExecutor:
         import os
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        # Under `uv run`, Ray would start its workers through `uv run` from their own working folder,
+        # outside this project's environment ("No module named 'ray'"): let them use this interpreter.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         import ray
 
         if not ray.is_initialized():
