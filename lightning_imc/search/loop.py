@@ -176,8 +176,6 @@ class Search:
     def run_phase(self, phase: str, space: Any, switches: ModeSwitches, episodes: int, *, train_epochs: int,
                   init_checkpoint: str | None = None, initial_codes: Sequence[int] | None = None) -> list[Any]:
         """Ask/evaluate/tell ``episodes`` proposals of ``space``; returns the phase's records."""
-        from .history import CandidateRecord
-
         if self.store.get_meta(f"phase_done/{phase}"):
             return self.store.records(phase=phase)
         controller = self._controller(phase, space)
@@ -227,14 +225,8 @@ class Search:
                 )))
             for position, result in (self.executor.imap([job for _, job in jobs]) if jobs else []):
                 offset, job = jobs[position]  # recorded the moment it finishes: a crash loses nothing done
-                record = CandidateRecord(
-                    phase=phase, index=job.index, key=candidates[offset].key, codes=list(codes[offset]),
-                    choices=candidates[offset].to_dict(), status=result["status"], reward=float(result["reward"]),
-                    metrics=result.get("metrics", {}), seed=job.seed, started_at=result["started_at"],
-                    finished_at=result["finished_at"], train_seconds=float(result.get("train_seconds", 0.0)),
-                    checkpoint_path=result.get("checkpoint_path"), error=result.get("error"),
-                )
-                outcomes[offset] = self._store(record)
+                outcomes[offset] = self._store(_record(job, result, candidates[offset].key, codes[offset],
+                                                       candidates[offset].to_dict()))
             for offset, first in sorted(duplicates.items()):
                 outcomes[offset] = self._store(self._copy(outcomes[first], index + offset, codes[offset]))
             ordered = [outcomes[offset] for offset in range(n)]
@@ -316,8 +308,6 @@ class Search:
 
     def _finetune(self, designs: Sequence[Any]) -> list[Any]:
         """Train the chosen designs further (from their ptbNAS weights, with their quantization)."""
-        from .history import CandidateRecord
-
         phase = "finetune"
         done = {record.index: record for record in self.store.records(phase=phase)}
         epochs = self.settings.search.finetune_epochs
@@ -335,16 +325,23 @@ class Search:
                 threads=self.threads,
             )))
         for position, result in (self.executor.imap([job for _, _, job in jobs]) if jobs else []):
-            index, design, job = jobs[position]
-            self._store(CandidateRecord(
-                phase=phase, index=index, key=design.key, codes=list(design.codes), choices=dict(design.choices),
-                status=result["status"], reward=float(result["reward"]), metrics=result.get("metrics", {}),
-                seed=job.seed, started_at=result["started_at"], finished_at=result["finished_at"],
-                train_seconds=float(result.get("train_seconds", 0.0)), checkpoint_path=result.get("checkpoint_path"),
-                error=result.get("error"),
-            ))
+            _, design, job = jobs[position]
+            self._store(_record(job, result, design.key, design.codes, dict(design.choices)))
         self.store.set_meta(f"phase_done/{phase}", True)
         return self.store.records(phase=phase)
+
+
+def _record(job: ChildJob, result: Mapping[str, Any], key: str, codes: Sequence[int], choices: Mapping[str, Any]) -> Any:
+    """The history record of a finished child job."""
+    from .history import CandidateRecord
+
+    return CandidateRecord(
+        phase=job.phase, index=job.index, key=key, codes=list(codes), choices=dict(choices),
+        status=result["status"], reward=float(result["reward"]), metrics=result.get("metrics", {}), seed=job.seed,
+        started_at=result["started_at"], finished_at=result["finished_at"],
+        train_seconds=float(result.get("train_seconds", 0.0)), checkpoint_path=result.get("checkpoint_path"),
+        error=result.get("error"),
+    )
 
 
 def top_architectures(records: Sequence[Any], space: Any, k: int) -> list[Any]:
