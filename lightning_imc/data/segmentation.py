@@ -49,7 +49,24 @@ def find_nuclei_samples(root: str | os.PathLike) -> list[tuple[Path, list[Path]]
     return samples
 
 
-class NucleiDataModule(TensorDataModule):
+class _BinarySegmentationDataModule(TensorDataModule):
+    """Square images with foreground/background masks: ``num_classes = 2`` (cross-entropy targets in
+    {0, 1}); subclasses set ``channels`` and ``image_size`` (pixels)."""
+
+    task = "segmentation"
+    channels: int
+    image_size: int
+
+    @property
+    def num_classes(self) -> int:
+        return 2
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+
+class NucleiDataModule(_BinarySegmentationDataModule):
     """Nuclei segmentation on disk, in the 2018 Data Science Bowl (``stage1_train``) layout.
 
     Every sample folder ``<root>/<id>/`` holds ``images/<id>.png`` (RGB or RGBA) and
@@ -70,8 +87,6 @@ class NucleiDataModule(TensorDataModule):
         **kwargs: see :class:`~lightning_imc.data.base.TensorDataModule`.
     """
 
-    task = "segmentation"
-
     def __init__(
         self,
         root: str | os.PathLike | None = None,
@@ -84,14 +99,6 @@ class NucleiDataModule(TensorDataModule):
         self.root = Path(root).expanduser() if root is not None else REPO_DATA_DIR / "nuclei"
         self.image_size = check_int("image_size", image_size, 4)
         self.channels = check_choice("channels", channels, (1, 3))
-
-    @property
-    def num_classes(self) -> int:
-        return 2
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         from PIL import Image
@@ -164,7 +171,7 @@ def make_toy_segmentation(
     return x, mask.long()
 
 
-class ToySegmentationDataModule(TensorDataModule):
+class ToySegmentationDataModule(_BinarySegmentationDataModule):
     """Generated binary segmentation (discs on noise, exact masks) for tests and quick starts.
 
     Args:
@@ -175,8 +182,6 @@ class ToySegmentationDataModule(TensorDataModule):
         noise: std of the additive Gaussian pixel noise, in [0, 1].
         **kwargs: see :class:`~lightning_imc.data.base.TensorDataModule` (``seed`` also seeds the generation).
     """
-
-    task = "segmentation"
 
     def __init__(
         self,
@@ -194,14 +199,6 @@ class ToySegmentationDataModule(TensorDataModule):
         self.channels = check_int("channels", channels, 1)
         self.max_blobs = check_int("max_blobs", max_blobs, 1)
         self.noise = check_fraction("noise", noise, allow_zero=True)
-
-    @property
-    def num_classes(self) -> int:
-        return 2
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.image_size, self.image_size)
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         x, y = make_toy_segmentation(
