@@ -163,7 +163,7 @@ def run_child(prepared: Prepared) -> dict[str, Any]:
     reward = RewardCallback(settings.reward)
     callbacks: list[pl.Callback] = [
         VariationEvalCallback(settings.evaluation.n_chips, settings.evaluation.seed, settings.evaluation.split,
-                              settings.evaluation.max_batches),
+                              settings.evaluation.max_batches, settings.evaluation.bn_recalibration_batches),
         hardware,
         reward,
     ]
@@ -187,6 +187,7 @@ def run_child(prepared: Prepared) -> dict[str, Any]:
                                         prepared.datamodule.num_classes, hardware,
                                         n_samples=settings.reward_bound_samples, seed=settings.seed, metrics=missing)
         reward.config = settings.reward.with_bounds(bounds)
+    spec = hardware.settle_circuit(spec)
     module = ChildModule(spec, settings.imc, settings.optimizer)
     start = time.perf_counter()
     trainer.fit(module, datamodule=prepared.datamodule)

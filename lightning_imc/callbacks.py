@@ -28,6 +28,7 @@ from .reward import HARDWARE_METRICS, RewardConfig, compute_reward, reference_bo
 
 __all__ = [
     "measure_on_chips",
+    "unlabelled_batches",
     "VariationEvalCallback",
     "HardwareMetricsCallback",
     "RewardCallback",
@@ -91,38 +92,68 @@ class VariationEvalCallback(pl.Callback):
         seed: Chip ``i`` uses seed ``seed + i``: every candidate is judged on the same chips.
         split: ``test`` or ``val``.
         max_batches: Evaluate at most this many batches per chip (``None``: the whole split).
+        bn_recalibration_batches: When > 0, also report the accuracy on the same chips after a
+            per-chip BatchNorm re-calibration on this many unlabelled training batches (a deployment
+            step: :func:`~lightning_imc.layers.recalibrate_batchnorm`), as ``accuracy_variation_bn_recal``
+            beside the uncalibrated ``accuracy_variation`` (which alone enters the reward).
     """
 
-    def __init__(self, n_chips: int = 10, seed: int = 0, split: str = "test", max_batches: int | None = None):
+    def __init__(self, n_chips: int = 10, seed: int = 0, split: str = "test", max_batches: int | None = None,
+                 bn_recalibration_batches: int = 0):
         if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 1:
             raise ValueError(f"callbacks.variation_eval.n_chips={n_chips!r}; must be an integer >= 1")
         if split not in ("test", "val"):
             raise ValueError(f"callbacks.variation_eval.split={split!r}; allowed: ['test', 'val']")
+        if (isinstance(bn_recalibration_batches, bool) or not isinstance(bn_recalibration_batches, int)
+                or bn_recalibration_batches < 0):
+            raise ValueError(f"callbacks.variation_eval.bn_recalibration_batches={bn_recalibration_batches!r}; "
+                             "must be an integer >= 0")
         self.n_chips, self.seed, self.split, self.max_batches = n_chips, seed, split, max_batches
+        self.bn_recalibration_batches = bn_recalibration_batches
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         max_batches = 1 if trainer.fast_dev_run else self.max_batches
         loader = _eval_loader(trainer, self.split)
+        bn_batches = None
+        if self.bn_recalibration_batches > 0:
+            bn_batches = unlabelled_batches(trainer.datamodule.train_dataloader(), self.bn_recalibration_batches,
+                                            pl_module.device)
         figures = measure_on_chips(pl_module.network, pl_module.spec, loader, pl_module.device, self.n_chips,
-                                   self.seed, max_batches)
+                                   self.seed, max_batches, bn_batches=bn_batches)
         pl_module.results.update(figures)
         name = "iou" if pl_module.spec.task == "segmentation" else "acc"
         low, high = figures["accuracy_variation_ci95"]
-        log_metrics(trainer, {
+        metrics = {
             f"eval/{name}_clean": figures["accuracy_clean"],
             f"eval/{name}_variation": figures["accuracy_variation"],
             f"eval/{name}_variation_std": figures["accuracy_variation_std"],
             f"eval/{name}_variation_ci95_low": low,
             f"eval/{name}_variation_ci95_high": high,
-        })
+        }
+        if "accuracy_variation_bn_recal" in figures:
+            metrics[f"eval/{name}_variation_bn_recal"] = figures["accuracy_variation_bn_recal"]
+        log_metrics(trainer, metrics)
+
+
+def unlabelled_batches(loader: Any, count: int, device: torch.device) -> list[torch.Tensor]:
+    """The inputs of the first ``count`` batches of ``loader`` (labels dropped), on ``device``."""
+    batches = []
+    for batch in loader:
+        inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+        batches.append(inputs.to(device))
+        if len(batches) == count:
+            break
+    return batches
 
 
 def measure_on_chips(network: nn.Module, spec: Any, loader: Any, device: torch.device, n_chips: int, seed: int,
-                     max_batches: int | None = None) -> dict[str, Any]:
+                     max_batches: int | None = None, bn_batches: Sequence[torch.Tensor] | None = None) -> dict[str, Any]:
     """Accuracy (IoU for segmentation) without variation and on ``n_chips`` Monte-Carlo chips.
 
     Returns ``accuracy_clean``, ``accuracy_variation`` (mean over chips), ``accuracy_variation_std``,
-    ``accuracy_variation_ci95`` (low, high) and ``chip_values``, all fractions.
+    ``accuracy_variation_ci95`` (low, high, clipped to [0, 1]) and ``chip_values``, all fractions. With
+    ``bn_batches``, also ``accuracy_variation_bn_recal`` and ``accuracy_variation_bn_recal_ci95``: the same
+    chips after a per-chip BatchNorm re-calibration on those unlabelled batches.
     """
     segmentation = spec.task == "segmentation"
 
@@ -132,8 +163,14 @@ def measure_on_chips(network: nn.Module, spec: Any, loader: Any, device: torch.d
     with variation_mode(network, "off"):
         clean = metric(network)
     chips = evaluate_on_chips(network, metric, n_chips=n_chips, seed=seed)
-    return dict(accuracy_clean=clean, accuracy_variation=chips.mean, accuracy_variation_std=chips.std,
-                accuracy_variation_ci95=(chips.ci95_low, chips.ci95_high), chip_values=list(chips.values))
+    figures: dict[str, Any] = dict(
+        accuracy_clean=clean, accuracy_variation=chips.mean, accuracy_variation_std=chips.std,
+        accuracy_variation_ci95=(max(0.0, chips.ci95_low), min(1.0, chips.ci95_high)), chip_values=list(chips.values))
+    if bn_batches:
+        recal = evaluate_on_chips(network, metric, n_chips=n_chips, seed=seed, bn_batches=bn_batches)
+        figures.update(accuracy_variation_bn_recal=recal.mean,
+                       accuracy_variation_bn_recal_ci95=(max(0.0, recal.ci95_low), min(1.0, recal.ci95_high)))
+    return figures
 
 
 def chip_for_candidate(base: ChipConfig, circuit: Mapping[str, Any]) -> ChipConfig:
@@ -183,6 +220,28 @@ class HardwareMetricsCallback(pl.Callback):
         self.circuit_space = dict(circuit_space) if circuit_space else None
         self.objective = objective
         self.constraints = dict(constraints or {})
+
+    #: Circuit fields that change what the layers compute (rows summed per ADC conversion, ADC levels).
+    ACCURACY_FIELDS = ("subarray_rows", "adc_bits")
+
+    def settle_circuit(self, spec: Any) -> Any:
+        """``spec`` with the circuit the optimiser would pick, *before* training, where it matters to accuracy.
+
+        When ``circuit_space`` searches ADC bits or sub-array rows, the chip that the hardware model
+        charges for must be the chip the child is trained and judged on: the optimum (it depends on the
+        network's shape, not on its weights) is chosen first and written into ``spec.circuit``, so the
+        layers emulate that ADC and those rows. Without such fields, ``spec`` is returned unchanged.
+        """
+        if not self.circuit_space or not any(f in self.circuit_space for f in self.ACCURACY_FIELDS):
+            return spec
+        from .models import build_network  # local: models sits beside callbacks in the layer order
+
+        network = network_from_module(build_network(spec).eval(), spec.input_shape, name="child")
+        result = optimize_circuit(network, spec.device, self.circuit_space, self.objective, self.constraints,
+                                  base=chip_for_candidate(self.chip, spec.circuit))
+        chosen = {field: getattr(result.chip, field) for field in self.circuit_space}
+        circuit = {k: v for k, v in spec.circuit.items() if not (k == "array_size" and "subarray_rows" in chosen)}
+        return dataclasses.replace(spec, circuit=circuit | chosen)
 
     def evaluate_module(self, network_module: nn.Module, spec: Any) -> tuple[Network, ChipConfig, Any]:
         """Describe, optimise and evaluate ``network_module``; returns (network, chip, report)."""

@@ -59,6 +59,7 @@ class EvalSettings:
     seed: int = 0
     split: str = "test"
     max_batches: int | None = None
+    bn_recalibration_batches: int = 0
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,9 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
     evaluation = _build(EvalSettings, dict(callbacks.get("variation_eval") or {}), "callbacks.variation_eval")
     if isinstance(evaluation.n_chips, bool) or not isinstance(evaluation.n_chips, int) or evaluation.n_chips < 1:
         raise ConfigError(f"callbacks.variation_eval.n_chips={evaluation.n_chips!r}; must be an integer >= 1")
+    recal = evaluation.bn_recalibration_batches
+    if isinstance(recal, bool) or not isinstance(recal, int) or recal < 0:
+        raise ConfigError(f"callbacks.variation_eval.bn_recalibration_batches={recal!r}; must be an integer >= 0")
     if evaluation.split not in ("test", "val"):
         raise ConfigError(f"callbacks.variation_eval.split={evaluation.split!r}; allowed: ['test', 'val']")
 

@@ -40,7 +40,8 @@ def test_replace_rejects_unknown_fields():
 
 
 def test_valid_edge_configs():
-    IMCConfig(weight_int_bits=0, weight_frac_bits=1, input_int_bits=1, input_frac_bits=0)
+    IMCConfig(weight_int_bits=0, weight_frac_bits=2, input_int_bits=1, input_frac_bits=0)  # unsigned 1-bit input
+    IMCConfig(weight_int_bits=1, weight_frac_bits=1, input_int_bits=0, input_frac_bits=2, input_signed=True)
     IMCConfig(quantize_weights=False, variation_model="relative")
     IMCConfig(quantize_weights=False, variation="off")
     assert IMCConfig(device="SRAM").device_spec.name == "sram"
@@ -76,3 +77,23 @@ def test_device_library_figures():
         "ReRAM", "FeFET", "STT-MRAM", "SRAM", "PCM"}
     with pytest.raises(ValueError, match="already registered"):
         register_device(nacim)
+
+
+@pytest.mark.parametrize("int_bits,frac_bits", [(0, 1), (1, 0)])
+def test_degenerate_signed_formats_are_rejected(int_bits, frac_bits):
+    """Signed Q0.1 is {-0.5, 0} and Q1.0 is {-1, 0}: no positive level, so no weight format."""
+    with pytest.raises(ValueError, match=r"IMCConfig.weight_int_bits \+ weight_frac_bits = 1 bit; a signed weight "
+                                         r"format needs at least 2 bits"):
+        IMCConfig(weight_int_bits=int_bits, weight_frac_bits=frac_bits)
+    with pytest.raises(ValueError, match=r"input_signed=True; a signed input format needs at least 2 bits"):
+        IMCConfig(input_int_bits=int_bits, input_frac_bits=frac_bits, input_signed=True)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("weight_scaling", "tensor", r"IMCConfig.weight_scaling='tensor'; allowed: \['absolute', 'layer', 'channel'\]"),
+    ("input_scaling", "learned", r"IMCConfig.input_scaling='learned'; allowed: \['absolute', 'calibrated'\]"),
+    ("input_range_momentum", 0.0, r"IMCConfig.input_range_momentum=0.0; must be a number in \(0, 1\]"),
+])
+def test_scaling_fields_are_validated(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        IMCConfig(**{field: value})

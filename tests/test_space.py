@@ -284,8 +284,11 @@ def test_table3_nacim_sw_architecture():
                    "device": "rram_nacim", "array_size": 128, "adc_bits": 4, "cols_per_adc": 8})
     space = rls()
     child = to_child(space, values)
-    # conv6 weights are Q0.1 and the fc2 formats Q0.2: valid, nothing needs repair
-    assert child.repairs == ()
+    # conv6 weights are Q0.1 in Table III: signed, that is {-0.5, 0} (no positive level), so the repair
+    # rule widens them to Q0.2; the fc2 formats Q0.2 are valid
+    assert child.repairs == (
+        "conv6: weight format Q0.1 has no positive and negative non-zero level; fraction bits set to 2 (Q0.2)",)
+    assert (child.layers[5].weight_int_bits, child.layers[5].weight_frac_bits) == (0, 2)
     assert [l.out_hw for l in child.layers[:6]] == [(32, 32), (32, 32), (16, 16), (8, 8), (4, 4), (4, 4)]
     assert child.layers[6].in_features == 24 * 4 * 4
     assert (child.layers[1].weight_int_bits, child.layers[1].weight_frac_bits) == (3, 2)
@@ -296,13 +299,13 @@ def test_zero_bit_formats_are_repaired():
     space = rls()
     cand = space.canonical(space.default_candidate().replace(w_int_2=0, w_frac_2=0, a_int_8=0, a_frac_8=0))
     child = to_child(space, cand)
-    assert (child.layers[1].weight_int_bits, child.layers[1].weight_frac_bits) == (0, 1)
+    assert (child.layers[1].weight_int_bits, child.layers[1].weight_frac_bits) == (0, 2)
     assert (child.layers[7].input_int_bits, child.layers[7].input_frac_bits) == (0, 1)
     assert child.repairs == (
-        "conv2: weight format Q0.0 has 0 bits; fraction bits set to 1 (Q0.1)",
-        "fc2: input format Q0.0 has 0 bits; fraction bits set to 1 (Q0.1)",
+        "conv2: weight format Q0.0 has no positive and negative non-zero level; fraction bits set to 2 (Q0.2)",
+        "fc2: input format Q0.0 has 0 bit(s) (at least 1 needed); fraction bits set to 1 (Q0.1)",
     )
-    same = to_child(space, cand.replace(w_frac_2=1, a_frac_8=1))
+    same = to_child(space, cand.replace(w_frac_2=2, a_frac_8=1))
     assert same.repairs == () and same.key == child.key and same.candidate_key != child.candidate_key
 
 
@@ -343,7 +346,7 @@ def test_vls_layout():
     assert child.layers[7].out_hw == (1, 1)
     assert child.layers[8].in_features == cand["filters_8"]
     assert [l.out_features for l in child.layers[8:]] == [cand["fc_units_1"], cand["fc_units_2"], 10]
-    assert child.repairs == ()
+    assert all("non-zero level" in r or "bit(s)" in r for r in child.repairs)  # only 1-bit formats repaired
 
 
 def test_layers_without_quantization_dims_take_defaults():

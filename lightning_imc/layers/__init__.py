@@ -10,6 +10,7 @@ in any model::
 
 from ..devices import DEVICE_LIBRARY, Device, get_device, register_device
 from .adc import adc_quantize, conv_tile_plan, tiled_conv2d, tiled_linear
+from .calibration import calibrate_input_ranges, recalibrate_batchnorm
 from .config import IMCConfig
 from .convert import convert_to_digital, convert_to_imc, imc_layers
 from .modules import IMCConv2d, IMCLayer, IMCLinear, IMCMultiheadAttention
@@ -22,7 +23,7 @@ from .montecarlo import (
     student_t_quantile,
     variation_mode,
 )
-from .quantization import FixedPoint, fixed_point_quantize
+from .quantization import FixedPoint, fixed_point_quantize, quantize_to_codes
 from .variation import (
     bit_sliced_noise_std,
     cells_per_weight,
@@ -33,11 +34,11 @@ from .variation import (
 
 __all__ = [
     "DEVICE_LIBRARY", "Device", "get_device", "register_device",
-    "IMCConfig", "FixedPoint", "fixed_point_quantize",
+    "IMCConfig", "FixedPoint", "fixed_point_quantize", "quantize_to_codes",
     "IMCLayer", "IMCConv2d", "IMCLinear", "IMCMultiheadAttention",
     "convert_to_imc", "convert_to_digital", "imc_layers",
     "adc_quantize", "tiled_linear", "tiled_conv2d", "conv_tile_plan",
     "bit_sliced_noise_std", "cells_per_weight", "slice_codes", "recombine_slices", "sample_bit_sliced_read",
     "MonteCarloResult", "evaluate_on_chips", "classification_accuracy", "set_variation", "variation_mode",
-    "resample_chip", "student_t_quantile",
+    "resample_chip", "student_t_quantile", "calibrate_input_ranges", "recalibrate_batchnorm",
 ]

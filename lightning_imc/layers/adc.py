@@ -10,10 +10,16 @@ a signed, mid-tread ADC of ``adc_bits``::
     step = full_scale / 2**(adc_bits - 1)
     adc(p) = step * clamp(round(p / step), -2**(adc_bits - 1), 2**(adc_bits - 1) - 1)
 
-Gradients pass straight through inside the range and are zero where the ADC clips.
+:func:`adc_quantize` alone passes gradients straight through inside the range (zero where it clips).
+The tiled layers (:func:`tiled_linear`, :func:`tiled_conv2d`) are autograd functions whose backward is
+the plain layer's (the ADC as a straight-through identity, like the rounding of any quantizer): the
+forward is exact, and training pays no more for an ADC than one extra forward of its tiles. With the
+default ``dynamic`` full scale nothing but the single largest partial sum can clip, so this is the
+same as masking; with a fixed full scale that clips, the gradient of clipped sums is not zeroed.
 
 Convolutions stay native: all tiles of a layer run as one grouped ``F.conv2d`` over a gathered copy
-of the input channels that each tile touches (no unfold).
+of the input channels that each tile touches (no unfold). A shared step lets the digital sum over
+tiles run on integer codes: ``sum_t step * code_t = step * sum_t code_t`` (one multiply per output).
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ class _ClampedRoundSTE(torch.autograd.Function):
 
 
 def tiled_linear(
-    x: Tensor, weight: Tensor, bias: Tensor | None, array_rows: int, adc_bits: int, full_scale: float | str
+    x: Tensor, weight: Tensor, bias: Tensor | None, array_rows: int, adc_bits: int, full_scale: "float | str | Tensor"
 ) -> Tensor:
     """``F.linear`` with the input dimension split into crossbar tiles and an ADC on each tile's sums.
 
@@ -64,18 +70,33 @@ def tiled_linear(
         adc_bits: ADC resolution (bits).
         full_scale: ADC full scale, or ``"dynamic"`` for the largest |partial sum| of this call.
     """
-    in_features = weight.shape[1]
-    tiles = -(-in_features // array_rows)
-    pad = tiles * array_rows - in_features
-    if pad:
-        x = F.pad(x, (0, pad))
-        weight = F.pad(weight, (0, pad))
-    x_tiles = x.reshape(*x.shape[:-1], tiles, array_rows)
-    w_tiles = weight.reshape(weight.shape[0], tiles, array_rows)
-    partial = torch.einsum("...tr,otr->...to", x_tiles, w_tiles)
-    partial = _adc(partial, adc_bits, full_scale)
-    out = partial.sum(-2)
+    out = _TiledLinearADC.apply(x, weight, array_rows, adc_bits, full_scale)
     return out if bias is None else out + bias
+
+
+class _TiledLinearADC(torch.autograd.Function):
+    """Exact tiled forward; the backward of ``F.linear`` (straight-through ADC)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, array_rows: int, adc_bits: int, full_scale: "float | str | Tensor") -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        in_features = weight.shape[1]
+        tiles = -(-in_features // array_rows)
+        pad = tiles * array_rows - in_features
+        xp, wp = (F.pad(x, (0, pad)), F.pad(weight, (0, pad))) if pad else (x, weight)
+        x_tiles = xp.reshape(*xp.shape[:-1], tiles, array_rows)
+        w_tiles = wp.reshape(weight.shape[0], tiles, array_rows)
+        partial = torch.einsum("...tr,otr->...to", x_tiles, w_tiles)
+        return _adc_sum(partial, -2, adc_bits, full_scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        grad_x = grad @ weight if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = grad.reshape(-1, grad.shape[-1]).t() @ x.reshape(-1, x.shape[-1])
+        return grad_x, grad_w, None, None, None
 
 
 def conv_tile_plan(in_channels: int, kernel_size: tuple[int, int], array_rows: int) -> tuple[Tensor, Tensor, int]:
@@ -109,25 +130,74 @@ def tiled_conv2d(
     dilation: tuple[int, ...],
     array_rows: int,
     adc_bits: int,
-    full_scale: float | str,
+    full_scale: "float | str | Tensor",
     plan: tuple[Tensor, Tensor, int] | None = None,
 ) -> Tensor:
     """``F.conv2d`` (groups=1) with crossbar tiles over the unrolled rows and an ADC per tile."""
-    out_channels, in_channels = weight.shape[:2]
-    channel_index, row_mask, tiles = plan or conv_tile_plan(in_channels, tuple(weight.shape[2:]), array_rows)
-    channel_index = channel_index.to(x.device)
-    row_mask = row_mask.to(device=weight.device, dtype=weight.dtype)
-    span = row_mask.shape[1]
-    x_gathered = x.index_select(1, channel_index)  # (N, tiles*span, H, W)
-    w = weight.index_select(1, channel_index.to(weight.device)).view(out_channels, tiles, span, *weight.shape[2:])
-    w = (w * row_mask.unsqueeze(0)).transpose(0, 1).reshape(tiles * out_channels, span, *weight.shape[2:])
-    partial = F.conv2d(x_gathered, w, None, stride, padding, dilation, groups=tiles)
-    partial = partial.view(partial.shape[0], tiles, out_channels, *partial.shape[2:])
-    out = _adc(partial, adc_bits, full_scale).sum(1)
+    stride, dilation = _pair(stride), _pair(dilation)
+    if isinstance(padding, str):
+        x, padding = _explicit_padding(x, weight, padding, dilation)
+    plan = plan or conv_tile_plan(weight.shape[1], tuple(weight.shape[2:]), array_rows)
+    out = _TiledConvADC.apply(x, weight, stride, _pair(padding), dilation, adc_bits, full_scale, plan)
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
-def _adc(partial: Tensor, adc_bits: int, full_scale: float | str) -> Tensor:
-    if full_scale == "dynamic":
-        full_scale = partial.detach().abs().amax()
-    return adc_quantize(partial.float(), adc_bits, full_scale).to(partial.dtype)
+def _pair(value: "int | tuple[int, ...] | list[int]") -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _explicit_padding(x: Tensor, weight: Tensor, padding: str, dilation: tuple[int, ...]) -> tuple[Tensor, tuple[int, int]]:
+    """``'valid'``/``'same'`` as explicit zero padding of ``x`` (``'same'`` may be asymmetric)."""
+    if padding == "valid":
+        return x, (0, 0)
+    if padding != "same":
+        raise ValueError(f"padding={padding!r}; allowed: 'same', 'valid' or numbers")
+    pads: list[int] = []
+    for k, d in zip(reversed(weight.shape[2:]), reversed(dilation)):
+        total = d * (k - 1)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads), (0, 0)
+
+
+class _TiledConvADC(torch.autograd.Function):
+    """Exact tiled forward (one grouped conv over all tiles); the backward of the plain ``F.conv2d``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, stride: tuple[int, ...], padding: tuple[int, ...],  # type: ignore[override]
+                dilation: tuple[int, ...], adc_bits: int, full_scale: "float | str | Tensor",
+                plan: tuple[Tensor, Tensor, int]) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.conv = (stride, padding, dilation)
+        out_channels = weight.shape[0]
+        channel_index, row_mask, tiles = plan
+        channel_index = channel_index.to(x.device)
+        row_mask = row_mask.to(device=weight.device, dtype=weight.dtype)
+        span = row_mask.shape[1]
+        x_gathered = x.index_select(1, channel_index)  # (N, tiles*span, H, W)
+        w = weight.index_select(1, channel_index.to(weight.device)).view(out_channels, tiles, span, *weight.shape[2:])
+        w = (w * row_mask.unsqueeze(0)).transpose(0, 1).reshape(tiles * out_channels, span, *weight.shape[2:])
+        partial = F.conv2d(x_gathered, w, None, stride, padding, dilation, groups=tiles)
+        partial = partial.view(partial.shape[0], tiles, out_channels, *partial.shape[2:])
+        return _adc_sum(partial, 1, adc_bits, full_scale)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation = ctx.conv
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad.contiguous(), x, weight, None, list(stride), list(padding), list(dilation), False, [0, 0], 1,
+            [ctx.needs_input_grad[0], ctx.needs_input_grad[1], False],
+        )
+        return grad_x, grad_w, None, None, None, None, None, None
+
+
+def _adc_sum(partial: Tensor, tile_dim: int, adc_bits: int, full_scale: "float | str | Tensor") -> Tensor:
+    """Quantize every tile's partial sums with the ADC (in place, no autograd) and sum over tiles."""
+    if isinstance(full_scale, str):  # "dynamic": the largest |partial sum| of this call
+        full_scale = partial.abs().amax()
+    levels = 2 ** (adc_bits - 1)
+    step = full_scale / levels
+    if isinstance(step, Tensor):
+        step = step.float().clamp_min(torch.finfo(torch.float32).tiny)  # stays on device: no host sync
+    codes = partial.float().div_(step).round_().clamp_(-levels, levels - 1)
+    return codes.sum(tile_dim).mul_(step).to(partial.dtype)

@@ -10,11 +10,13 @@ from typing import Any, Literal, Union
 from ..devices import Device, get_device
 from .quantization import FixedPoint, check_fixed_point
 
-__all__ = ["IMCConfig", "VARIATION_MODES", "VARIATION_MODELS", "ADC_RANGES"]
+__all__ = ["IMCConfig", "VARIATION_MODES", "VARIATION_MODELS", "ADC_RANGES", "WEIGHT_SCALINGS", "INPUT_SCALINGS"]
 
 VARIATION_MODES = ("off", "train", "fixed")
 VARIATION_MODELS = ("bit_sliced", "relative")
 ADC_RANGES = ("dynamic", "worst_case")
+WEIGHT_SCALINGS = ("absolute", "layer", "channel")
+INPUT_SCALINGS = ("absolute", "calibrated")
 MAX_ARRAY_SIZE = 4096
 
 AdcRange = Union[Literal["dynamic", "worst_case"], float]
@@ -50,7 +52,23 @@ class IMCConfig:
             forward, like an auto-ranging converter), ``worst_case`` (the largest partial sum the
             formats allow: ``rows · max|input| · max|weight|``; never clips), or a positive number
             (a fixed full scale in the layer's output units).
+        weight_scaling: How weights map onto the format's levels. ``absolute``: the fixed-point
+            format's own range (NACIM's semantics; weights outside it clip). ``layer``: a per-layer
+            digital scale maps ``max|w|`` onto the largest code (AIHWKit's weight remapping), so only
+            the format's total bits matter — Q1.3, Q2.2 and Q3.1 program the same 16 levels. ``channel``:
+            one such scale per output channel (crossbar column). The scale is applied digitally to
+            the column outputs (one multiply per output, as the shift-and-add already does).
+        input_scaling: How inputs map onto the DAC's codes. ``absolute``: the format's own range
+            (inputs outside it clip). ``calibrated``: a per-layer input range ``r`` (the buffer
+            ``input_range``) maps ``[0, r]`` (unsigned) or ``[-r, r]`` (signed) onto the format's codes;
+            ``r`` follows the batches' ``max|x|`` as an exponential moving average in training mode
+            (momentum ``input_range_momentum``), is frozen in eval mode, and can be set from data with
+            :func:`~lightning_imc.layers.calibrate_input_ranges`.
+        input_range_momentum: Momentum of the ``calibrated`` input range's moving average, in (0, 1].
         seed: Seed of the variation samples; ``None`` draws from torch's global generator.
+
+    Weight formats must have at least one positive and one negative non-zero level: a signed format
+    needs at least 2 bits (Q0.1 is {-0.5, 0}, Q1.0 is {-1, 0}); so must a signed input format.
     """
 
     weight_int_bits: int = 1
@@ -69,6 +87,9 @@ class IMCConfig:
     array_cols: int = 128
     adc_bits: int | None = None
     adc_range: AdcRange = "dynamic"
+    weight_scaling: str = "absolute"
+    input_scaling: str = "absolute"
+    input_range_momentum: float = 0.1
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -78,6 +99,16 @@ class IMCConfig:
         check_fixed_point(
             self.input_int_bits, self.input_frac_bits, "IMCConfig.input_int_bits", "IMCConfig.input_frac_bits"
         )
+        if self.weight_int_bits + self.weight_frac_bits < 2:
+            raise ValueError(
+                f"IMCConfig.weight_int_bits + weight_frac_bits = {self.weight_int_bits + self.weight_frac_bits} bit; "
+                "a signed weight format needs at least 2 bits (one positive and one negative non-zero level)"
+            )
+        if self.input_signed and self.input_int_bits + self.input_frac_bits < 2:
+            raise ValueError(
+                f"IMCConfig.input_int_bits + input_frac_bits = {self.input_int_bits + self.input_frac_bits} bit with "
+                "input_signed=True; a signed input format needs at least 2 bits"
+            )
         for field in ("input_signed", "quantize_weights", "quantize_inputs"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"IMCConfig.{field}={getattr(self, field)!r}; must be true or false")
@@ -102,6 +133,12 @@ class IMCConfig:
             raise ValueError(
                 f"IMCConfig.adc_range={self.adc_range!r}; allowed: 'dynamic', 'worst_case' or a number > 0"
             )
+        _check_choice("weight_scaling", self.weight_scaling, WEIGHT_SCALINGS)
+        _check_choice("input_scaling", self.input_scaling, INPUT_SCALINGS)
+        if isinstance(self.input_range_momentum, bool) or not isinstance(self.input_range_momentum, (int, float)) or not (
+            0 < self.input_range_momentum <= 1
+        ):
+            raise ValueError(f"IMCConfig.input_range_momentum={self.input_range_momentum!r}; must be a number in (0, 1]")
         if self.seed is not None:
             _check_int("seed", self.seed, 0, 2**63 - 1, none_ok=True)
         if self.variation != "off" and self.variation_model == "bit_sliced" and not self.quantize_weights:

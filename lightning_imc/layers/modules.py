@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .adc import conv_tile_plan, tiled_conv2d, tiled_linear
 from .config import VARIATION_MODES, IMCConfig
-from .quantization import fixed_point_quantize
+from .quantization import fixed_point_quantize, quantize_to_codes
 from .variation import bit_sliced_noise_std
 
 __all__ = ["IMCLayer", "IMCConv2d", "IMCLinear", "IMCMultiheadAttention", "seed_offset_for"]
@@ -45,7 +45,7 @@ class IMCLayer:
     #: Attributes this mixin adds to a module (dropped again by ``to_digital``).
     IMC_ATTRIBUTES = (
         "imc_config", "_imc_seed_offset", "_imc_draws", "_imc_chip_seed", "_fixed_noise",
-        "_weight_format", "_input_format", "_bit_sliced_std",
+        "_weight_format", "_input_format", "_bit_sliced_std", "_bit_sliced_std_codes",
     )
 
     def _init_imc(self, config: IMCConfig | None, seed_offset: int = 0) -> None:
@@ -66,6 +66,16 @@ class IMCLayer:
         self._bit_sliced_std = bit_sliced_noise_std(
             self._weight_format, device.bits_per_cell, config.effective_sigma_levels
         )
+        # the same std in units of the format's least significant bit (exact: the step is a power of 2)
+        self._bit_sliced_std_codes = self._bit_sliced_std / self._weight_format.step
+        if config.input_scaling == "calibrated" and "input_range" not in self._buffers:
+            self._add_input_range()
+
+    def _add_input_range(self) -> None:
+        """Register the ``calibrated`` input range buffer (0 = not calibrated yet), on the weights' device."""
+        like = next((p for p in self._parameters.values() if p is not None), None)
+        device = None if like is None or like.device.type == "meta" else like.device
+        self.register_buffer("input_range", torch.zeros((), device=device))  # type: ignore[attr-defined]
 
     def set_config(self, config: IMCConfig) -> None:
         """Replace the layer's configuration (variation samples of a fixed chip are kept if shapes allow)."""
@@ -101,13 +111,34 @@ class IMCLayer:
         self._fixed_noise.clear()
         self._imc_chip_seed = seed
 
-    def weight_noise_std(self, weight: Tensor) -> "float | Tensor":
-        """Std of the variation added to each quantized weight (weight units)."""
+    def weight_scale(self, weight: Tensor) -> Tensor | None:
+        """Weight units per integer code of the format, or ``None`` for ``absolute`` scaling.
+
+        ``layer``: ``max|w| / max_code`` (one scale); ``channel``: one per output channel (shape
+        ``(C_out, 1, ...)``). The scale is a digital multiplier, not trained through (detached).
+        """
+        mode = self.imc_config.weight_scaling
+        if mode == "absolute":
+            return None
+        magnitude = weight.detach().abs()
+        if mode == "layer":
+            peak = magnitude.amax()
+        else:
+            peak = magnitude.reshape(weight.shape[0], -1).amax(1).view(-1, *([1] * (weight.dim() - 1)))
+        return peak.clamp_min(torch.finfo(weight.dtype).tiny) / self._weight_format.max_code
+
+    def weight_noise_std(self, weight: Tensor, scale: Tensor | None = None) -> "float | Tensor":
+        """Std of the variation added to each quantized weight (weight units).
+
+        Args:
+            weight: The (quantized) weight.
+            scale: Its :meth:`weight_scale` (weight units per code), ``None`` for ``absolute`` scaling.
+        """
         config = self.imc_config
         if config.variation == "off":
             return 0.0
         if config.variation_model == "bit_sliced":
-            return self._bit_sliced_std
+            return self._bit_sliced_std if scale is None else self._bit_sliced_std_codes * scale
         return config.relative_sigma * weight.detach().abs().amax()
 
     def _standard_normal(self, key: int, like: Tensor) -> Tensor:
@@ -126,8 +157,15 @@ class IMCLayer:
     def _effective_weight(self, key: int, weight: Tensor) -> Tensor:
         """Quantized weight plus this forward's variation sample."""
         config = self.imc_config
-        w = fixed_point_quantize(weight, self._weight_format) if config.quantize_weights else weight
-        std = self.weight_noise_std(w)
+        scale = self.weight_scale(weight) if config.quantize_weights else None
+        if not config.quantize_weights:
+            w = weight
+        elif scale is None:
+            w = fixed_point_quantize(weight, self._weight_format)
+        else:
+            fmt = self._weight_format
+            w = quantize_to_codes(weight / scale, fmt.min_code, fmt.max_code) * scale
+        std = self.weight_noise_std(w, scale)
         if isinstance(std, float) and std == 0.0:
             return w
         if config.variation == "train":
@@ -141,16 +179,45 @@ class IMCLayer:
                 z = self._fixed_noise[str(key)] = z.to(device=w.device, dtype=w.dtype)
         return w + std * z
 
+    def input_scale(self, x: Tensor) -> Tensor | None:
+        """Input units per integer code of the input format (``calibrated`` scaling), else ``None``.
+
+        In training mode the layer's ``input_range`` follows ``max|x|`` of the batches (exponential
+        moving average); in eval mode it is frozen (a layer never calibrated uses this batch's ``max|x|``).
+        """
+        config = self.imc_config
+        if config.input_scaling == "absolute":
+            return None
+        stored: Tensor = self._buffers["input_range"]  # type: ignore[attr-defined]
+        batch_max = x.detach().abs().amax().to(stored.dtype)
+        if self.training:  # type: ignore[attr-defined]
+            with torch.no_grad():
+                momentum = config.input_range_momentum
+                # first batch (range 0): take it as it is; then a moving average (no host sync)
+                update = torch.where(stored > 0, stored + momentum * (batch_max - stored), batch_max)
+                stored.copy_(update)
+            current = stored
+        else:
+            current = torch.where(stored > 0, stored, batch_max)
+        return current.clamp_min(torch.finfo(stored.dtype).tiny).to(x.dtype) / self._input_format.max_code
+
     def _quantize_input(self, x: Tensor) -> Tensor:
-        return fixed_point_quantize(x, self._input_format) if self.imc_config.quantize_inputs else x
+        if not self.imc_config.quantize_inputs:
+            return x
+        scale = self.input_scale(x)
+        if scale is None:
+            return fixed_point_quantize(x, self._input_format)
+        fmt = self._input_format
+        return quantize_to_codes(x / scale, fmt.min_code, fmt.max_code) * scale
 
     def _adc_full_scale(self, x: Tensor, weight: Tensor, rows: int) -> "float | str | Tensor":
         adc_range = self.imc_config.adc_range
         if adc_range == "dynamic" or not isinstance(adc_range, str):
             return adc_range
         config = self.imc_config
-        x_max = self._input_format.max_abs if config.quantize_inputs else x.detach().abs().amax()
-        w_max = self._weight_format.max_abs if config.quantize_weights else weight.detach().abs().amax()
+        scaled = config.weight_scaling != "absolute" or config.input_scaling != "absolute"
+        x_max = self._input_format.max_abs if config.quantize_inputs and not scaled else x.detach().abs().amax()
+        w_max = self._weight_format.max_abs if config.quantize_weights and not scaled else weight.detach().abs().amax()
         return min(config.array_rows, rows) * x_max * w_max
 
     def _imc_repr(self) -> str:
@@ -214,6 +281,8 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
             imc_config=imc_config, seed_offset=seed_offset,
         )
         layer.weight, layer.bias = module.weight, module.bias
+        if "input_range" in layer._buffers:
+            layer._add_input_range()
         layer.train(module.training)
         return layer
 
@@ -263,6 +332,8 @@ class IMCLinear(nn.Linear, IMCLayer):
             imc_config=imc_config, seed_offset=seed_offset,
         )
         layer.weight, layer.bias = module.weight, module.bias
+        if "input_range" in layer._buffers:
+            layer._add_input_range()
         layer.train(module.training)
         return layer
 
@@ -310,7 +381,7 @@ class IMCMultiheadAttention(nn.MultiheadAttention, IMCLayer):
         module.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self.IMC_ATTRIBUTES})
         module._parameters = dict(self._parameters)
         module._modules = dict(self._modules)
-        module._buffers = dict(self._buffers)
+        module._buffers = {k: v for k, v in self._buffers.items() if k != "input_range"}
         return module
 
     def forward(  # type: ignore[override]

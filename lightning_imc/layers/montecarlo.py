@@ -6,7 +6,7 @@ import contextlib
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -141,23 +141,46 @@ def evaluate_on_chips(
     metric: Callable[[nn.Module], float],
     n_chips: int = 10,
     seed: int | None = None,
+    bn_batches: Sequence[object] | None = None,
 ) -> MonteCarloResult:
     """Evaluate ``metric(model)`` on ``n_chips`` independently sampled chips.
 
     Each chip fixes one variation sample per layer (``fixed`` mode) for the whole metric evaluation;
     the layers' modes are restored afterwards. With ``seed``, chip ``i`` uses seed ``seed + i`` in
     every layer (combined with the layer's own offset), so results are reproducible.
+
+    Args:
+        bn_batches: Unlabelled batches (tensors, or ``(inputs, ...)``) for a per-chip BatchNorm
+            re-calibration, a deployment step (:func:`~lightning_imc.layers.recalibrate_batchnorm`):
+            on each chip the BatchNorm statistics are measured again through that chip before the
+            metric runs; the trained statistics are restored afterwards. ``None``: no re-calibration.
     """
+    from .calibration import batchnorm_state, recalibrate_batchnorm
+
     if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 1:
         raise ValueError(f"n_chips={n_chips!r}; must be an integer >= 1")
     if not imc_layers(model):
         raise ValueError("evaluate_on_chips: the model has no IMC layers (convert it with convert_to_imc first)")
+    if bn_batches is not None and len(bn_batches) == 0:
+        raise ValueError("evaluate_on_chips: bn_batches is empty; give at least one batch or None")
+    saved = batchnorm_state(model) if bn_batches is not None else None
     values = []
-    with variation_mode(model, "fixed"):
-        for chip in range(n_chips):
-            resample_chip(model, None if seed is None else seed + chip)
-            values.append(float(metric(model)))
-        resample_chip(model, None)
+    try:
+        with variation_mode(model, "fixed"):
+            for chip in range(n_chips):
+                resample_chip(model, None if seed is None else seed + chip)
+                if bn_batches is not None:
+                    recalibrate_batchnorm(model, bn_batches)
+                value = float(metric(model))
+                if not math.isfinite(value):
+                    raise ValueError(f"evaluate_on_chips: the metric returned {value} on chip {chip}; it must be finite")
+                values.append(value)
+            resample_chip(model, None)
+    finally:
+        if saved:
+            modules = dict(model.named_modules())
+            for name, state in saved.items():
+                modules[name].load_state_dict(state)
     return MonteCarloResult.from_values(values)
 
 

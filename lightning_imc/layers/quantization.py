@@ -12,7 +12,8 @@ integer format. ``I = F = 0`` has no representable value besides (at most) zero 
 ``ValueError``. Rounding is round-half-to-even (``torch.round``).
 
 The gradient is the straight-through estimator: identity where ``min_value <= x <= max_value``, zero
-outside (clipped values get no gradient).
+outside (clipped values get no gradient). NaN stays NaN (a broken input is never silently a number);
+±inf clip to the range's ends.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["FixedPoint", "check_fixed_point", "fixed_point_quantize", "MAX_TOTAL_BITS"]
+__all__ = ["FixedPoint", "check_fixed_point", "fixed_point_quantize", "quantize_to_codes", "MAX_TOTAL_BITS"]
 
 MAX_TOTAL_BITS = 16
 
@@ -108,7 +109,8 @@ class _FixedPointSTE(torch.autograd.Function):
     def forward(ctx, x: Tensor, step: float, min_code: int, max_code: int) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
         ctx.bounds = (min_code * step, max_code * step)
-        return torch.fake_quantize_per_tensor_affine(x, step, 0, min_code, max_code)
+        out = torch.fake_quantize_per_tensor_affine(x, step, 0, min_code, max_code)
+        return torch.where(torch.isnan(x), x, out)  # the fused kernel maps NaN to a code; keep it NaN
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):  # type: ignore[override]
@@ -125,3 +127,15 @@ def fixed_point_quantize(x: Tensor, fmt: FixedPoint) -> Tensor:
     tensor([ 0.2500, -2.0000,  1.7500,  0.0000])
     """
     return _FixedPointSTE.apply(x, fmt.step, fmt.min_code, fmt.max_code)
+
+
+def quantize_to_codes(codes: Tensor, min_code: int, max_code: int) -> Tensor:
+    """Round values already in code units (LSB = 1) to integers in ``[min_code, max_code]``.
+
+    The scaled formats (``IMCConfig.weight_scaling`` / ``input_scaling``) divide by their digital
+    scale, call this, and multiply back; the gradient is straight-through inside the range.
+
+    >>> quantize_to_codes(torch.tensor([0.4, 2.6, -9.0, 7.2]), -8, 7)
+    tensor([ 0.,  3., -8.,  7.])
+    """
+    return _FixedPointSTE.apply(codes, 1.0, min_code, max_code)

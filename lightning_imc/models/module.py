@@ -11,7 +11,7 @@ import torchmetrics
 from torch import Tensor, nn
 
 from ..layers import IMCConfig, set_variation
-from .networks import build_network
+from .networks import build_network, child_imc_config
 
 __all__ = ["OptimizerConfig", "ChildModule", "OPTIMIZERS", "SCHEDULERS"]
 
@@ -64,7 +64,7 @@ class ChildModule(pl.LightningModule):
     def __init__(self, spec: Any, imc: IMCConfig | None = None, optimizer: OptimizerConfig | None = None):
         super().__init__()
         self.spec = spec
-        self.imc = IMCConfig() if imc is None else imc
+        self.imc = child_imc_config() if imc is None else imc
         self.optimizer_config = OptimizerConfig() if optimizer is None else optimizer
         self.network = build_network(spec, self.imc)
         self.training_variation = self.imc.variation

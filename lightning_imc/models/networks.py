@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..layers import IMCConfig, IMCConv2d, IMCLinear
 from ..layers.modules import seed_offset_for
 
-__all__ = ["ChildNetwork", "build_network", "layer_config"]
+__all__ = ["ChildNetwork", "build_network", "layer_config", "child_imc_config", "CHILD_SCALING"]
 
 
 def layer_config(base: IMCConfig, layer: Any, device: str | None, circuit: Mapping[str, Any]) -> IMCConfig:
@@ -38,10 +38,23 @@ def layer_config(base: IMCConfig, layer: Any, device: str | None, circuit: Mappi
         changes["device"] = device
     if "array_size" in circuit:
         changes["array_rows"] = changes["array_cols"] = int(circuit["array_size"])
-    if "adc_bits" in circuit and base.adc_bits is not None:
-        # ADC emulation in training is opt-in (IMCConfig.adc_bits); when on, it follows the candidate
+    if "subarray_rows" in circuit:  # a circuit settled by the chip model's optimiser
+        changes["array_rows"] = int(circuit["subarray_rows"])
+    if "adc_bits" in circuit:
+        # the chip the hardware model charges for has these ADCs: the accuracy sees them too (no free lunch)
         changes["adc_bits"] = int(circuit["adc_bits"])
     return base.replace(**changes)
+
+
+#: How a child network's layers map onto the crossbar unless its configuration says otherwise: a
+#: per-layer digital weight scale and calibrated input ranges, so that a format's integer/fraction
+#: split (a power-of-two scale behind batch norm) does not change training (see ``IMCConfig``).
+CHILD_SCALING: dict[str, str] = {"weight_scaling": "layer", "input_scaling": "calibrated"}
+
+
+def child_imc_config(**changes: Any) -> IMCConfig:
+    """The default IMC configuration of a child network (:data:`CHILD_SCALING`), with ``changes``."""
+    return IMCConfig(**(CHILD_SCALING | changes))
 
 
 class ChildNetwork(nn.Module):
@@ -93,22 +106,27 @@ class ChildNetwork(nn.Module):
     def reset_quantization_aware_init(self) -> None:
         """Initialise weights so that they land on the fixed-point grid.
 
-        PyTorch's default init gives a layer with fan-in ``n`` weights within ``±1/sqrt(n)``; with a
-        coarse format (Q1.3 has a step of 0.125) every weight of a wide layer rounds to zero and the
-        network cannot start. Hidden layers are followed by batch norm, so their scale is free: draw
-        them uniformly within half the format's range (the best signal-to-noise ratio against the
-        device's absolute variation). The output layer keeps the default scale but at least two
-        quantization steps.
+        With a scaled weight mapping (``weight_scaling`` ``layer``/``channel``, the child default) the
+        format's levels follow the weights, so PyTorch's default initialisation is kept for every
+        layer, the classifier included: training is then the same for Q1.3, Q2.2 and Q3.1.
+
+        With ``absolute`` formats (NACIM's semantics), PyTorch's default init gives a layer with fan-in
+        ``n`` weights within ``±1/sqrt(n)``; with a coarse format (Q1.3 has a step of 0.125) every weight
+        of a wide layer rounds to zero and the network cannot start. Hidden layers are followed by
+        batch norm, so their scale is free: draw them uniformly within half the format's range. The
+        output layer keeps the default scale but at least two quantization steps.
         """
         layers = [m for m in self.modules() if isinstance(m, (IMCConv2d, IMCLinear))]
         for position, module in enumerate(layers):
+            if module.bias is not None:
+                module.bias.zero_()
+            if module.imc_config.weight_scaling != "absolute":
+                continue
             fmt = module.imc_config.weight_format
             fan_in = module.weight[0].numel()
             default = 1.0 / math.sqrt(fan_in)
             bound = max(default, 2 * fmt.step) if position == len(layers) - 1 else max(default, fmt.max_abs / 2)
             module.weight.uniform_(-bound, bound)
-            if module.bias is not None:
-                module.bias.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)
@@ -116,4 +134,4 @@ class ChildNetwork(nn.Module):
 
 def build_network(spec: Any, imc: IMCConfig | None = None) -> ChildNetwork:
     """Build the child network of ``spec`` (a decoded, repaired candidate)."""
-    return ChildNetwork(spec, IMCConfig() if imc is None else imc)
+    return ChildNetwork(spec, child_imc_config() if imc is None else imc)

@@ -97,7 +97,7 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
     import pytorch_lightning as pl
     import torch
 
-    from ..callbacks import HardwareMetricsCallback, hardware_metrics, measure_on_chips
+    from ..callbacks import HardwareMetricsCallback, hardware_metrics, measure_on_chips, unlabelled_batches
     from ..models import ChildModule
     from ..reward import compute_reward
     from ..space import to_child
@@ -119,6 +119,9 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         settings, datamodule = ctx.settings, ctx.datamodule
         spec = to_child(ctx.space, dict(job.candidate), input_shape=tuple(datamodule.input_shape),
                         num_classes=datamodule.num_classes)
+        hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
+                                           settings.hardware.objective, settings.hardware.constraints)
+        spec = hardware.settle_circuit(spec)  # the ADC/rows the chip is charged for are those trained with
         pl.seed_everything(job.seed, workers=True, verbose=False)
         imc = settings.imc.replace(variation=job.variation)
         module = ChildModule(spec, imc, settings.optimizer)
@@ -150,10 +153,13 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
             outcome["checkpoint_path"] = job.init_checkpoint
         evaluation = settings.evaluation
         loader = datamodule.test_dataloader() if evaluation.split == "test" else datamodule.val_dataloader()
+        bn_batches = None
+        if evaluation.bn_recalibration_batches > 0:
+            datamodule.setup("fit")
+            bn_batches = unlabelled_batches(datamodule.train_dataloader(), evaluation.bn_recalibration_batches, device)
         figures = measure_on_chips(module.network, spec, loader, device, evaluation.n_chips, evaluation.seed,
-                                   1 if settings.trainer.get("fast_dev_run") else evaluation.max_batches)
-        hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
-                                           settings.hardware.objective, settings.hardware.constraints)
+                                   1 if settings.trainer.get("fast_dev_run") else evaluation.max_batches,
+                                   bn_batches=bn_batches)
         _, chip, report = hardware.evaluate_module(module.network.cpu(), spec)
         metrics = dict(figures)
         metrics["hardware"] = hardware_metrics(report)

@@ -31,7 +31,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .evaluate import ChildJob, child_seed, run_child_job
 
-__all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "search_fingerprint"]
+__all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "search_fingerprint",
+           "devices_with_variation"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,12 +260,25 @@ class Search:
         search = self.settings.search
         if mode in ("nas", "quantnas", "ptbnas"):
             switches = MODE_SWITCHES[mode]
-            space = self.space.select_groups(switches.groups)
+            space = self._phase_space(switches)
             return {mode: self.run_phase(mode, space, switches, search.episodes, train_epochs=self.train_epochs)}
         if mode == "rnas":
             return {"rnas": self._rnas_for(self._candidate_from_config(), search.rnas_checkpoint, "rnas",
                                            search.episodes)}
         return self._nacim()
+
+    def _phase_space(self, switches: ModeSwitches) -> Any:
+        """The space of a phase: its groups open; without hardware in the reward, only devices with variation.
+
+        A variation-free device (SRAM) is judged on its cost, which an accuracy-only reward does not
+        see: there it would win by having no variation at all, and "accuracy on chips" would stop
+        meaning anything. It is searched only where the reward counts hardware (rNAS, NACIM's second
+        phase) or when the configuration fixes the device.
+        """
+        space = self.space.select_groups(switches.groups)
+        if switches.hardware_in_reward or "device" not in space.names:
+            return space
+        return space.narrow("device", devices_with_variation(space.dimension("device").choices, self.settings.imc))
 
     def _candidate_from_config(self) -> Any:
         from ..app import _resolve_candidate
@@ -287,7 +301,7 @@ class Search:
         search = self.settings.search
         phases: dict[str, list[Any]] = {}
         switches = MODE_SWITCHES["ptbnas"]
-        ptb_space = self.space.select_groups(switches.groups)
+        ptb_space = self._phase_space(switches)
         phases["ptbnas"] = self.run_phase("ptbnas", ptb_space, switches, search.episodes, train_epochs=self.train_epochs)
         top = top_architectures(phases["ptbnas"], self.space, search.top_k)
         self.store.set_meta("nacim/top_k", [record.key for record in top])
@@ -360,6 +374,23 @@ def top_architectures(records: Sequence[Any], space: Any, k: int) -> list[Any]:
         if len(chosen) == k:
             break
     return chosen
+
+
+def devices_with_variation(names: Sequence[str], imc: Any) -> list[str]:
+    """The devices among ``names`` whose cells vary (σ > 0 level, or an ``imc.sigma_levels`` override > 0).
+
+    Raises:
+        ConfigError-like ``ValueError``: none of them varies (an accuracy-only search needs variation).
+    """
+    from ..devices import get_device
+
+    override = getattr(imc, "sigma_levels", None)
+    relative = getattr(imc, "variation_model", "bit_sliced") == "relative" and getattr(imc, "relative_sigma", 0) > 0
+    kept = [n for n in names if relative or (override if override is not None else get_device(n).sigma_levels) > 0]
+    if not kept:
+        raise ValueError(f"space.device choices {list(names)} have no variation; an accuracy-only search "
+                         "(ptbnas) needs a device with variation, or fix the device (+space.fixed.device=<name>)")
+    return kept
 
 
 def _finite(value: float, floor: float) -> float:

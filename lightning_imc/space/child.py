@@ -31,7 +31,12 @@ Device default: ``"rram_nacim"`` (the paper's 4-bit ReRAM).
 **Repair rule** (:func:`to_child` never raises for a candidate of the space; it repairs and records
 one line per change in :attr:`ChildSpec.repairs`), applied layer by layer in order:
 
-1. Zero-width formats: a weight or input format with ``I = F = 0`` (0 bits) gets ``F = 1``.
+1. Degenerate formats: a signed format needs a positive and a negative non-zero level, i.e. at least
+   :data:`MIN_SIGNED_BITS` = 2 bits (signed Q0.1 is {-0.5, 0} and Q1.0 is {-1, 0}). A weight format, or
+   the first layer's (signed) input format, with ``I + F < 2`` gets ``F = 2 - I`` (Q0.0 and Q0.1 → Q0.2,
+   Q1.0 → Q1.1); an unsigned input format with ``I = F = 0`` gets ``F = 1``. This narrows NACIM Table I's
+   ranges only at the bottom: of its 28 (I, F) pairs, the 3 with fewer than 2 bits decode to 2-bit
+   formats, so 1-bit signed weights are never trained.
 2. Pooling: a 2×2 max-pool is kept only if the feature map is at least 2×2 before it; otherwise it
    is dropped (so the first poolings in layer order are the ones kept).
 3. Upsampling: each 2× upsample restores the size before the most recent still-unmatched pool
@@ -61,8 +66,12 @@ __all__ = [
     "DEFAULT_INPUT_BITS",
     "DEFAULT_CIRCUIT",
     "DEFAULT_DEVICE",
+    "MIN_SIGNED_BITS",
     "TASKS",
 ]
+
+#: Fewest bits of a signed format with a positive and a negative non-zero level (bits).
+MIN_SIGNED_BITS = 2
 
 #: Weight format (integer bits incl. sign, fraction bits) of layers without quantization dimensions: Q1.7.
 DEFAULT_WEIGHT_BITS: tuple[int, int] = (1, 7)
@@ -460,12 +469,15 @@ def to_child(
                   get(layer["weight_frac_bits"]) if "weight_frac_bits" in layer else DEFAULT_WEIGHT_BITS[1])
         ai, af = (get(layer["input_int_bits"]) if "input_int_bits" in layer else DEFAULT_INPUT_BITS[0],
                   get(layer["input_frac_bits"]) if "input_frac_bits" in layer else DEFAULT_INPUT_BITS[1])
-        if wi + wf == 0:
-            wf = 1
-            repairs.append(f"{name}: weight format Q0.0 has 0 bits; fraction bits set to 1 (Q0.1)")
-        if ai + af == 0:
-            af = 1
-            repairs.append(f"{name}: input format Q0.0 has 0 bits; fraction bits set to 1 (Q0.1)")
+        if wi + wf < MIN_SIGNED_BITS:
+            repairs.append(f"{name}: weight format Q{wi}.{wf} has no positive and negative non-zero level; "
+                           f"fraction bits set to {MIN_SIGNED_BITS - wi} (Q{wi}.{MIN_SIGNED_BITS - wi})")
+            wf = MIN_SIGNED_BITS - wi
+        min_input_bits = MIN_SIGNED_BITS if idx == 0 else 1  # the first layer's input is signed
+        if ai + af < min_input_bits:
+            repairs.append(f"{name}: input format Q{ai}.{af} has {ai + af} bit(s) (at least {min_input_bits} needed); "
+                           f"fraction bits set to {min_input_bits - ai} (Q{ai}.{min_input_bits - ai})")
+            af = min_input_bits - ai
         out_f = get(layer["out_features"])
         if layer["kind"] == "conv":
             kh, kw = (get(k) for k in layer["kernel"])

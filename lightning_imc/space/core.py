@@ -6,6 +6,8 @@ dimensions and encoding.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import json
 import math
@@ -670,6 +672,26 @@ class SearchSpace:
                 raise ValueError(f"space {self.name!r}: cannot freeze unknown dimension {k!r}; allowed: {self.names}")
             new[k] = v
         return SearchSpace(self.name, self._all, self.template, new)
+
+    def narrow(self, name: str, choices: Iterable[Any]) -> "SearchSpace":
+        """A space whose free dimension ``name`` keeps only ``choices`` (in its own order).
+
+        Raises:
+            ValueError: an unknown or frozen dimension, a value that is not a choice, or nothing left.
+        """
+        if name not in self._by_name or name in self._fixed:
+            raise ValueError(f"space {self.name!r}: cannot narrow {name!r}; free dimensions: {self.names}")
+        old = self._by_name[name]
+        wanted = list(choices)
+        for value in wanted:
+            if old.index(value) < 0:
+                raise ValueError(f"space {self.name!r}: {name}={value!r} is not a choice; allowed: {list(old.choices)}")
+        kept = tuple(c for c in old.choices if any(_same(c, v) for v in wanted))
+        if not kept:
+            raise ValueError(f"space {self.name!r}: narrowing {name!r} leaves no choice")
+        default = old.default if old.default is not None and any(_same(old.default, c) for c in kept) else None
+        dims = tuple(dataclasses.replace(d, choices=kept, default=default) if d.name == name else d for d in self._all)
+        return SearchSpace(self.name, dims, self.template, self._given)
 
     def select_groups(self, active: Iterable[str], defaults: Mapping[str, Any] | None = None) -> "SearchSpace":
         """Keep the groups in ``active`` searchable and freeze every other group.

@@ -1,0 +1,126 @@
+"""Deployment steps that need a few unlabelled batches: input-range calibration and per-chip BatchNorm.
+
+* :func:`calibrate_input_ranges` sets every ``calibrated`` IMC layer's input range (the DAC's full
+  scale, ``IMCConfig.input_scaling``) to the largest ``|x|`` the layer sees on the given batches.
+* :func:`recalibrate_batchnorm` re-estimates every BatchNorm's running mean and variance on the given
+  batches *through the current chip* (after ``resample_chip``): a programmed chip's weights differ
+  from the trained ones, which shifts the statistics the trained BatchNorm normalises with. Measuring
+  them again on the chip from a few unlabelled batches is a cheap deployment step (no labels, no
+  gradient, no weight change); :func:`~lightning_imc.layers.evaluate_on_chips` does it per chip when
+  given ``bn_batches``. It is reported beside, never mixed into, the uncalibrated figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from .convert import imc_layers
+
+__all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "batchnorm_state", "BATCHNORM_TYPES"]
+
+BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def _inputs(batch: object) -> Tensor:
+    """The input tensor of a batch given as a tensor or as ``(inputs, targets, ...)``."""
+    if isinstance(batch, Tensor):
+        return batch
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
+        return batch[0]
+    raise ValueError(f"a calibration batch must be a tensor or (inputs, ...), got {type(batch).__name__}")
+
+
+@torch.no_grad()
+def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[str, float]:
+    """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``.
+
+    The model runs in eval mode (BatchNorm statistics untouched); layers with ``absolute`` input
+    scaling are left as they are. Returns ``{layer name: range}`` (input units).
+
+    >>> from lightning_imc.layers import IMCConfig, IMCLinear
+    >>> layer = IMCLinear(4, 2, imc_config=IMCConfig(input_scaling="calibrated", input_signed=True, variation="off"))
+    >>> calibrate_input_ranges(layer, [torch.tensor([[0.5, -3.0, 1.0, 2.0]])])
+    {'': 3.0}
+    """
+    layers = [(name, layer) for name, layer in imc_layers(model) if layer.imc_config.input_scaling == "calibrated"]
+    if not layers:
+        raise ValueError("calibrate_input_ranges: no IMC layer has input_scaling='calibrated'")
+    seen: dict[str, Tensor] = {}
+    handles = []
+    for name, layer in layers:
+        layer.input_range.zero_()  # uncalibrated: each forward ranges on its own batch meanwhile
+
+        def record(module: nn.Module, args: tuple, name: str = name) -> None:
+            peak = args[0].detach().abs().amax().float()
+            seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
+
+        handles.append(layer.register_forward_pre_hook(record))
+    was_training = model.training
+    model.eval()
+    count = 0
+    try:
+        for batch in batches:
+            model(_inputs(batch))
+            count += 1
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("calibrate_input_ranges: no batch given")
+    for name, layer in layers:
+        layer.input_range.fill_(float(seen[name]))
+    return {name: float(seen[name]) for name, _ in layers}
+
+
+def batchnorm_state(model: nn.Module) -> dict[str, dict[str, Tensor]]:
+    """A copy of every BatchNorm's running statistics (to restore after a per-chip re-estimation)."""
+    return {name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+            for name, module in model.named_modules() if isinstance(module, BATCHNORM_TYPES)}
+
+
+@contextlib.contextmanager
+def _only_batchnorm_training(model: nn.Module) -> Iterator[None]:
+    modes = {name: module.training for name, module in model.named_modules()}
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, BATCHNORM_TYPES):
+            module.train()
+    try:
+        yield
+    finally:
+        for name, module in model.named_modules():
+            module.training = modes[name]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[object]) -> int:
+    """Re-estimate every BatchNorm's running statistics on ``batches`` through the model as it is now.
+
+    Statistics are reset and averaged over all given batches (cumulative average, as
+    ``momentum=None`` does); everything else runs in eval mode, so IMC layers keep their fixed chip
+    and their input ranges. Returns the number of batches used.
+    """
+    norms = [m for m in model.modules() if isinstance(m, BATCHNORM_TYPES)]
+    if not norms:
+        raise ValueError("recalibrate_batchnorm: the model has no BatchNorm layer")
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    count = 0
+    try:
+        with _only_batchnorm_training(model):
+            for batch in batches:
+                model(_inputs(batch))
+                count += 1
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+    if count == 0:
+        raise ValueError("recalibrate_batchnorm: no batch given")
+    return count
