@@ -51,6 +51,9 @@ class Device:
         nonvolatile: Whether the cell keeps its state without power (SRAM does not: it leaks).
         access: Cell structure, e.g. ``"1T1R"``, ``"6T"``, ``"1FeFET"``, ``"1T1MTJ"``.
         source: Where the figures come from.
+        write_voltage_v: Programming voltage (V), or ``None`` when the cell is written at the logic
+            supply (SRAM). Above 1.5 V the array needs level shifters on its word, bit and source
+            lines (NeuroSim Param.cpp: "Enable level shifter if writeVoltage > 1.5V").
     """
 
     name: str
@@ -65,6 +68,7 @@ class Device:
     nonvolatile: bool = True
     access: str = "1T1R"
     source: str = ""
+    write_voltage_v: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -78,6 +82,8 @@ class Device:
         _check_positive("cell_area_f2", self.cell_area_f2, self.name)
         _check_positive("read_voltage_v", self.read_voltage_v, self.name)
         _check_positive("read_pulse_s", self.read_pulse_s, self.name)
+        if self.write_voltage_v is not None:
+            _check_positive("write_voltage_v", self.write_voltage_v, self.name)
         if not (math.isfinite(self.on_off_ratio) and self.on_off_ratio > 1):
             raise ValueError(f"Device.on_off_ratio={self.on_off_ratio!r} for {self.name!r}; must be > 1")
         if not (math.isfinite(self.sigma_levels) and self.sigma_levels >= 0):
@@ -87,6 +93,11 @@ class Device:
     def levels(self) -> int:
         """Number of conductance levels per cell (``2**bits_per_cell``)."""
         return 2**self.bits_per_cell
+
+    @property
+    def needs_level_shifter(self) -> bool:
+        """Whether writing the cell needs level shifters (write voltage above 1.5 V)."""
+        return self.write_voltage_v is not None and self.write_voltage_v > LEVEL_SHIFT_ABOVE_V
 
     @property
     def r_off_ohm(self) -> float:
@@ -125,6 +136,8 @@ class Device:
 
 
 TECHNOLOGIES = frozenset({"ReRAM", "FeFET", "STT-MRAM", "SRAM", "PCM"})
+#: Write voltage (V) above which level shifters are needed (NeuroSim Param.cpp, writeVoltage).
+LEVEL_SHIFT_ABOVE_V = 1.5
 
 
 def _check_int_range(field: str, value: object, low: int, high: int, name: str) -> None:
@@ -185,6 +198,7 @@ for _device in (
         cell_area_f2=48.0,
         read_voltage_v=0.5,
         source="NACIM section V-A (4-bit ReRAM, [0, 16] µA, σ = 0.8 level); 1T1R area from NeuroSim",
+        write_voltage_v=2.0,  # NeuroSim Param.cpp writeVoltage (RRAM)
     ),
     Device(
         name="rram_neurosim",
@@ -195,6 +209,7 @@ for _device in (
         on_off_ratio=150.0,
         cell_area_f2=48.0,
         source=_NEUROSIM_PARAM + " (variation off as in its default run)",
+        write_voltage_v=2.0,  # NeuroSim Param.cpp writeVoltage
     ),
     Device(
         name="rram_vgg8",
@@ -205,6 +220,19 @@ for _device in (
         on_off_ratio=100.0,
         cell_area_f2=48.0,
         source="DNN+NeuroSim V1.3 manual, VGG-8 example (Ron 100 kΩ, Roff 10 MΩ, 2 bits/cell)",
+        write_voltage_v=2.0,  # NeuroSim Param.cpp writeVoltage
+    ),
+    Device(
+        name="rram_v14",
+        technology="ReRAM",
+        bits_per_cell=1,
+        sigma_levels=0.0,
+        r_on_ohm=100e3,
+        on_off_ratio=17.0,
+        cell_area_f2=48.0,
+        read_voltage_v=0.5,
+        source="DNN+NeuroSim V1.4 Param.cpp and manual Table VII (Ron 100 kΩ, on/off 17, 1 bit/cell, 1T1R 4×12 F²)",
+        write_voltage_v=2.0,  # NeuroSim V1.4 Param.cpp writeVoltage
     ),
     Device(
         name="fefet",
@@ -216,6 +244,7 @@ for _device in (
         cell_area_f2=48.0,
         access="1FeFET",
         source="representative FeFET figures (Peng et al. IEDM 2019 device table); σ illustrative",
+        write_voltage_v=4.0,  # FeFET program/erase pulses of about ±4 V (Jerry et al., IEDM 2017)
     ),
     Device(
         name="stt_mram",
@@ -228,6 +257,7 @@ for _device in (
         read_voltage_v=0.1,
         access="1T1MTJ",
         source="representative STT-MRAM figures (TMR ≈ 150%, 1T1MTJ ≈ 40 F²); σ illustrative",
+        write_voltage_v=0.8,  # STT switching below 1 V: no level shifter
     ),
     Device(
         name="sram",
@@ -251,6 +281,7 @@ for _device in (
         on_off_ratio=12.5,
         cell_area_f2=48.0,
         source="representative PCM figures (Ron ≈ 40 kΩ, on/off ≈ 12.5); σ illustrative",
+        write_voltage_v=3.0,  # PCM RESET pulse of about 3 V (representative)
     ),
 ):
     register_device(_device)

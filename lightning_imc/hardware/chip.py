@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChipConfig", "ADC_TYPES", "ADC_MODELS", "EXECUTION_MODES", "OPS_CONVENTIONS"]
+__all__ = ["ChipConfig", "ADC_TYPES", "ADC_MODELS", "EXECUTION_MODES", "OPS_CONVENTIONS", "CELL_FEATURES"]
 
 ADC_TYPES = ("flash", "sar")
 ADC_MODELS = ("neurosim", "survey")
 EXECUTION_MODES = ("layer_by_layer", "pipelined")
 OPS_CONVENTIONS = ("exact", "neurosim")
+CELL_FEATURES = ("metal", "node")
 
 
 def _int_in(field: str, value: object, low: int, high: int) -> None:
@@ -47,7 +48,8 @@ class ChipConfig:
     """Circuit parameters of a chip (tile → PE → sub-array hierarchy, as in DNN+NeuroSim).
 
     Attributes:
-        node_nm: Technology node (nm), 7..180. Areas scale with node², dynamic energy with node·V².
+        node_nm: Technology node (nm), 5..180. CMOS areas scale with node², cells with the node's
+            metal width squared (see ``cell_feature``), dynamic energy with node·V².
         subarray_rows: Rows (word lines) per crossbar sub-array, 8..2048.
         subarray_cols: Columns (bit lines) per crossbar sub-array, 8..2048.
         adc_bits: ADC resolution (bits), 1..12.
@@ -69,6 +71,15 @@ class ChipConfig:
         v_mem: Read voltage on the bit lines (V), or ``None`` = the device's ``read_voltage_v``.
         execution: ``"layer_by_layer"`` (latency = sum of layers) or ``"pipelined"`` (latency per
             inference = slowest layer, i.e. 1 / throughput).
+        rows_in_parallel: Word lines activated at once in a sub-array read (NeuroSim V1.4
+            ``numRowParallel``), or ``None`` = all ``subarray_rows``. A column is then read in
+            ⌈rows/rows_in_parallel⌉ groups, each one ADC conversion whose partial sums add up.
+        speedup_degree: NeuroSim V1.4 ``speedUpDegree`` (pipelined execution only): layer l gets
+            ⌈(IFM_l / ⌈IFM_max / d⌉)²⌉ copies of its weights, d = min(speedup_degree,
+            IFM_max / IFM_min of the conv layers); 1 = no pipeline duplication.
+        cell_feature: Feature size F of the cell area (cell F² × F²): ``"metal"`` (the node's
+            metal-1 wire width, as NeuroSim V1.4 sizes cells: 40 nm at the 22 nm node) or
+            ``"node"`` (F = node, as the V1.3 VGG-8 example's array area implies).
         novel_mapping: Use NeuroSim's "novel mapping" (one PE per kernel position) for the conv
             layers with the most common kernel size; otherwise conventional (im2col) mapping only.
         max_tiles: Tiles available on the chip, or ``None`` = as many as the network needs.
@@ -98,6 +109,9 @@ class ChipConfig:
     v_chip: float = 1.1
     v_mem: float | None = None
     execution: str = "layer_by_layer"
+    rows_in_parallel: int | None = None
+    speedup_degree: int = 1
+    cell_feature: str = "metal"
     novel_mapping: bool = True
     max_tiles: int | None = None
     duplicate_weights: bool = True
@@ -106,7 +120,7 @@ class ChipConfig:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        _int_in("node_nm", self.node_nm, 7, 180)
+        _int_in("node_nm", self.node_nm, 5, 180)
         _int_in("subarray_rows", self.subarray_rows, 8, 2048)
         _int_in("subarray_cols", self.subarray_cols, 8, 2048)
         _int_in("adc_bits", self.adc_bits, 1, 12)
@@ -133,6 +147,13 @@ class ChipConfig:
         if self.v_mem is not None:
             _float_in("v_mem", self.v_mem, 0.01, 5.0)
         _choice("execution", self.execution, EXECUTION_MODES)
+        if self.rows_in_parallel is not None:
+            _int_in("rows_in_parallel", self.rows_in_parallel, 1, self.subarray_rows)
+        _int_in("speedup_degree", self.speedup_degree, 1, 1024)
+        if self.speedup_degree > 1 and self.execution != "pipelined":
+            raise ValueError(f"ChipConfig.speedup_degree={self.speedup_degree}; pipeline duplication needs "
+                             "execution='pipelined' (use 1 for layer_by_layer)")
+        _choice("cell_feature", self.cell_feature, CELL_FEATURES)
         if not isinstance(self.novel_mapping, bool):
             raise ValueError(f"ChipConfig.novel_mapping={self.novel_mapping!r}; must be a bool")
         if self.max_tiles is not None:
@@ -182,6 +203,22 @@ class ChipConfig:
         base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=1.0 / 2.05e-9, v_chip=1.1, v_mem=0.5,
                     execution="layer_by_layer", novel_mapping=True, post_layout_energy_factor=1.22,
-                    ops_convention="neurosim", name="neurosim_vgg8")
+                    ops_convention="neurosim", cell_feature="node", name="neurosim_vgg8")
+        base.update(changes)
+        return cls(**base)
+
+    @classmethod
+    def neurosim_v14(cls, **changes: Any) -> "ChipConfig":
+        """DNN+NeuroSim V1.4's hardware example (manual, Table VII): 22 nm, 128×128 sub-arrays, 8
+        columns per ADC, 4-bit multi-level sense amplifier, 32 rows read in parallel, pipelined with
+        ``speedUpDegree`` 8 (Param.cpp default), cells sized by the metal width (40 nm), ζ = 1.22 and
+        NeuroSim's op count. The clock is the V1.3 example's sensing-limited 2.05 ns (V1.4 does not
+        report its period). Use with a 1-bit-per-cell device (``rram_v14`` or ``sram``).
+        """
+        base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
+                    adc_model="neurosim", cols_per_adc=8, clock_hz=1.0 / 2.05e-9, v_chip=1.1, v_mem=0.5,
+                    execution="pipelined", rows_in_parallel=32, speedup_degree=8, novel_mapping=True,
+                    post_layout_energy_factor=1.22, ops_convention="neurosim", cell_feature="metal",
+                    name="neurosim_v14")
         base.update(changes)
         return cls(**base)

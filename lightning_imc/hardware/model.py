@@ -44,6 +44,7 @@ class LayerReport:
         energy_j: Dynamic energy of the layer per inference (J).
         energy_breakdown_j: Dynamic energy per component (J).
         ops: Operations of the layer in the chip's op-count convention.
+        row_groups: Sequential row groups per sub-array read (⌈rows used / rows_in_parallel⌉).
     """
 
     name: str
@@ -59,6 +60,7 @@ class LayerReport:
     energy_j: float
     energy_breakdown_j: Mapping[str, float]
     ops: float
+    row_groups: int = 1
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class HardwareReport:
 # Packing
 # ==================================================================================================
 
-_LAYER_FIELDS = ("in_c", "out_c", "kernel_h", "kernel_w", "pool", "weight_bits", "input_bits")
+_LAYER_FIELDS = ("in_h", "in_c", "out_c", "kernel_h", "kernel_w", "pool", "weight_bits", "input_bits")
 
 
 def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence[ChipConfig]) -> dict:
@@ -196,7 +198,17 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     P["max_tiles"] = np.array([c.max_tiles if c.max_tiles else np.nan for c in chips], dtype=float)
     P["dup_weights"] = np.array([c.duplicate_weights for c in chips], dtype=bool)
     P["bpc"] = np.array([d.bits_per_cell for d in devices], dtype=float)
-    P["cell_f2"] = np.array([d.cell_area_f2 for d in devices], dtype=float)
+    P["p_par"] = np.array([c.rows_in_parallel or c.subarray_rows for c in chips], dtype=float)
+    P["degree"] = col("speedup_degree")
+    sram = np.array([d.technology == "SRAM" for d in devices], dtype=bool)
+    P["sram"] = sram
+    P["f_cell_um"] = np.where(np.array([c.cell_feature == "metal" for c in chips], dtype=bool),
+                              comp.metal_width_nm(P["node"]), P["node"]) * 1e-3
+    cell_f2 = np.array([d.cell_area_f2 for d in devices], dtype=float)
+    # SRAM cells grow in F² below 22 nm (NeuroSim V1.4 table); a device's own F² is the 22 nm value
+    P["cell_f2"] = np.where(sram, cell_f2 * comp.sram_cell_f2(P["node"]) / comp.SRAM_CELL_F2[22], cell_f2)
+    P["level_shift"] = np.array([d.needs_level_shifter for d in devices], dtype=bool)
+    P["read_pulse"] = np.array([d.read_pulse_s for d in devices], dtype=float)
     P["g_on"] = np.array([d.g_on_s for d in devices], dtype=float)
     P["g_off"] = np.array([d.g_off_s for d in devices], dtype=float)
     P["volatile"] = np.array([not d.nonvolatile for d in devices], dtype=bool)
@@ -310,9 +322,21 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
 
     rowblocks = np.where(nm, K2 * np.ceil(cin / R), np.ceil(rows / R))
     colblocks = np.ceil(cols / C)
-    conv_per_pos = ib * rowblocks * cols                       # ADC conversions per output position
-    tdup = np.ones((N, L))
-    total_tiles = tiles.sum(1)
+    # partial-parallel read: a sub-array column is read in ⌈rows used / rows_in_parallel⌉ groups
+    groups = np.ceil(np.minimum(np.where(nm, cin, rows), R) / P["p_par"][:, None])
+    conv_per_pos = ib * rowblocks * groups * cols              # ADC conversions per output position
+    tiles_base = tiles                                          # one copy of each layer's weights
+    # NeuroSim V1.4 pipeline speed-up (Chip.cpp): d = min(speedUpDegree, IFM_max / IFM_min over conv
+    # layers), each layer gets ⌈(IFM / ⌈IFM_max/d⌉)²⌉ copies (deeper, smaller layers fewer)
+    ifm = P["in_h"]
+    ifm_max = np.where(valid, ifm, 0.0).max(1)
+    ifm_min = np.where(valid & (P["kernel_h"] != 1), ifm, np.inf).min(1)
+    ifm_min = np.where(np.isfinite(ifm_min), ifm_min, ifm_max)
+    degree = np.where(P["pipelined"], np.maximum(np.minimum(P["degree"], np.floor(ifm_max / ifm_min)), 1.0), 1.0)
+    bound = np.ceil(ifm_max / degree)
+    tdup = np.where(valid & (degree[:, None] > 1), np.ceil((ifm / bound[:, None]) ** 2 - 1e-9), 1.0)
+    tdup = np.maximum(tdup, 1.0)
+    total_tiles = (tiles * tdup).sum(1)
     mt = P["max_tiles"]
     over = np.isfinite(mt) & (total_tiles > mt)
     if strict and over.any():
@@ -320,18 +344,42 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         raise ValueError(f"network #{i} needs {int(total_tiles[i])} tiles but ChipConfig.max_tiles="
                          f"{int(mt[i])}; the network cannot be mapped (raise max_tiles, use larger "
                          f"sub-arrays/tiles, or fewer weight bits)")
+    # cycles of one output position's compute (per copy), used to rank layers for left-over tiles
+    tclk = P["tclk"][:, None]
+    t_conv = comp.adc_conversion_s(P["adc_bits"], P["tclk"], P["adc_type"])[:, None]
+    mux = P["cpa"][:, None]
+    # per input bit, each sub-array (NeuroSim SubArray.cpp/ShiftAdd.cpp, synchronous): m·g sensing
+    # steps (g row groups), m weight shift-and-adds when a weight spans several cells, ⌈m/c⌉ input
+    # shift-and-adds when the input has several bits (one cycle each), plus a calibrated overhead
+    # per sensing step
+    step_cycles = (mux * groups * (t_conv / tclk + cal["step_overhead_cycles"]) + np.where(cpw > 1, mux, 0.0)
+                   + np.where(ib > 1, np.ceil(mux / cpw), 0.0))
     spare = np.isfinite(mt) & P["dup_weights"] & (total_tiles < mt) & ~over
-    for i in np.flatnonzero(spare):          # greedy: give left-over tiles to the slowest layer
+    for i in np.flatnonzero(spare):
+        # greedy, with a choice that never depends on the tiles left: a larger max_tiles only
+        # extends the sequence of copies, so latency never rises with more tiles. Pipelined: copy
+        # the slowest layer; layer-by-layer: the largest latency saving per tile.
         left = mt[i] - total_tiles[i]
-        work = np.where(valid[i], np.ceil(V[i] / speed[i]) * ib[i], 0.0)
+        v = valid[i]
+        work = np.where(v, V[i] / speed[i] * ib[i] * step_cycles[i], 0.0)
+        cap = np.where(v, np.ceil(V[i] / speed[i]), 1.0)          # more copies than positions: no gain
+        cost = np.where(v, tiles[i], np.inf)
         while True:
-            cost = np.where(valid[i], tiles[i], np.inf)
-            gain = np.where(valid[i] & (cost <= left), work / tdup[i] - work / (tdup[i] + 1), -1.0)
-            j = int(np.argmax(gain))
-            if gain[j] <= 0:
+            room = v & (tdup[i] < cap)
+            if P["pipelined"][i]:
+                per = np.where(v, work / tdup[i], -1.0)
+                j = int(np.argmax(per))
+                if not room[j]:
+                    break
+            else:
+                gain = np.where(room, (work / tdup[i] - work / (tdup[i] + 1)) / cost, -1.0)
+                j = int(np.argmax(gain))
+                if gain[j] <= 0:
+                    break
+            if cost[j] > left:
                 break
             tdup[i, j] += 1
-            left -= tiles[i, j]
+            left -= cost[j]
     tiles = tiles * tdup
     total_tiles = tiles.sum(1)
 
@@ -361,13 +409,17 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     bus = np.where(np.isnan(P["bus_width"]), bus_auto, P["bus_width"])
 
     # ---------------------------------------------------------------- area (µm²)
-    a_array = n_sub * Rv * Cv * P["cell_f2"] * (P["node"] * 1e-3) ** 2
+    f_cell = P["f_cell_um"]
+    a_array = n_sub * Rv * Cv * P["cell_f2"] * f_cell ** 2
+    # write periphery: level shifters on the R word lines, R bit lines and C source lines of every
+    # sub-array whose cells are written above 1.5 V (RRAM, FeFET, PCM; none for SRAM)
+    a_ls = np.where(P["level_shift"], n_sub * (2 * Rv + Cv) * cal["level_shifter_a_f2"] * f_cell ** 2, 0.0)
     a_adc_unit = comp.adc_area_um2(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"])
     a_adc = n_adc * a_adc_unit
     max_ib = np.where(valid, ib, 0).max(1)
     acc_w = P["adc_bits"] + max_ib
     a_acc = n_adc * (cal["shift_add_a_bit_um2"] + cal["accum_a_bit_um2"]) * acc_w * s_a
-    a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a
+    a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a + a_ls
     a_buf = buf_bits * cal["buffer_a_bit_um2"] * s_a
     tiles_area = a_array + a_adc + a_acc + a_periph                    # all tiles, without IC
     per_sub = tiles_area / np.maximum(n_sub, 1)
@@ -377,7 +429,8 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     w_cm = t_r
     w_nm = pe_nm * np.ceil(np.sqrt(num_pe_nm))
     ic_units = n_tiles_cm * w_cm * tile_cm_mm + n_tiles_nm * w_nm * tile_nm_mm + bus * chip_side_mm
-    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * s_a
+    # wire area = bits × pitch × length: the floorplan gives the length, the node the pitch
+    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * comp.wire_scale(P["node"])
     area_um2 = tiles_area + a_buf + a_ic
     chip_side_mm = np.sqrt(area_um2) * 1e-3
 
@@ -385,15 +438,31 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     n_conv = V * conv_per_pos
     n_subact = V * ib * rowblocks * colblocks
     n_cell = V * ib * rows * cols
+    v_scale = (P["v_chip"] / comp.REF_VDD) ** 2
     e_adc_unit = comp.adc_energy_j(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"], P["v_chip"])
-    e_adc = n_conv * e_adc_unit[:, None]
+    # current-mode sensing: the selected column's cells (half of the rows in parallel carry a 1 input
+    # bit) drive V_read·I_col into the sense amplifier for the sensing window (NeuroSim books this
+    # column power in the ADC energy, MultilevelSenseAmp.cpp); SRAM cells are counted in the arrays
+    p_eff = np.minimum(P["p_par"][:, None], np.minimum(np.where(nm, cin, rows), R))
+    t_sense = np.minimum(cal["sense_window_s"], P["read_pulse"])
+    g_mean = 0.5 * (P["g_on"] + P["g_off"])
+    e_col = np.where(P["sram"], 0.0, P["v_mem"] ** 2 * g_mean * t_sense)[:, None] * 0.5 * p_eff
+    e_adc = n_conv * (e_adc_unit[:, None] + e_col)
     tree_adds = V * cols * (rowblocks - 1) + V * cout * (cpw - 1)
-    sa_bitops = n_conv * (P["adc_bits"][:, None] + ib)              # one shift-and-add per conversion
+    # one shift-and-add per sensing step (NeuroSim ShiftAdd.cpp) and, with several row groups, one
+    # group addition per extra conversion (SubArray.cpp adder, log₂(groups) bits wider)
+    sa_bitops = (n_conv / groups * (P["adc_bits"][:, None] + ib)
+                 + n_conv * (groups - 1) / groups * (P["adc_bits"][:, None] + np.ceil(np.log2(groups))))
     acc_bitops = sa_bitops + tree_adds * (P["adc_bits"][:, None] + ib + cpw * P["bpc"][:, None])
     e_acc = (sa_bitops * cal["shift_add_e_bit_j"] + (acc_bitops - sa_bitops) * cal["accum_e_bit_j"]) * s_e[:, None]
-    e_arr = comp.crossbar_read_energy_j(n_cell, P["v_mem"][:, None], P["g_on"][:, None], P["g_off"][:, None],
-                                        cal["cell_conduction_s"])
-    e_per = n_subact * (R + C) * cal["periph_e_line_j"] * s_e[:, None]
+    # cell reads (half the input bits are 1): each read swings the cell's share of its line, whose
+    # capacitance is the wire's per µm times the cell pitch √(cell F²)·F, at the read voltage
+    # (resistive cells; their conduction current is the sense current above) or the supply (SRAM)
+    c_cell = cal["wire_c_f_per_um"] * np.sqrt(P["cell_f2"]) * f_cell              # F per cell
+    v_read = np.where(P["sram"], P["v_chip"], P["v_mem"])
+    e_arr = 0.5 * n_cell * (c_cell * v_read ** 2)[:, None]
+    # periphery: the R word lines are driven once per activation, the C columns once per row group
+    e_per = n_subact * (R + groups * C) * cal["periph_e_line_j"] * s_e[:, None]
     # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
     bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
     bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
@@ -412,7 +481,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     tb_in = rows_t * V * ib                      # per tile (tiles work in parallel)
     out_share = np.where(nm, num_pe_nm[:, None], 1.0)    # NM: partial sums split over the PEs
     tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
-    tbits = 2 * (rows_eff * V * ib * tc + cout * (1 + w_acc) * V * tr / out_share) * tdup
+    tbits = 2 * (rows_eff * V * ib * tc + cout * (1 + w_acc) * V * tr / out_share)  # copies split positions
     size_in = n_pe_side * ib * R
     core_bits, core_w = P["tb_core"][:, None], P["tb_width"][:, None]
     bus_t = n_pe_side * R
@@ -422,7 +491,9 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
                      core_w * np.minimum(np.ceil(size_out / core_bits), np.ceil(bus_t / core_w)))
     tile_side = np.where(nm, tile_nm_mm[:, None], tile_cm_mm[:, None])
     e_buf = (bits + tbits) * cal["buffer_e_bit_j"] * s_e[:, None]
-    e_ic = (bits * chip_side_mm[:, None] + 0.5 * tbits * tile_side) * cal["ic_e_bit_mm_j"] * s_e[:, None]
+    # wire energy per bit and mm ∝ capacitance per mm (about constant over nodes) × V²: the node
+    # enters once, through the lengths
+    e_ic = (bits * chip_side_mm[:, None] + 0.5 * tbits * tile_side) * cal["ic_e_bit_mm_j"] * v_scale[:, None]
     parts = {"arrays": e_arr, "adc": e_adc, "accumulation": e_acc, "buffer": e_buf, "interconnect": e_ic,
              "other": e_per}
     for key in parts:
@@ -430,15 +501,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     e_layer = sum(parts.values())
 
     # ---------------------------------------------------------------- latency per layer (s)
-    tclk = P["tclk"][:, None]
-    t_conv = comp.adc_conversion_s(P["adc_bits"], P["tclk"], P["adc_type"])[:, None]
     eff_speed = speed * tdup
-    mux = P["cpa"][:, None]
-    # per input bit, each sub-array (NeuroSim SubArray.cpp/ShiftAdd.cpp, synchronous): m sensing
-    # steps, m weight shift-and-adds when a weight spans several cells, ⌈m/c⌉ input shift-and-adds
-    # when the input has several bits (one cycle each), plus a calibrated overhead per sensing step
-    step_cycles = (mux * (t_conv / tclk + cal["step_overhead_cycles"]) + np.where(cpw > 1, mux, 0.0)
-                   + np.where(ib > 1, np.ceil(mux / cpw), 0.0))
     t_compute = np.ceil(V / eff_speed) * ib * step_cycles * tclk
     # adder trees, one stage per cycle for each of the P·m partial-sum words: inside a PE across its
     # sub-array rows (sped up by duplication), across the PEs of a tile and across row tiles
@@ -446,9 +509,14 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     tile_units = np.where(nm, num_pe_nm[:, None], np.ceil(rows_t / Pr))
     stages = lambda n: np.ceil(np.log2(np.maximum(n, 1)))  # noqa: E731
     n_adder = np.ceil(np.maximum(t_r, pe_nm * np.ceil(np.sqrt(num_pe_nm)))[:, None] / mux)
-    t_accum = (np.ceil(V / eff_speed) * mux * stages(pe_blocks) + V * mux * stages(tile_units)
-               + np.ceil(cols * V / n_adder) * stages(tr)) * tclk
-    share = np.ceil(total_tiles[:, None] / np.maximum(tiles, 1))
+    v_copy = np.ceil(V / tdup)                                  # positions one copy of the layer handles
+    t_accum = (np.ceil(V / eff_speed) * mux * stages(pe_blocks) + v_copy * mux * stages(tile_units)
+               + np.ceil(cols * v_copy / n_adder) * stages(tr)) * tclk
+    # the global bus is shared among layers by their tile counts, a layer's copies sharing its part
+    base_total = np.where(valid, tiles_base, 0.0).sum(1)
+    share = np.ceil(base_total[:, None] / np.maximum(tiles_base, 1))
+    tb_in = tb_in / tdup                                        # each copy's tile buffers see its share
+    tb_out = tb_out / tdup
     words = np.ceil(bits / bus[:, None])
     words_shared = np.ceil(bits * share / bus[:, None])
     words_tile = 2 * np.ceil(tb_in / b_in) + 2 * np.ceil(tb_out / b_out)
@@ -486,15 +554,15 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         # per layer
         layer_latency_s=t_layer, layer_energy_j=e_layer, layer_tiles=tiles, layer_speedup=speed * tdup,
         layer_nm=nm, layer_cpw=cpw, layer_rows=rows, layer_cols=cols,
-        layer_subarrays=rowblocks * colblocks, layer_conversions=n_conv,
+        layer_subarrays=rowblocks * colblocks, layer_conversions=n_conv, layer_groups=groups,
         layer_parts=parts, layer_lat_parts=lat,
         # counts for calibration
         counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, sa_bitops=sa_bitops,
                     bits=bits,
                     words_shared=words_shared + words_tile, words=words + np.ceil((tb_in + tb_out) / bus_t),
                     t_compute=t_compute, t_accum=t_accum, tbits=tbits,
-                    sense_steps=np.ceil(V / eff_speed) * ib * mux,
-                    R_plus_C=(R + C), n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
+                    sense_steps=np.ceil(V / eff_speed) * ib * mux * groups, a_ls=a_ls,
+                    R_plus_C=(R + groups * C), e_col=n_conv * e_col, n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
                     chip_side_mm=chip_side_mm, a_array=a_array, e_arr=e_arr),
         floorplan=dict(pe_nm=pe_nm, num_pe_nm=num_pe_nm, tile_cm_rows=t_r, tile_cm_cols=t_c, pe_cm_rows=pe_r,
                        pe_cm_cols=pe_c, bus_width_bits=bus, global_buffer_bits=buf_bits,
@@ -532,9 +600,8 @@ def evaluate(network: Network, device: Device | str, chip: ChipConfig, *, n_infe
     dev = _check_inputs(network, device, chip)
     if isinstance(n_inferences, bool) or not isinstance(n_inferences, int) or n_inferences < 1:
         raise ValueError(f"n_inferences={n_inferences!r}; must be an integer >= 1")
-    from ._scalar import core_one  # the scalar twin of core(): same equations, ~3× faster for one network
-
-    return _report(core_one(network, dev, chip), 0, network, chip, n_inferences)
+    # one implementation: a single evaluation is a batch of one
+    return _report(core(pack([network], [dev], [chip])), 0, network, chip, n_inferences)
 
 
 def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> HardwareReport:
@@ -551,6 +618,7 @@ def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> 
             adc_conversions=float(o["layer_conversions"][i, j]), latency_s=float(o["layer_latency_s"][i, j]),
             energy_j=float(o["layer_energy_j"][i, j]), energy_breakdown_j=parts,
             ops=(2.0 * (layer.macs_neurosim if chip.ops_convention == "neurosim" else layer.macs)),
+            row_groups=int(o["layer_groups"][i, j]),
         ))
     assert len(layers) == nl
     e_dyn = float(o["dynamic_energy_j"][i]) * n
