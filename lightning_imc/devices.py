@@ -15,6 +15,8 @@ Sources of the electrical figures (each entry's ``source`` field says which appl
 * DNN+NeuroSim V1.3, ``Inference_pytorch/NeuroSIM/Param.cpp`` (defaults): RRAM Ron = 6 kΩ,
   Roff = 150 · Ron, read voltage 0.5 V, read pulse 10 ns, 1T1R cell 4 F × 12 F = 48 F², SRAM cell
   10 F × 28 F = 280 F², 2 bits per RRAM cell.
+* DNN+NeuroSim V1.4, ``Param.cpp`` and manual Table VII: 1-bit RRAM, Ron 100 kΩ, on/off 17, write
+  voltage 2 V (level shifters above 1.5 V); SRAM read in parallel with an ideal on/off ratio.
 * DNN+NeuroSim V1.3 manual, VGG-8 example (``../shared/validation/published_hardware_figures.md``,
   section 1): RRAM Ron = 100 kΩ, Roff = 10 MΩ, 2 bits per cell.
 * NACIM (Jiang et al., IEEE TC 2020, section V-A): 4-bit (16-level) ReRAM, current range [0, 16] µA at
@@ -264,13 +266,14 @@ for _device in (
         technology="SRAM",
         bits_per_cell=1,
         sigma_levels=0.0,
-        r_on_ohm=6e3,
-        on_off_ratio=150.0,
+        r_on_ohm=100e3,
+        on_off_ratio=1e6,
         cell_area_f2=280.0,
-        read_voltage_v=1.1,
+        read_voltage_v=0.5,
         nonvolatile=False,
         access="8T",
-        source=_NEUROSIM_PARAM + " (SRAM 10 F × 28 F); digital storage, no variation",
+        source="DNN+NeuroSim V1.4 (SRAM 10 F × 28 F; parallel read through the 8T read port, Ron 100 kΩ "
+        "at 0.5 V and an ideal on/off ratio, manual Table VII, approximated by 10⁶); digital storage, no variation",
     ),
     Device(
         name="pcm",

@@ -80,6 +80,11 @@ class ChipConfig:
         cell_feature: Feature size F of the cell area (cell F² × F²): ``"metal"`` (the node's
             metal-1 wire width, as NeuroSim V1.4 sizes cells: 40 nm at the 22 nm node) or
             ``"node"`` (F = node, as the V1.3 VGG-8 example's array area implies).
+        bus_input_toggle: Fraction of input-activation bits that toggle on the buses, (0, 1]:
+            interconnect energy is charged for toggling bits only. 1 = every bit (NeuroSim V1.3, on
+            which the wire energy is calibrated); NeuroSim V1.4 uses 0.18 for VGG-8 on CIFAR-10
+            (Param.cpp ``inputtoggle``; 0.29/0.33 for ResNet-34/18 on ImageNet).
+        bus_output_toggle: Same for output (partial-sum) bits; NeuroSim V1.4: 0.5.
         novel_mapping: Use NeuroSim's "novel mapping" (one PE per kernel position) for the conv
             layers with the most common kernel size; otherwise conventional (im2col) mapping only.
         max_tiles: Tiles available on the chip, or ``None`` = as many as the network needs.
@@ -112,6 +117,8 @@ class ChipConfig:
     rows_in_parallel: int | None = None
     speedup_degree: int = 1
     cell_feature: str = "metal"
+    bus_input_toggle: float = 1.0
+    bus_output_toggle: float = 1.0
     novel_mapping: bool = True
     max_tiles: int | None = None
     duplicate_weights: bool = True
@@ -154,6 +161,8 @@ class ChipConfig:
             raise ValueError(f"ChipConfig.speedup_degree={self.speedup_degree}; pipeline duplication needs "
                              "execution='pipelined' (use 1 for layer_by_layer)")
         _choice("cell_feature", self.cell_feature, CELL_FEATURES)
+        _float_in("bus_input_toggle", self.bus_input_toggle, 0.0, 1.0, low_open=True)
+        _float_in("bus_output_toggle", self.bus_output_toggle, 0.0, 1.0, low_open=True)
         if not isinstance(self.novel_mapping, bool):
             raise ValueError(f"ChipConfig.novel_mapping={self.novel_mapping!r}; must be a bool")
         if self.max_tiles is not None:
@@ -211,14 +220,14 @@ class ChipConfig:
     def neurosim_v14(cls, **changes: Any) -> "ChipConfig":
         """DNN+NeuroSim V1.4's hardware example (manual, Table VII): 22 nm, 128×128 sub-arrays, 8
         columns per ADC, 4-bit multi-level sense amplifier, 32 rows read in parallel, pipelined with
-        ``speedUpDegree`` 8 (Param.cpp default), cells sized by the metal width (40 nm), ζ = 1.22 and
-        NeuroSim's op count. The clock is the V1.3 example's sensing-limited 2.05 ns (V1.4 does not
+        ``speedUpDegree`` 8 (Param.cpp default), cells sized by the metal width (40 nm), bus toggle
+        rates 0.18 (inputs) and 0.5 (outputs) (Param.cpp, VGG-8), ζ = 1.22 and NeuroSim's op count. The clock is the V1.3 example's sensing-limited 2.05 ns (V1.4 does not
         report its period). Use with a 1-bit-per-cell device (``rram_v14`` or ``sram``).
         """
         base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=1.0 / 2.05e-9, v_chip=1.1, v_mem=0.5,
                     execution="pipelined", rows_in_parallel=32, speedup_degree=8, novel_mapping=True,
                     post_layout_energy_factor=1.22, ops_convention="neurosim", cell_feature="metal",
-                    name="neurosim_v14")
+                    bus_input_toggle=0.18, bus_output_toggle=0.5, name="neurosim_v14")
         base.update(changes)
         return cls(**base)

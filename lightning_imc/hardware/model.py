@@ -209,6 +209,8 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     P["cell_f2"] = np.where(sram, cell_f2 * comp.sram_cell_f2(P["node"]) / comp.SRAM_CELL_F2[22], cell_f2)
     P["level_shift"] = np.array([d.needs_level_shifter for d in devices], dtype=bool)
     P["read_pulse"] = np.array([d.read_pulse_s for d in devices], dtype=float)
+    P["toggle_in"] = col("bus_input_toggle")
+    P["toggle_out"] = col("bus_output_toggle")
     P["g_on"] = np.array([d.g_on_s for d in devices], dtype=float)
     P["g_off"] = np.array([d.g_off_s for d in devices], dtype=float)
     P["volatile"] = np.array([not d.nonvolatile for d in devices], dtype=bool)
@@ -442,11 +444,11 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     e_adc_unit = comp.adc_energy_j(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"], P["v_chip"])
     # current-mode sensing: the selected column's cells (half of the rows in parallel carry a 1 input
     # bit) drive V_read·I_col into the sense amplifier for the sensing window (NeuroSim books this
-    # column power in the ADC energy, MultilevelSenseAmp.cpp); SRAM cells are counted in the arrays
+    # column power in the ADC energy, MultilevelSenseAmp.cpp); SRAM's read port conducts likewise
     p_eff = np.minimum(P["p_par"][:, None], np.minimum(np.where(nm, cin, rows), R))
     t_sense = np.minimum(cal["sense_window_s"], P["read_pulse"])
     g_mean = 0.5 * (P["g_on"] + P["g_off"])
-    e_col = np.where(P["sram"], 0.0, P["v_mem"] ** 2 * g_mean * t_sense)[:, None] * 0.5 * p_eff
+    e_col = (P["v_mem"] ** 2 * g_mean * t_sense)[:, None] * 0.5 * p_eff
     e_adc = n_conv * (e_adc_unit[:, None] + e_col)
     tree_adds = V * cols * (rowblocks - 1) + V * cout * (cpw - 1)
     # one shift-and-add per sensing step (NeuroSim ShiftAdd.cpp) and, with several row groups, one
@@ -457,12 +459,13 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     e_acc = (sa_bitops * cal["shift_add_e_bit_j"] + (acc_bitops - sa_bitops) * cal["accum_e_bit_j"]) * s_e[:, None]
     # cell reads (half the input bits are 1): each read swings the cell's share of its line, whose
     # capacitance is the wire's per µm times the cell pitch √(cell F²)·F, at the read voltage
-    # (resistive cells; their conduction current is the sense current above) or the supply (SRAM)
+    # (their conduction current is the sense current above)
     c_cell = cal["wire_c_f_per_um"] * np.sqrt(P["cell_f2"]) * f_cell              # F per cell
-    v_read = np.where(P["sram"], P["v_chip"], P["v_mem"])
-    e_arr = 0.5 * n_cell * (c_cell * v_read ** 2)[:, None]
-    # periphery: the R word lines are driven once per activation, the C columns once per row group
-    e_per = n_subact * (R + groups * C) * cal["periph_e_line_j"] * s_e[:, None]
+    e_arr = 0.5 * n_cell * (c_cell * P["v_mem"] ** 2)[:, None]
+    # periphery: word-line switch matrix and column mux/decoder switch once per sensing step, not per
+    # row group (NeuroSim V1.4 SubArray.cpp: their energy counts numColMuxed reads, the row groups
+    # only add ADC conversions and group additions)
+    e_per = n_subact * (R + C) * cal["periph_e_line_j"] * s_e[:, None]
     # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
     bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
     bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
@@ -481,7 +484,9 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     tb_in = rows_t * V * ib                      # per tile (tiles work in parallel)
     out_share = np.where(nm, num_pe_nm[:, None], 1.0)    # NM: partial sums split over the PEs
     tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
-    tbits = 2 * (rows_eff * V * ib * tc + cout * (1 + w_acc) * V * tr / out_share)  # copies split positions
+    tbits_in = 2 * rows_eff * V * ib * tc                       # copies split positions: no × copies
+    tbits_out = 2 * cout * (1 + w_acc) * V * tr / out_share
+    tbits = tbits_in + tbits_out
     size_in = n_pe_side * ib * R
     core_bits, core_w = P["tb_core"][:, None], P["tb_width"][:, None]
     bus_t = n_pe_side * R
@@ -493,7 +498,10 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     e_buf = (bits + tbits) * cal["buffer_e_bit_j"] * s_e[:, None]
     # wire energy per bit and mm ∝ capacitance per mm (about constant over nodes) × V²: the node
     # enters once, through the lengths
-    e_ic = (bits * chip_side_mm[:, None] + 0.5 * tbits * tile_side) * cal["ic_e_bit_mm_j"] * v_scale[:, None]
+    # (NeuroSim V1.4: only toggling bits cost energy, its inputtoggle/outputtoggle; V1.3 = 1)
+    tg_in, tg_out = P["toggle_in"][:, None], P["toggle_out"][:, None]
+    e_ic = ((bits_rd * tg_in + bits_wr * tg_out) * chip_side_mm[:, None]
+            + 0.5 * (tbits_in * tg_in + tbits_out * tg_out) * tile_side) * cal["ic_e_bit_mm_j"] * v_scale[:, None]
     parts = {"arrays": e_arr, "adc": e_adc, "accumulation": e_acc, "buffer": e_buf, "interconnect": e_ic,
              "other": e_per}
     for key in parts:
@@ -562,7 +570,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
                     words_shared=words_shared + words_tile, words=words + np.ceil((tb_in + tb_out) / bus_t),
                     t_compute=t_compute, t_accum=t_accum, tbits=tbits,
                     sense_steps=np.ceil(V / eff_speed) * ib * mux * groups, a_ls=a_ls,
-                    R_plus_C=(R + groups * C), e_col=n_conv * e_col, n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
+                    R_plus_C=(R + C), e_col=n_conv * e_col, n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
                     chip_side_mm=chip_side_mm, a_array=a_array, e_arr=e_arr),
         floorplan=dict(pe_nm=pe_nm, num_pe_nm=num_pe_nm, tile_cm_rows=t_r, tile_cm_cols=t_c, pe_cm_rows=pe_r,
                        pe_cm_cols=pe_c, bus_width_bits=bus, global_buffer_bits=buf_bits,
