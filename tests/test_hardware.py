@@ -276,6 +276,8 @@ def _random_chip(rng: np.random.Generator) -> ChipConfig:
     if kw["execution"] == "pipelined" and rng.random() < 0.5:
         kw.update(speedup_degree=int(rng.choice([2, 4, 8])))
     kw.update(cell_feature=str(rng.choice(["metal", "node"])))
+    if rng.random() < 0.2:
+        kw.update(clock_hz=None, v_chip=None)
     return ChipConfig(**kw)
 
 

@@ -168,3 +168,22 @@ def test_array_read_energy_follows_conductance_and_voltage():
     e_v = evaluate(net, dev, chip.replace(v_mem=0.25)).energy_breakdown_j["adc"]
     assert e_v < e
     assert isinstance(lo, Device)
+
+
+def test_derived_clock_and_node_supply():
+    net = random_rls_network(4)  # input bits ≤ 10: shift-and-add width ≤ 4 + 10 bits
+    chips = [ChipConfig.nacim(node_nm=n, clock_hz=None, v_chip=None) for n in (180, 130, 65, 22, 7)]
+    reps = [evaluate(net, "rram_nacim", c) for c in chips]
+    periods = [r.clock_period_s for r in reps]
+    w = 4 + max(l.input_bits for l in net.layers)
+    # sensing-limited (1.4 × 1 ns) at small nodes, adder-limited (2·w FO4, FO4 = 0.5 ps/nm) at large
+    assert periods[-1] == pytest.approx(1.4e-9) and periods[-2] == pytest.approx(1.4e-9)
+    assert periods[0] == pytest.approx(max(1.4e-9, 2 * w * 0.5e-12 * 180))
+    assert np.all(np.diff(periods) <= 0)
+    tops = [r.tops for r in reps]
+    assert np.all(np.diff(tops) >= 0) and tops[-1] > tops[0]
+    # the node's supply: 22 nm runs at 0.85 V, so its dynamic energy is (0.85/1.1)² of the 1.1 V chip
+    a = evaluate(net, "rram_nacim", ChipConfig.nacim(node_nm=22, v_chip=None))
+    b = evaluate(net, "rram_nacim", ChipConfig.nacim(node_nm=22, v_chip=1.1))
+    assert a.energy_breakdown_j["accumulation"] == pytest.approx(b.energy_breakdown_j["accumulation"] * (0.85 / 1.1) ** 2)
+    assert np.isnan(ChipConfig(clock_hz=None).clock_period_s)

@@ -66,8 +66,15 @@ class ChipConfig:
         tile_buffer_width_bits: Interface width of one tile-buffer core (bits per access); NeuroSim: 32.
         bus_width_bits: Global interconnect / buffer interface width (bits per access), or ``None`` =
             NeuroSim's rule (sum of the layers' tile input widths, halved until ≤ 2048).
-        clock_hz: Clock frequency (Hz); one ADC sensing step per cycle.
-        v_chip: Digital supply voltage (V); dynamic energy scales with (v_chip / 1.1 V)².
+        clock_hz: Clock frequency (Hz); one ADC sensing step per cycle. ``None``: set by the slowest
+            of the per-cycle delays, max(β·t_sense, 2·w·FO4(node)) with β = 1.4 (NeuroSim's
+            validated sensing-cycle factor), t_sense the 1 ns sensing window, and a w-bit ripple
+            shift-and-add (w = ADC bits + input bits + log₂ row groups, 2 FO4 per bit, FO4 ≈
+            0.5 ps per nm of node; Weste & Harris, *CMOS VLSI Design*). The period used is in
+            :attr:`HardwareReport.clock_period_s`.
+        v_chip: Digital supply voltage (V); dynamic energy scales with (v_chip / 1.1 V)². ``None``:
+            the node's nominal supply (PTM models of NeuroSim's Technology.cpp: 0.85 V at 22 nm,
+            0.7 V at 7 and 5 nm, 1.8 V at 180 nm).
         v_mem: Read voltage on the bit lines (V), or ``None`` = the device's ``read_voltage_v``.
         execution: ``"layer_by_layer"`` (latency = sum of layers) or ``"pipelined"`` (latency per
             inference = slowest layer, i.e. 1 / throughput).
@@ -110,8 +117,8 @@ class ChipConfig:
     tile_buffer_core_bits: int = 1024
     tile_buffer_width_bits: int = 32
     bus_width_bits: int | None = None
-    clock_hz: float = 1e9
-    v_chip: float = 1.1
+    clock_hz: float | None = 1e9
+    v_chip: float | None = 1.1
     v_mem: float | None = None
     execution: str = "layer_by_layer"
     rows_in_parallel: int | None = None
@@ -149,8 +156,10 @@ class ChipConfig:
         _int_in("tile_buffer_width_bits", self.tile_buffer_width_bits, 1, self.tile_buffer_core_bits)
         if self.bus_width_bits is not None:
             _int_in("bus_width_bits", self.bus_width_bits, 1, 65536)
-        _float_in("clock_hz", self.clock_hz, 1e6, 1e10)
-        _float_in("v_chip", self.v_chip, 0.3, 3.0)
+        if self.clock_hz is not None:
+            _float_in("clock_hz", self.clock_hz, 1e6, 1e10)
+        if self.v_chip is not None:
+            _float_in("v_chip", self.v_chip, 0.3, 3.0)
         if self.v_mem is not None:
             _float_in("v_mem", self.v_mem, 0.01, 5.0)
         _choice("execution", self.execution, EXECUTION_MODES)
@@ -174,8 +183,8 @@ class ChipConfig:
 
     @property
     def clock_period_s(self) -> float:
-        """Clock period (s)."""
-        return 1.0 / self.clock_hz
+        """Clock period (s); NaN when ``clock_hz`` is ``None`` (the model derives it per network)."""
+        return 1.0 / self.clock_hz if self.clock_hz is not None else float("nan")
 
     @property
     def manual_floorplan(self) -> bool:

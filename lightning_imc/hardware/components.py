@@ -78,6 +78,12 @@ CAL: dict[str, float] = {
     # for this long per conversion (capped by the device's read pulse). NeuroSim bounds the column
     # sensing latency to [1 ns, 10 ns] (MultilevelSenseAmp.cpp); we take the 1 ns bound.  [published]
     "sense_window_s": 1e-9,
+    # Latency factor of the sensing cycle over the sensing window (NeuroSim Param.cpp, validated
+    # mode: beta = 1.4), for the derived clock (ChipConfig.clock_hz = None).              [published]
+    "sense_cycle_factor": 1.4,
+    # FO4 inverter delay per nm of node (s/nm): FO4 ≈ 0.5 ps × feature size in nm, the rule of
+    # thumb of Weste & Harris, CMOS VLSI Design (4th ed.); for the derived clock.          [published]
+    "fo4_s_per_nm": 0.5e-12,
     # Global buffer (register file) energy per bit read or written (J, 22 nm).           [calibrated]
     "buffer_e_bit_j": 1.3146e-14,
     # Global buffer area per bit (µm², 22 nm, register file).                               [estimate]

@@ -182,7 +182,7 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     P["cpa"] = col("cols_per_adc")
     P["node"] = col("node_nm")
     P["tclk"] = np.array([c.clock_period_s for c in chips])
-    P["v_chip"] = col("v_chip")
+    P["v_chip"] = np.array([c.v_chip if c.v_chip is not None else float(comp.node_vdd_v(c.node_nm)) for c in chips])
     P["adc_type"] = np.array([c.adc_type for c in chips])
     P["adc_model"] = np.array([c.adc_model for c in chips])
     P["novel"] = np.array([c.novel_mapping for c in chips], dtype=bool)
@@ -346,9 +346,14 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         raise ValueError(f"network #{i} needs {int(total_tiles[i])} tiles but ChipConfig.max_tiles="
                          f"{int(mt[i])}; the network cannot be mapped (raise max_tiles, use larger "
                          f"sub-arrays/tiles, or fewer weight bits)")
+    # clock: given, or the slowest per-cycle delay (sensing window × β, or a ripple shift-and-add)
+    w_add = P["adc_bits"] + np.where(valid, ib, 0).max(1) + np.ceil(np.log2(np.where(valid, groups, 1).max(1)))
+    t_derived = np.maximum(cal["sense_cycle_factor"] * cal["sense_window_s"],
+                           2.0 * w_add * cal["fo4_s_per_nm"] * P["node"])
+    P_tclk = np.where(np.isnan(P["tclk"]), t_derived, P["tclk"])
     # cycles of one output position's compute (per copy), used to rank layers for left-over tiles
-    tclk = P["tclk"][:, None]
-    t_conv = comp.adc_conversion_s(P["adc_bits"], P["tclk"], P["adc_type"])[:, None]
+    tclk = P_tclk[:, None]
+    t_conv = comp.adc_conversion_s(P["adc_bits"], P_tclk, P["adc_type"])[:, None]
     mux = P["cpa"][:, None]
     # per input bit, each sub-array (NeuroSim SubArray.cpp/ShiftAdd.cpp, synchronous): m·g sensing
     # steps (g row groups), m weight shift-and-adds when a weight spans several cells, ⌈m/c⌉ input
@@ -555,7 +560,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         energy_j=e_tot, leakage_power_w=p_leak, ops=ops,
         tops=ops / latency / 1e12, tops_per_w=ops / (e_tot * P["zeta"]) / 1e12,
         tops_per_mm2=ops / latency / 1e12 / area_mm2, edp_js=e_tot * latency, utilization=util,
-        tiles=total_tiles, subarrays=n_sub, adcs=n_adc,
+        tiles=total_tiles, subarrays=n_sub, adcs=n_adc, clock_period_s=P_tclk,
         pes=n_tiles_cm * np.where(man, P["pes_side"] ** 2, np.ceil(t_cm / pe_cm) ** 2) + n_tiles_nm * num_pe_nm,
         area_arrays_mm2=a_array * 1e-6, area_adc_mm2=a_adc * 1e-6, area_accumulation_mm2=a_acc * 1e-6,
         area_buffer_mm2=a_buf * 1e-6, area_interconnect_mm2=a_ic * 1e-6, area_other_mm2=a_periph * 1e-6,
@@ -640,7 +645,7 @@ def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> 
         leakage_power_w=float(o["leakage_power_w"][i]), ops=ops, ops_convention=chip.ops_convention,
         tops=ops / lat / 1e12, tops_per_w=ops / (e_tot * chip.post_layout_energy_factor) / 1e12,
         tops_per_mm2=ops / lat / 1e12 / area, edp_js=e_tot * lat, utilization=float(o["utilization"][i]),
-        clock_period_s=chip.clock_period_s, tiles=int(o["tiles"][i]), pes=int(o["pes"][i]),
+        clock_period_s=float(o["clock_period_s"][i]), tiles=int(o["tiles"][i]), pes=int(o["pes"][i]),
         subarrays=int(o["subarrays"][i]),
         adcs=int(o["adcs"][i]),
         floorplan={k: float(v[i]) for k, v in o["floorplan"].items()},
