@@ -48,7 +48,7 @@ def calibrate_neurosim_vgg8(iterations: int = 4) -> dict[str, float]:
     s_a = float(comp.area_scale(chip.node_nm))
     s_e = float(comp.energy_scale(chip.node_nm, chip.v_chip))
     for _ in range(iterations):
-        o = core(P, cal)
+        o = core(P, cal, counts=True)
         c = o["counts"]
         n_conv = float(c["n_conv"].sum())
         n_adc = float(c["n_adc"][0])

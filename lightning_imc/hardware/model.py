@@ -152,25 +152,22 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     lmax = max(len(net) for net in networks)
     P: dict[str, np.ndarray] = {}
     valid = np.zeros((n, lmax), dtype=bool)
-    arr = {f: np.ones((n, lmax), dtype=float) for f in _LAYER_FIELDS}
-    out_hw = np.zeros((n, lmax))
-    in_bits_total = np.zeros((n, lmax))
-    next_ib = np.ones((n, lmax))
+    nf = len(_LAYER_FIELDS)
+    table = np.ones((nf + 3, n, lmax))            # layer fields, positions, input bits, next input bits
+    table[nf:nf + 2] = 0.0
     for i, net in enumerate(networks):
         layers = net.layers
         k = len(layers)
         valid[i, :k] = True
-        for f in _LAYER_FIELDS:
-            arr[f][i, :k] = [getattr(l, f) for l in layers]
-        out_hw[i, :k] = [l.out_h * l.out_w for l in layers]
-        in_bits_total[i, :k] = [l.in_h * l.in_w * l.in_c * l.input_bits for l in layers]
-        nib = [layers[j + 1].input_bits if j + 1 < k else layers[j].input_bits for j in range(k)]
-        next_ib[i, :k] = nib
-    P.update(arr)
+        table[:, i, :k] = np.array(
+            [(l.in_h, l.in_c, l.out_c, l.kernel_h, l.kernel_w, l.pool, l.weight_bits, l.input_bits,
+              l.out_h * l.out_w, l.in_h * l.in_w * l.in_c * l.input_bits,
+              layers[j + 1].input_bits if j + 1 < k else l.input_bits) for j, l in enumerate(layers)], dtype=float).T
+    P.update(zip(_LAYER_FIELDS, table[:nf]))
     P["valid"] = valid
-    P["positions"] = out_hw
-    P["in_bits_total"] = in_bits_total
-    P["out_bits"] = next_ib
+    P["positions"] = table[nf]
+    P["in_bits_total"] = table[nf + 1]
+    P["out_bits"] = table[nf + 2]
     P["n_layers"] = np.array([len(net) for net in networks])
 
     def col(attr, dtype=float):
@@ -202,11 +199,13 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     P["degree"] = col("speedup_degree")
     sram = np.array([d.technology == "SRAM" for d in devices], dtype=bool)
     P["sram"] = sram
+    P["metal_nm"] = comp.metal_width_nm(P["node"])
     P["f_cell_um"] = np.where(np.array([c.cell_feature == "metal" for c in chips], dtype=bool),
-                              comp.metal_width_nm(P["node"]), P["node"]) * 1e-3
+                              P["metal_nm"], P["node"]) * 1e-3
     cell_f2 = np.array([d.cell_area_f2 for d in devices], dtype=float)
     # SRAM cells grow in F² below 22 nm (NeuroSim V1.4 table); a device's own F² is the 22 nm value
-    P["cell_f2"] = np.where(sram, cell_f2 * comp.sram_cell_f2(P["node"]) / comp.SRAM_CELL_F2[22], cell_f2)
+    P["cell_f2"] = (np.where(sram, cell_f2 * comp.sram_cell_f2(P["node"]) / comp.SRAM_CELL_F2[22], cell_f2)
+                    if sram.any() else cell_f2)
     P["level_shift"] = np.array([d.needs_level_shifter for d in devices], dtype=bool)
     P["read_pulse"] = np.array([d.read_pulse_s for d in devices], dtype=float)
     P["toggle_in"] = col("bus_input_toggle")
@@ -223,18 +222,25 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
 # The vectorised core
 # ==================================================================================================
 
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, 0 where den is 0."""
+    num, den = np.broadcast_arrays(num, den)
+    return np.divide(num, den, out=np.zeros(den.shape), where=den > 0)
+
+
 def _first_argmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Index of the first maximum along the last axis among ``mask``-ed entries."""
     v = np.where(mask, values, -np.inf)
     return np.argmax(v, axis=-1)
 
 
-def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -> dict:
+def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, counts: bool = False) -> dict:
     """Evaluate packed arrays. Returns totals (N,), per-layer arrays (N, L) and counts.
 
     With ``strict`` (default), raises ``ValueError`` when a network needs more tiles than
     ``max_tiles`` or a layer's input does not fit the global buffer; otherwise such rows are
-    marked ``feasible = False`` and their metrics set to +inf.
+    marked ``feasible = False`` and their metrics set to +inf. ``counts`` adds the event counts the
+    calibration needs (key ``"counts"``).
     """
     cal = comp.CAL if cal is None else cal
     valid = P["valid"]
@@ -270,9 +276,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     okc = (k == 0) | (cand > 2 * Rv[:, None])
     cand3 = cand[:, :, None]
     tiles_c = (np.ceil(cin[:, None, :] / cand3) * np.ceil(cols[:, None, :] / cand3) * nm[:, None, :]).sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = (mat * nm).sum(-1)[:, None] / (tiles_c * cand ** 2 * np.maximum(num_pe_nm, 1)[:, None])
-    util = np.nan_to_num(util)
+    util = _safe_div((mat * nm).sum(-1)[:, None], tiles_c * cand ** 2 * np.maximum(num_pe_nm, 1)[:, None])
     pe_nm = cand[np.arange(N), _first_argmax(util, okc)]
 
     # ---------------------------------------------------------------- CM tile and PE size (auto)
@@ -281,9 +285,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     okc = (k == 0) | (cand > 4 * Rv[:, None])
     cand3 = cand[:, :, None]
     tiles_c = (np.ceil(rows[:, None, :] / cand3) * np.ceil(cols[:, None, :] / cand3) * cm[:, None, :]).sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = (mat * cm).sum(-1)[:, None] / (tiles_c * cand ** 2)
-    util = np.nan_to_num(util)
+    util = _safe_div((mat * cm).sum(-1)[:, None], tiles_c * cand ** 2)
     t_cm = cand[np.arange(N), _first_argmax(util, okc)]
     # PE size: T/2, T/4, ... (> 2R), maximising utilisation with PE-level duplication
     candp = t_cm[:, None] / 2.0 ** (k + 1)
@@ -330,14 +332,16 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     tiles_base = tiles                                          # one copy of each layer's weights
     # NeuroSim V1.4 pipeline speed-up (Chip.cpp): d = min(speedUpDegree, IFM_max / IFM_min over conv
     # layers), each layer gets ⌈(IFM / ⌈IFM_max/d⌉)²⌉ copies (deeper, smaller layers fewer)
-    ifm = P["in_h"]
-    ifm_max = np.where(valid, ifm, 0.0).max(1)
-    ifm_min = np.where(valid & (P["kernel_h"] != 1), ifm, np.inf).min(1)
-    ifm_min = np.where(np.isfinite(ifm_min), ifm_min, ifm_max)
-    degree = np.where(P["pipelined"], np.maximum(np.minimum(P["degree"], np.floor(ifm_max / ifm_min)), 1.0), 1.0)
-    bound = np.ceil(ifm_max / degree)
-    tdup = np.where(valid & (degree[:, None] > 1), np.ceil((ifm / bound[:, None]) ** 2 - 1e-9), 1.0)
-    tdup = np.maximum(tdup, 1.0)
+    tdup = np.ones((N, L))
+    if (P["pipelined"] & (P["degree"] > 1)).any():
+        ifm = P["in_h"]
+        ifm_max = np.where(valid, ifm, 0.0).max(1)
+        ifm_min = np.where(valid & (P["kernel_h"] != 1), ifm, np.inf).min(1)
+        ifm_min = np.where(np.isfinite(ifm_min), ifm_min, ifm_max)
+        degree = np.where(P["pipelined"], np.maximum(np.minimum(P["degree"], np.floor(ifm_max / ifm_min)), 1.0), 1.0)
+        bound = np.ceil(ifm_max / degree)
+        tdup = np.where(valid & (degree[:, None] > 1), np.ceil((ifm / bound[:, None]) ** 2 - 1e-9), 1.0)
+        tdup = np.maximum(tdup, 1.0)
     total_tiles = (tiles * tdup).sum(1)
     mt = P["max_tiles"]
     over = np.isfinite(mt) & (total_tiles > mt)
@@ -347,10 +351,13 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
                          f"{int(mt[i])}; the network cannot be mapped (raise max_tiles, use larger "
                          f"sub-arrays/tiles, or fewer weight bits)")
     # clock: given, or the slowest per-cycle delay (sensing window × β, or a ripple shift-and-add)
-    w_add = P["adc_bits"] + np.where(valid, ib, 0).max(1) + np.ceil(np.log2(np.where(valid, groups, 1).max(1)))
-    t_derived = np.maximum(cal["sense_cycle_factor"] * cal["sense_window_s"],
-                           2.0 * w_add * cal["fo4_s_per_nm"] * P["node"])
-    P_tclk = np.where(np.isnan(P["tclk"]), t_derived, P["tclk"])
+    P_tclk = P["tclk"]
+    derive = np.isnan(P_tclk)
+    if derive.any():
+        w_add = P["adc_bits"] + np.where(valid, ib, 0).max(1) + np.ceil(np.log2(np.where(valid, groups, 1).max(1)))
+        t_derived = np.maximum(cal["sense_cycle_factor"] * cal["sense_window_s"],
+                               2.0 * w_add * cal["fo4_s_per_nm"] * P["node"])
+        P_tclk = np.where(derive, t_derived, P_tclk)
     # cycles of one output position's compute (per copy), used to rank layers for left-over tiles
     tclk = P_tclk[:, None]
     t_conv = comp.adc_conversion_s(P["adc_bits"], P_tclk, P["adc_type"])[:, None]
@@ -437,7 +444,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     w_nm = pe_nm * np.ceil(np.sqrt(num_pe_nm))
     ic_units = n_tiles_cm * w_cm * tile_cm_mm + n_tiles_nm * w_nm * tile_nm_mm + bus * chip_side_mm
     # wire area = bits × pitch × length: the floorplan gives the length, the node the pitch
-    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * comp.wire_scale(P["node"])
+    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * (P["metal_nm"] / comp.METAL_WIDTH_NM[comp.REF_NODE_NM])
     area_um2 = tiles_area + a_buf + a_ic
     chip_side_mm = np.sqrt(area_um2) * 1e-3
 
@@ -509,8 +516,10 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
             + 0.5 * (tbits_in * tg_in + tbits_out * tg_out) * tile_side) * cal["ic_e_bit_mm_j"] * v_scale[:, None]
     parts = {"arrays": e_arr, "adc": e_adc, "accumulation": e_acc, "buffer": e_buf, "interconnect": e_ic,
              "other": e_per}
-    for key in parts:
-        parts[key] = np.where(valid, parts[key], 0.0)
+    padded = not valid.all()                    # zero the padding of a batch's shorter networks
+    if padded:
+        for key in parts:
+            parts[key] = np.where(valid, parts[key], 0.0)
     e_layer = sum(parts.values())
 
     # ---------------------------------------------------------------- latency per layer (s)
@@ -536,8 +545,9 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     t_buffer = (words_shared + words_tile) * cal["buffer_access_cycles"] * tclk
     t_ic = (words + np.ceil((tb_in + tb_out) / bus_t)) * tclk
     lat = {"compute": t_compute, "accumulation": t_accum, "buffer": t_buffer, "interconnect": t_ic}
-    for key in lat:
-        lat[key] = np.where(valid, lat[key], 0.0)
+    if padded:
+        for key in lat:
+            lat[key] = np.where(valid, lat[key], 0.0)
     t_layer = sum(lat.values())
     latency = np.where(P["pipelined"], t_layer.max(1), t_layer.sum(1))
 
@@ -570,7 +580,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         layer_subarrays=rowblocks * colblocks, layer_conversions=n_conv, layer_groups=groups,
         layer_parts=parts, layer_lat_parts=lat,
         # counts for calibration
-        counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, sa_bitops=sa_bitops,
+        counts=None if not counts else dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, sa_bitops=sa_bitops,
                     bits=bits,
                     words_shared=words_shared + words_tile, words=words + np.ceil((tb_in + tb_out) / bus_t),
                     t_compute=t_compute, t_accum=t_accum, tbits=tbits,
@@ -619,21 +629,24 @@ def evaluate(network: Network, device: Device | str, chip: ChipConfig, *, n_infe
 
 def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> HardwareReport:
     nl = len(network)
+    row = {k: o[k][i, :nl].tolist() for k in ("layer_nm", "layer_cpw", "layer_rows", "layer_cols", "layer_subarrays",
+                                               "layer_tiles", "layer_speedup", "layer_conversions", "layer_latency_s",
+                                               "layer_energy_j", "layer_groups")}
+    part_rows = {k: v[i, :nl].tolist() for k, v in o["layer_parts"].items()}
+    neurosim_ops = chip.ops_convention == "neurosim"
     layers = []
     for j, layer in enumerate(network.layers):
-        parts = {k: float(v[i, j]) for k, v in o["layer_parts"].items()}
         layers.append(LayerReport(
             name=layer.name or f"layer{j + 1}",
-            mapping="novel" if o["layer_nm"][i, j] else "conventional",
-            cells_per_weight=int(o["layer_cpw"][i, j]), rows=int(o["layer_rows"][i, j]),
-            cols=int(o["layer_cols"][i, j]), subarrays=int(o["layer_subarrays"][i, j]),
-            tiles=int(o["layer_tiles"][i, j]), speedup=int(o["layer_speedup"][i, j]),
-            adc_conversions=float(o["layer_conversions"][i, j]), latency_s=float(o["layer_latency_s"][i, j]),
-            energy_j=float(o["layer_energy_j"][i, j]), energy_breakdown_j=parts,
-            ops=(2.0 * (layer.macs_neurosim if chip.ops_convention == "neurosim" else layer.macs)),
-            row_groups=int(o["layer_groups"][i, j]),
+            mapping="novel" if row["layer_nm"][j] else "conventional",
+            cells_per_weight=int(row["layer_cpw"][j]), rows=int(row["layer_rows"][j]),
+            cols=int(row["layer_cols"][j]), subarrays=int(row["layer_subarrays"][j]),
+            tiles=int(row["layer_tiles"][j]), speedup=int(row["layer_speedup"][j]),
+            adc_conversions=row["layer_conversions"][j], latency_s=row["layer_latency_s"][j],
+            energy_j=row["layer_energy_j"][j], energy_breakdown_j={k: v[j] for k, v in part_rows.items()},
+            ops=(2.0 * (layer.macs_neurosim if neurosim_ops else layer.macs)),
+            row_groups=int(row["layer_groups"][j]),
         ))
-    assert len(layers) == nl
     e_dyn = float(o["dynamic_energy_j"][i]) * n
     e_leak = float(o["leakage_energy_j"][i]) * n
     lat = float(o["latency_s"][i]) * n
