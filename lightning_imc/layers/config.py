@@ -51,6 +51,9 @@ class IMCConfig:
             formats allow: ``rows · max|input| · max|weight|``; never clips), or a positive number
             (a fixed full scale in the layer's output units).
         seed: Seed of the variation samples; ``None`` draws from torch's global generator.
+        rows_in_parallel: Word lines read at once (partial-parallel read, NeuroSim V1.4
+            ``numRowParallel``); ``None`` = all ``array_rows``. Each ADC conversion then sees the
+            partial sum of ``adc_rows = min(array_rows, rows_in_parallel)`` consecutive rows.
     """
 
     weight_int_bits: int = 1
@@ -70,6 +73,7 @@ class IMCConfig:
     adc_bits: int | None = None
     adc_range: AdcRange = "dynamic"
     seed: int | None = None
+    rows_in_parallel: int | None = None
 
     def __post_init__(self) -> None:
         check_fixed_point(
@@ -92,6 +96,8 @@ class IMCConfig:
         _check_non_negative("relative_sigma", self.relative_sigma)
         _check_int("array_rows", self.array_rows, 1, MAX_ARRAY_SIZE)
         _check_int("array_cols", self.array_cols, 1, MAX_ARRAY_SIZE)
+        if self.rows_in_parallel is not None:
+            _check_int("rows_in_parallel", self.rows_in_parallel, 1, self.array_rows, none_ok=True)
         if self.adc_bits is not None:
             _check_int("adc_bits", self.adc_bits, 1, 16, none_ok=True)
         if isinstance(self.adc_range, str):
@@ -120,6 +126,11 @@ class IMCConfig:
     def input_format(self) -> FixedPoint:
         """Fixed-point format of the layer input."""
         return FixedPoint(self.input_int_bits, self.input_frac_bits, signed=self.input_signed)
+
+    @property
+    def adc_rows(self) -> int:
+        """Rows whose partial sum one ADC conversion sees: ``min(array_rows, rows_in_parallel)``."""
+        return self.array_rows if self.rows_in_parallel is None else min(self.array_rows, self.rows_in_parallel)
 
     @property
     def device_spec(self) -> Device:
