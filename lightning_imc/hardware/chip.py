@@ -230,11 +230,13 @@ class ChipConfig:
         """DNN+NeuroSim V1.4's hardware example (manual, Table VII): 22 nm, 128×128 sub-arrays, 8
         columns per ADC, 4-bit multi-level sense amplifier, 32 rows read in parallel, pipelined with
         ``speedUpDegree`` 8 (Param.cpp default), cells sized by the metal width (40 nm), bus toggle
-        rates 0.18 (inputs) and 0.5 (outputs) (Param.cpp, VGG-8), ζ = 1.22 and NeuroSim's op count. The clock is the V1.3 example's sensing-limited 2.05 ns (V1.4 does not
-        report its period). Use with a 1-bit-per-cell device (``rram_v14`` or ``sram``).
+        rates 0.18 (inputs) and 0.5 (outputs) (Param.cpp, VGG-8), ζ = 1.22 and NeuroSim's op count.
+        V1.4 runs synchronously with the clock set by the sensing delay and does not report the
+        period: the clock is derived (``clock_hz=None``: β × the 1 ns sensing window = 1.4 ns at
+        22 nm). Use with a 1-bit-per-cell device (``rram_v14`` or ``sram``).
         """
         base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
-                    adc_model="neurosim", cols_per_adc=8, clock_hz=1.0 / 2.05e-9, v_chip=1.1, v_mem=0.5,
+                    adc_model="neurosim", cols_per_adc=8, clock_hz=None, v_chip=1.1, v_mem=0.5,
                     execution="pipelined", rows_in_parallel=32, speedup_degree=8, novel_mapping=True,
                     post_layout_energy_factor=1.22, ops_convention="neurosim", cell_feature="metal",
                     bus_input_toggle=0.18, bus_output_toggle=0.5, name="neurosim_v14")
