@@ -187,3 +187,18 @@ def test_derived_clock_and_node_supply():
     b = evaluate(net, "rram_nacim", ChipConfig.nacim(node_nm=22, v_chip=1.1))
     assert a.energy_breakdown_j["accumulation"] == pytest.approx(b.energy_breakdown_j["accumulation"] * (0.85 / 1.1) ** 2)
     assert np.isnan(ChipConfig(clock_hz=None).clock_period_s)
+
+
+def test_first_spare_copy_goes_to_the_slowest_layer_pipelined():
+    # the allocator ranks layers by their whole latency (compute, adder trees, tile buffers, global
+    # buffer), not by compute alone: in pipelined mode the first copy goes to the slowest layer
+    for seed in range(8):
+        net = random_rls_network(seed)
+        chip = ChipConfig.nacim(execution="pipelined")
+        base = evaluate(net, "rram_nacim", chip)
+        slow = int(np.argmax([l.latency_s for l in base.layers]))
+        if base.layers[slow].speedup >= net.layers[slow].out_h * net.layers[slow].out_w:
+            continue  # already one copy per position
+        one = evaluate(net, "rram_nacim", chip.replace(max_tiles=base.tiles + base.layers[slow].tiles))
+        assert one.layers[slow].tiles == 2 * base.layers[slow].tiles
+        assert one.latency_s < base.latency_s

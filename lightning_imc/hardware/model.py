@@ -358,7 +358,6 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
         t_derived = np.maximum(cal["sense_cycle_factor"] * cal["sense_window_s"],
                                2.0 * w_add * cal["fo4_s_per_nm"] * P["node"])
         P_tclk = np.where(derive, t_derived, P_tclk)
-    # cycles of one output position's compute (per copy), used to rank layers for left-over tiles
     tclk = P_tclk[:, None]
     t_conv = comp.adc_conversion_s(P["adc_bits"], P_tclk, P["adc_type"])[:, None]
     mux = P["cpa"][:, None]
@@ -368,20 +367,69 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     # per sensing step
     step_cycles = (mux * groups * (t_conv / tclk + cal["step_overhead_cycles"]) + np.where(cpw > 1, mux, 0.0)
                    + np.where(ib > 1, np.ceil(mux / cpw), 0.0))
+    # -- per-copy work of each layer (cycles), known from the floorplan before copies are added
+    # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
+    bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
+    bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
+    bits = bits_rd + bits_wr
+    # tile traffic (NeuroSim Tile.cpp): every tile's input buffer takes its rows' inputs, its output
+    # buffer the (1 + accumulator width)-bit partial sums of its columns; both written then read
+    n_pe_side = np.where(nm, num_pe_nm[:, None], np.where(man, P["pes_side"], np.ceil(t_cm / pe_cm))[:, None])
+    pe_rows = np.where(nm, pe_nm[:, None], Pr)
+    w_acc = P["adc_bits"][:, None] + ib + 1 + np.ceil(np.log2(np.maximum(np.ceil(pe_rows / R), 1)))
+    sqrt_pe = np.sqrt(np.maximum(num_pe_nm, 1))[:, None]
+    rows_eff = np.where(nm, rows / sqrt_pe, rows)
+    rows_t = np.where(nm, np.minimum(cin, Pn) * K2 / sqrt_pe, np.minimum(rows, Tr))
+    cols_t = np.where(nm, np.minimum(cols, Pn), np.minimum(cols, Tc))
+    tr = np.where(nm, np.ceil(cin / Pn), np.ceil(rows / Tr))
+    tc = np.where(nm, np.ceil(cols / Pn), np.ceil(cols / Tc))
+    tb_in = rows_t * V * ib                      # per tile (tiles work in parallel)
+    out_share = np.where(nm, num_pe_nm[:, None], 1.0)    # NM: partial sums split over the PEs
+    tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
+    size_in = n_pe_side * ib * R
+    core_bits, core_w = P["tb_core"][:, None], P["tb_width"][:, None]
+    bus_t = n_pe_side * R
+    b_in = np.where(size_in < core_bits, bus_t, core_w * np.minimum(np.ceil(size_in / core_bits), np.ceil(bus_t / core_w)))
+    size_out = w_acc * n_pe_side * C / P["cpa"][:, None]
+    b_out = np.where(size_out < core_bits, w_acc * n_pe_side,
+                     core_w * np.minimum(np.ceil(size_out / core_bits), np.ceil(bus_t / core_w)))
+    # adder trees, one stage per cycle for each of the P·m partial-sum words: inside a PE across its
+    # sub-array rows (sped up by duplication), across the PEs of a tile and across row tiles
+    pe_blocks = np.ceil(np.where(nm, np.minimum(cin, Pn), np.minimum(rows, Pr)) / R)
+    tile_units = np.where(nm, num_pe_nm[:, None], np.ceil(rows_t / Pr))
+    stages = lambda n: np.ceil(np.log2(np.maximum(n, 1)))  # noqa: E731
+    n_adder = np.ceil(np.maximum(t_r, pe_nm * np.ceil(np.sqrt(num_pe_nm)))[:, None] / mux)
+    width_l = np.where(nm, pe_nm[:, None] * np.ceil(np.sqrt(num_pe_nm))[:, None], Tr)
+    bus_auto = (np.where(valid, width_l, 0) * (1 + 1 / P["cpa"][:, None])).sum(1)
+    bus_auto = np.where(bus_auto > 2048, bus_auto / 2.0 ** np.ceil(np.log2(bus_auto / 2048)), bus_auto)
+    bus = np.where(np.isnan(P["bus_width"]), bus_auto, P["bus_width"])
+    # the global bus is shared among layers by their tile counts, a layer's copies sharing its part
+    base_total = np.where(valid, tiles_base, 0.0).sum(1)
+    share = np.ceil(base_total[:, None] / np.maximum(tiles_base, 1))
+    words = np.ceil(bits / bus[:, None])
+    words_shared = np.ceil(bits * share / bus[:, None])
     spare = np.isfinite(mt) & P["dup_weights"] & (total_tiles < mt) & ~over
+    if spare.any():
+        fixed_cycles = words_shared * cal["buffer_access_cycles"] + words      # global buffer and bus
+        # everything that one more copy divides: compute, adder trees, tile buffers and tile buses
+        dup_cycles = (V / speed * (ib * step_cycles + mux * stages(pe_blocks)) + V * mux * stages(tile_units)
+                      + cols * V / n_adder * stages(tr) + (tb_in + tb_out) / bus_t
+                      + (2 * tb_in / b_in + 2 * tb_out / b_out) * cal["buffer_access_cycles"])
     for i in np.flatnonzero(spare):
         # greedy, with a choice that never depends on the tiles left: a larger max_tiles only
         # extends the sequence of copies, so latency never rises with more tiles. Pipelined: copy
-        # the slowest layer; layer-by-layer: the largest latency saving per tile.
+        # the slowest layer; layer-by-layer: the largest latency saving per tile. A layer's latency
+        # is ranked as its per-copy work / copies + its global-buffer time.
         left = mt[i] - total_tiles[i]
         v = valid[i]
-        work = np.where(v, V[i] / speed[i] * ib[i] * step_cycles[i], 0.0)
+        work = np.where(v, dup_cycles[i], 0.0)
+        fixed = np.where(v, fixed_cycles[i], 0.0)
         cap = np.where(v, np.ceil(V[i] / speed[i]), 1.0)          # more copies than positions: no gain
         cost = np.where(v, tiles[i], np.inf)
         while True:
             room = v & (tdup[i] < cap)
             if P["pipelined"][i]:
-                per = np.where(v, work / tdup[i], -1.0)
+                per = np.where(v, work / tdup[i] + fixed, -1.0)
                 j = int(np.argmax(per))
                 if not room[j]:
                     break
@@ -417,10 +465,6 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
         i, j = (int(v) for v in np.argwhere(too_big)[0])
         raise ValueError(f"network #{i} layer {j}: its input needs {P['in_bits_total'][i, j] / 8192:.1f} KiB "
                          f"but ChipConfig.global_buffer_kb={buf_bits[i] / 8192:.1f}; the layer cannot be mapped")
-    width_l = np.where(nm, pe_nm[:, None] * np.ceil(np.sqrt(num_pe_nm))[:, None], Tr)
-    bus_auto = (np.where(valid, width_l, 0) * (1 + 1 / P["cpa"][:, None])).sum(1)
-    bus_auto = np.where(bus_auto > 2048, bus_auto / 2.0 ** np.ceil(np.log2(bus_auto / 2048)), bus_auto)
-    bus = np.where(np.isnan(P["bus_width"]), bus_auto, P["bus_width"])
 
     # ---------------------------------------------------------------- area (µm²)
     f_cell = P["f_cell_um"]
@@ -478,34 +522,11 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     # row group (NeuroSim V1.4 SubArray.cpp: their energy counts numColMuxed reads, the row groups
     # only add ADC conversions and group additions)
     e_per = n_subact * (R + C) * cal["periph_e_line_j"] * s_e[:, None]
-    # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
-    bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
-    bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
-    bits = bits_rd + bits_wr
     # tile traffic (NeuroSim Tile.cpp): every tile's input buffer takes its rows' inputs, its output
     # buffer the (1 + accumulator width)-bit partial sums of its columns; both written then read
-    n_pe_side = np.where(nm, num_pe_nm[:, None], np.where(man, P["pes_side"], np.ceil(t_cm / pe_cm))[:, None])
-    pe_rows = np.where(nm, pe_nm[:, None], Pr)
-    w_acc = P["adc_bits"][:, None] + ib + 1 + np.ceil(np.log2(np.maximum(np.ceil(pe_rows / R), 1)))
-    sqrt_pe = np.sqrt(np.maximum(num_pe_nm, 1))[:, None]
-    rows_eff = np.where(nm, rows / sqrt_pe, rows)
-    rows_t = np.where(nm, np.minimum(cin, Pn) * K2 / sqrt_pe, np.minimum(rows, Tr))
-    cols_t = np.where(nm, np.minimum(cols, Pn), np.minimum(cols, Tc))
-    tr = np.where(nm, np.ceil(cin / Pn), np.ceil(rows / Tr))
-    tc = np.where(nm, np.ceil(cols / Pn), np.ceil(cols / Tc))
-    tb_in = rows_t * V * ib                      # per tile (tiles work in parallel)
-    out_share = np.where(nm, num_pe_nm[:, None], 1.0)    # NM: partial sums split over the PEs
-    tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
     tbits_in = 2 * rows_eff * V * ib * tc                       # copies split positions: no × copies
     tbits_out = 2 * cout * (1 + w_acc) * V * tr / out_share
     tbits = tbits_in + tbits_out
-    size_in = n_pe_side * ib * R
-    core_bits, core_w = P["tb_core"][:, None], P["tb_width"][:, None]
-    bus_t = n_pe_side * R
-    b_in = np.where(size_in < core_bits, bus_t, core_w * np.minimum(np.ceil(size_in / core_bits), np.ceil(bus_t / core_w)))
-    size_out = w_acc * n_pe_side * C / P["cpa"][:, None]
-    b_out = np.where(size_out < core_bits, w_acc * n_pe_side,
-                     core_w * np.minimum(np.ceil(size_out / core_bits), np.ceil(bus_t / core_w)))
     tile_side = np.where(nm, tile_nm_mm[:, None], tile_cm_mm[:, None])
     e_buf = (bits + tbits) * cal["buffer_e_bit_j"] * s_e[:, None]
     # wire energy per bit and mm ∝ capacitance per mm (about constant over nodes) × V²: the node
@@ -525,22 +546,11 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     # ---------------------------------------------------------------- latency per layer (s)
     eff_speed = speed * tdup
     t_compute = np.ceil(V / eff_speed) * ib * step_cycles * tclk
-    # adder trees, one stage per cycle for each of the P·m partial-sum words: inside a PE across its
-    # sub-array rows (sped up by duplication), across the PEs of a tile and across row tiles
-    pe_blocks = np.ceil(np.where(nm, np.minimum(cin, Pn), np.minimum(rows, Pr)) / R)
-    tile_units = np.where(nm, num_pe_nm[:, None], np.ceil(rows_t / Pr))
-    stages = lambda n: np.ceil(np.log2(np.maximum(n, 1)))  # noqa: E731
-    n_adder = np.ceil(np.maximum(t_r, pe_nm * np.ceil(np.sqrt(num_pe_nm)))[:, None] / mux)
     v_copy = np.ceil(V / tdup)                                  # positions one copy of the layer handles
     t_accum = (np.ceil(V / eff_speed) * mux * stages(pe_blocks) + v_copy * mux * stages(tile_units)
                + np.ceil(cols * v_copy / n_adder) * stages(tr)) * tclk
-    # the global bus is shared among layers by their tile counts, a layer's copies sharing its part
-    base_total = np.where(valid, tiles_base, 0.0).sum(1)
-    share = np.ceil(base_total[:, None] / np.maximum(tiles_base, 1))
     tb_in = tb_in / tdup                                        # each copy's tile buffers see its share
     tb_out = tb_out / tdup
-    words = np.ceil(bits / bus[:, None])
-    words_shared = np.ceil(bits * share / bus[:, None])
     words_tile = 2 * np.ceil(tb_in / b_in) + 2 * np.ceil(tb_out / b_out)
     t_buffer = (words_shared + words_tile) * cal["buffer_access_cycles"] * tclk
     t_ic = (words + np.ceil((tb_in + tb_out) / bus_t)) * tclk
