@@ -29,3 +29,18 @@ def test_rows_in_parallel_partial_sums_equal_smaller_tiles(make):
 def test_rows_in_parallel_validated(value):
     with pytest.raises(ValueError, match="rows_in_parallel"):
         IMCConfig(array_rows=128, rows_in_parallel=value)
+
+
+def test_candidate_circuit_sets_rows_in_parallel_in_layers_and_chip():
+    from types import SimpleNamespace
+
+    from lightning_imc.callbacks import chip_for_candidate
+    from lightning_imc.hardware import ChipConfig
+    from lightning_imc.models.networks import layer_config
+
+    layer = SimpleNamespace(weight_int_bits=1, weight_frac_bits=5, input_int_bits=2, input_frac_bits=4, input_signed=False)
+    circuit = {"array_size": 64, "rows_in_parallel": 16}
+    cfg = layer_config(IMCConfig(variation="off"), layer, None, circuit)
+    chip = chip_for_candidate(ChipConfig.nacim(), circuit)
+    assert (cfg.array_rows, cfg.rows_in_parallel, cfg.adc_rows) == (64, 16, 16)
+    assert (chip.subarray_rows, chip.rows_in_parallel) == (64, 16)

@@ -38,6 +38,10 @@ def layer_config(base: IMCConfig, layer: Any, device: str | None, circuit: Mappi
         changes["device"] = device
     if "array_size" in circuit:
         changes["array_rows"] = changes["array_cols"] = int(circuit["array_size"])
+    if "rows_in_parallel" in circuit:
+        # the same partial-parallel read as the chip (ChipConfig.rows_in_parallel): the ADC sees its partial sums
+        value = circuit["rows_in_parallel"]
+        changes["rows_in_parallel"] = None if value is None else int(value)
     if "adc_bits" in circuit and base.adc_bits is not None:
         # ADC emulation in training is opt-in (IMCConfig.adc_bits); when on, it follows the candidate
         changes["adc_bits"] = int(circuit["adc_bits"])
