@@ -170,50 +170,38 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     P["out_bits"] = table[nf + 2]
     P["n_layers"] = np.array([len(net) for net in networks])
 
-    def col(attr, dtype=float):
-        return np.array([getattr(c, attr) for c in chips], dtype=dtype)
-
-    P["R"] = col("subarray_rows")
-    P["C"] = col("subarray_cols")
-    P["adc_bits"] = col("adc_bits")
-    P["cpa"] = col("cols_per_adc")
-    P["node"] = col("node_nm")
-    P["tclk"] = np.array([c.clock_period_s for c in chips])
-    P["v_chip"] = np.array([c.v_chip if c.v_chip is not None else float(comp.node_vdd_v(c.node_nm)) for c in chips])
+    nan = np.nan
+    chip_rows = np.array([
+        (c.subarray_rows, c.subarray_cols, c.adc_bits, c.cols_per_adc, c.node_nm, c.clock_period_s,
+         c.v_chip if c.v_chip is not None else nan,
+         math.isqrt(c.pes_per_tile) if c.pes_per_tile else 1, math.isqrt(c.subarrays_per_pe) if c.subarrays_per_pe else 1,
+         c.global_buffer_kb * 8192.0 if c.global_buffer_kb else nan, c.tile_buffer_core_bits, c.tile_buffer_width_bits,
+         c.bus_width_bits if c.bus_width_bits else nan, c.post_layout_energy_factor, c.max_tiles if c.max_tiles else nan,
+         c.rows_in_parallel or c.subarray_rows, c.speedup_degree, c.bus_input_toggle, c.bus_output_toggle)
+        for c in chips], dtype=float).T
+    (P["R"], P["C"], P["adc_bits"], P["cpa"], P["node"], P["tclk"], v_chip, P["pes_side"], P["subs_side"],
+     P["buffer_bits"], P["tb_core"], P["tb_width"], P["bus_width"], P["zeta"], P["max_tiles"], P["p_par"],
+     P["degree"], P["toggle_in"], P["toggle_out"]) = chip_rows
+    no_v = np.isnan(v_chip)
+    P["v_chip"] = np.where(no_v, comp.node_vdd_v(P["node"]), v_chip) if no_v.any() else v_chip  # None: node's supply
+    flags = np.array([(c.novel_mapping, c.manual_floorplan, c.execution == "pipelined", c.duplicate_weights,
+                       c.cell_feature == "metal") for c in chips], dtype=bool).T
+    P["novel"], P["manual"], P["pipelined"], P["dup_weights"], metal = flags
     P["adc_type"] = np.array([c.adc_type for c in chips])
     P["adc_model"] = np.array([c.adc_model for c in chips])
-    P["novel"] = np.array([c.novel_mapping for c in chips], dtype=bool)
-    P["manual"] = np.array([c.manual_floorplan for c in chips], dtype=bool)
-    P["pes_side"] = np.array([math.isqrt(c.pes_per_tile) if c.pes_per_tile else 1 for c in chips], dtype=float)
-    P["subs_side"] = np.array([math.isqrt(c.subarrays_per_pe) if c.subarrays_per_pe else 1 for c in chips], dtype=float)
-    P["buffer_bits"] = np.array([c.global_buffer_kb * 8192.0 if c.global_buffer_kb else np.nan for c in chips])
-    P["tb_core"] = col("tile_buffer_core_bits")
-    P["tb_width"] = col("tile_buffer_width_bits")
-    P["bus_width"] = np.array([c.bus_width_bits if c.bus_width_bits else np.nan for c in chips], dtype=float)
-    P["pipelined"] = np.array([c.execution == "pipelined" for c in chips], dtype=bool)
-    P["zeta"] = col("post_layout_energy_factor")
-    P["max_tiles"] = np.array([c.max_tiles if c.max_tiles else np.nan for c in chips], dtype=float)
-    P["dup_weights"] = np.array([c.duplicate_weights for c in chips], dtype=bool)
-    P["bpc"] = np.array([d.bits_per_cell for d in devices], dtype=float)
-    P["p_par"] = np.array([c.rows_in_parallel or c.subarray_rows for c in chips], dtype=float)
-    P["degree"] = col("speedup_degree")
-    sram = np.array([d.technology == "SRAM" for d in devices], dtype=bool)
+    dev_rows = np.array([(d.bits_per_cell, d.cell_area_f2, d.read_pulse_s, d.g_on_s, d.g_off_s, d.read_voltage_v,
+                          d.technology == "SRAM", d.needs_level_shifter, not d.nonvolatile) for d in devices],
+                        dtype=float).T
+    P["bpc"], cell_f2, P["read_pulse"], P["g_on"], P["g_off"], v_read_dev = dev_rows[:6]
+    sram, P["level_shift"], P["volatile"] = dev_rows[6:].astype(bool)
     P["sram"] = sram
     P["metal_nm"] = comp.metal_width_nm(P["node"])
-    P["f_cell_um"] = np.where(np.array([c.cell_feature == "metal" for c in chips], dtype=bool),
-                              P["metal_nm"], P["node"]) * 1e-3
-    cell_f2 = np.array([d.cell_area_f2 for d in devices], dtype=float)
+    P["f_cell_um"] = np.where(metal, P["metal_nm"], P["node"]) * 1e-3
     # SRAM cells grow in F² below 22 nm (NeuroSim V1.4 table); a device's own F² is the 22 nm value
     P["cell_f2"] = (np.where(sram, cell_f2 * comp.sram_cell_f2(P["node"]) / comp.SRAM_CELL_F2[22], cell_f2)
                     if sram.any() else cell_f2)
-    P["level_shift"] = np.array([d.needs_level_shifter for d in devices], dtype=bool)
-    P["read_pulse"] = np.array([d.read_pulse_s for d in devices], dtype=float)
-    P["toggle_in"] = col("bus_input_toggle")
-    P["toggle_out"] = col("bus_output_toggle")
-    P["g_on"] = np.array([d.g_on_s for d in devices], dtype=float)
-    P["g_off"] = np.array([d.g_off_s for d in devices], dtype=float)
-    P["volatile"] = np.array([not d.nonvolatile for d in devices], dtype=bool)
-    P["v_mem"] = np.array([c.v_mem if c.v_mem is not None else d.read_voltage_v for c, d in zip(chips, devices)])
+    v_mem = np.array([c.v_mem if c.v_mem is not None else nan for c in chips], dtype=float)
+    P["v_mem"] = np.where(np.isnan(v_mem), v_read_dev, v_mem)
     P["ops"] = np.array([net.ops(c.ops_convention) for net, c in zip(networks, chips)])
     return P
 
