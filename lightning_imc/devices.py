@@ -15,6 +15,8 @@ Sources of the electrical figures (each entry's ``source`` field says which appl
 * DNN+NeuroSim V1.3, ``Inference_pytorch/NeuroSIM/Param.cpp`` (defaults): RRAM Ron = 6 kΩ,
   Roff = 150 · Ron, read voltage 0.5 V, read pulse 10 ns, 1T1R cell 4 F × 12 F = 48 F², SRAM cell
   10 F × 28 F = 280 F², 2 bits per RRAM cell.
+* DNN+NeuroSim V1.4, ``Param.cpp`` and manual Table VII: 1-bit RRAM, Ron 100 kΩ, on/off 17, write
+  voltage 2 V (level shifters above 1.5 V); SRAM read in parallel with an ideal on/off ratio.
 * DNN+NeuroSim V1.3 manual, VGG-8 example (``../shared/validation/published_hardware_figures.md``,
   section 1): RRAM Ron = 100 kΩ, Roff = 10 MΩ, 2 bits per cell.
 * NACIM (Jiang et al., IEEE TC 2020, section V-A): 4-bit (16-level) ReRAM, current range [0, 16] µA at
@@ -51,6 +53,9 @@ class Device:
         nonvolatile: Whether the cell keeps its state without power (SRAM does not: it leaks).
         access: Cell structure, e.g. ``"1T1R"``, ``"6T"``, ``"1FeFET"``, ``"1T1MTJ"``.
         source: Where the figures come from.
+        write_voltage_v: Programming voltage (V), or ``None`` when the cell is written at the logic
+            supply (SRAM). Above 1.5 V the array needs level shifters on its word, bit and source
+            lines (NeuroSim Param.cpp: "Enable level shifter if writeVoltage > 1.5V").
     """
 
     name: str
@@ -65,6 +70,7 @@ class Device:
     nonvolatile: bool = True
     access: str = "1T1R"
     source: str = ""
+    write_voltage_v: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -78,6 +84,8 @@ class Device:
         _check_positive("cell_area_f2", self.cell_area_f2, self.name)
         _check_positive("read_voltage_v", self.read_voltage_v, self.name)
         _check_positive("read_pulse_s", self.read_pulse_s, self.name)
+        if self.write_voltage_v is not None:
+            _check_positive("write_voltage_v", self.write_voltage_v, self.name)
         if not (math.isfinite(self.on_off_ratio) and self.on_off_ratio > 1):
             raise ValueError(f"Device.on_off_ratio={self.on_off_ratio!r} for {self.name!r}; must be > 1")
         if not (math.isfinite(self.sigma_levels) and self.sigma_levels >= 0):
@@ -87,6 +95,11 @@ class Device:
     def levels(self) -> int:
         """Number of conductance levels per cell (``2**bits_per_cell``)."""
         return 2**self.bits_per_cell
+
+    @property
+    def needs_level_shifter(self) -> bool:
+        """Whether writing the cell needs level shifters (write voltage above 1.5 V)."""
+        return self.write_voltage_v is not None and self.write_voltage_v > LEVEL_SHIFT_ABOVE_V
 
     @property
     def r_off_ohm(self) -> float:
@@ -125,6 +138,8 @@ class Device:
 
 
 TECHNOLOGIES = frozenset({"ReRAM", "FeFET", "STT-MRAM", "SRAM", "PCM"})
+#: Write voltage (V) above which level shifters are needed (NeuroSim Param.cpp, writeVoltage).
+LEVEL_SHIFT_ABOVE_V = 1.5
 
 
 def _check_int_range(field: str, value: object, low: int, high: int, name: str) -> None:
@@ -185,6 +200,7 @@ for _device in (
         cell_area_f2=48.0,
         read_voltage_v=0.5,
         source="NACIM section V-A (4-bit ReRAM, [0, 16] µA, σ = 0.8 level); 1T1R area from NeuroSim",
+        write_voltage_v=2.0,  # NeuroSim Param.cpp writeVoltage (RRAM)
     ),
     Device(
         name="rram_neurosim",
@@ -195,6 +211,7 @@ for _device in (
         on_off_ratio=150.0,
         cell_area_f2=48.0,
         source=_NEUROSIM_PARAM + " (variation off as in its default run)",
+        write_voltage_v=2.0,  # NeuroSim Param.cpp writeVoltage
     ),
     Device(
         name="rram_vgg8",
@@ -205,6 +222,19 @@ for _device in (
         on_off_ratio=100.0,
         cell_area_f2=48.0,
         source="DNN+NeuroSim V1.3 manual, VGG-8 example (Ron 100 kΩ, Roff 10 MΩ, 2 bits/cell)",
+        write_voltage_v=2.0,  # NeuroSim Param.cpp writeVoltage
+    ),
+    Device(
+        name="rram_v14",
+        technology="ReRAM",
+        bits_per_cell=1,
+        sigma_levels=0.0,
+        r_on_ohm=100e3,
+        on_off_ratio=17.0,
+        cell_area_f2=48.0,
+        read_voltage_v=0.5,
+        source="DNN+NeuroSim V1.4 Param.cpp and manual Table VII (Ron 100 kΩ, on/off 17, 1 bit/cell, 1T1R 4×12 F²)",
+        write_voltage_v=2.0,  # NeuroSim V1.4 Param.cpp writeVoltage
     ),
     Device(
         name="fefet",
@@ -216,6 +246,7 @@ for _device in (
         cell_area_f2=48.0,
         access="1FeFET",
         source="representative FeFET figures (Peng et al. IEDM 2019 device table); σ illustrative",
+        write_voltage_v=4.0,  # FeFET program/erase pulses of about ±4 V (Jerry et al., IEDM 2017)
     ),
     Device(
         name="stt_mram",
@@ -228,19 +259,21 @@ for _device in (
         read_voltage_v=0.1,
         access="1T1MTJ",
         source="representative STT-MRAM figures (TMR ≈ 150%, 1T1MTJ ≈ 40 F²); σ illustrative",
+        write_voltage_v=0.8,  # STT switching below 1 V: no level shifter
     ),
     Device(
         name="sram",
         technology="SRAM",
         bits_per_cell=1,
         sigma_levels=0.0,
-        r_on_ohm=6e3,
-        on_off_ratio=150.0,
+        r_on_ohm=100e3,
+        on_off_ratio=1e6,
         cell_area_f2=280.0,
-        read_voltage_v=1.1,
+        read_voltage_v=0.5,
         nonvolatile=False,
         access="8T",
-        source=_NEUROSIM_PARAM + " (SRAM 10 F × 28 F); digital storage, no variation",
+        source="DNN+NeuroSim V1.4 (SRAM 10 F × 28 F; parallel read through the 8T read port, Ron 100 kΩ "
+        "at 0.5 V and an ideal on/off ratio, manual Table VII, approximated by 10⁶); digital storage, no variation",
     ),
     Device(
         name="pcm",
@@ -251,6 +284,7 @@ for _device in (
         on_off_ratio=12.5,
         cell_area_f2=48.0,
         source="representative PCM figures (Ron ≈ 40 kΩ, on/off ≈ 12.5); σ illustrative",
+        write_voltage_v=3.0,  # PCM RESET pulse of about 3 V (representative)
     ),
 ):
     register_device(_device)

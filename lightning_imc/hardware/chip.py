@@ -11,12 +11,13 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChipConfig", "ADC_TYPES", "ADC_MODELS", "EXECUTION_MODES", "OPS_CONVENTIONS"]
+__all__ = ["ChipConfig", "ADC_TYPES", "ADC_MODELS", "EXECUTION_MODES", "OPS_CONVENTIONS", "CELL_FEATURES"]
 
 ADC_TYPES = ("flash", "sar")
 ADC_MODELS = ("neurosim", "survey")
 EXECUTION_MODES = ("layer_by_layer", "pipelined")
 OPS_CONVENTIONS = ("exact", "neurosim")
+CELL_FEATURES = ("metal", "node")
 
 
 def _int_in(field: str, value: object, low: int, high: int) -> None:
@@ -47,7 +48,8 @@ class ChipConfig:
     """Circuit parameters of a chip (tile → PE → sub-array hierarchy, as in DNN+NeuroSim).
 
     Attributes:
-        node_nm: Technology node (nm), 7..180. Areas scale with node², dynamic energy with node·V².
+        node_nm: Technology node (nm), 5..180. CMOS areas scale with node², cells with the node's
+            metal width squared (see ``cell_feature``), dynamic energy with node·V².
         subarray_rows: Rows (word lines) per crossbar sub-array, 8..2048.
         subarray_cols: Columns (bit lines) per crossbar sub-array, 8..2048.
         adc_bits: ADC resolution (bits), 1..12.
@@ -64,11 +66,32 @@ class ChipConfig:
         tile_buffer_width_bits: Interface width of one tile-buffer core (bits per access); NeuroSim: 32.
         bus_width_bits: Global interconnect / buffer interface width (bits per access), or ``None`` =
             NeuroSim's rule (sum of the layers' tile input widths, halved until ≤ 2048).
-        clock_hz: Clock frequency (Hz); one ADC sensing step per cycle.
-        v_chip: Digital supply voltage (V); dynamic energy scales with (v_chip / 1.1 V)².
+        clock_hz: Clock frequency (Hz); one ADC sensing step per cycle. ``None``: set by the slowest
+            of the per-cycle delays, max(β·t_sense, 2·w·FO4(node)) with β = 1.4 (NeuroSim's
+            validated sensing-cycle factor), t_sense the 1 ns sensing window, and a w-bit ripple
+            shift-and-add (w = ADC bits + input bits + log₂ row groups, 2 FO4 per bit, FO4 ≈
+            0.5 ps per nm of node; Weste & Harris, *CMOS VLSI Design*). The period used is in
+            :attr:`HardwareReport.clock_period_s`.
+        v_chip: Digital supply voltage (V); dynamic energy scales with (v_chip / 1.1 V)². ``None``:
+            the node's nominal supply (PTM models of NeuroSim's Technology.cpp: 0.85 V at 22 nm,
+            0.7 V at 7 and 5 nm, 1.8 V at 180 nm).
         v_mem: Read voltage on the bit lines (V), or ``None`` = the device's ``read_voltage_v``.
         execution: ``"layer_by_layer"`` (latency = sum of layers) or ``"pipelined"`` (latency per
             inference = slowest layer, i.e. 1 / throughput).
+        rows_in_parallel: Word lines activated at once in a sub-array read (NeuroSim V1.4
+            ``numRowParallel``), or ``None`` = all ``subarray_rows``. A column is then read in
+            ⌈rows/rows_in_parallel⌉ groups, each one ADC conversion whose partial sums add up.
+        speedup_degree: NeuroSim V1.4 ``speedUpDegree`` (pipelined execution only): layer l gets
+            ⌈(IFM_l / ⌈IFM_max / d⌉)²⌉ copies of its weights, d = min(speedup_degree,
+            IFM_max / IFM_min of the conv layers); 1 = no pipeline duplication.
+        cell_feature: Feature size F of the cell area (cell F² × F²): ``"metal"`` (the node's
+            metal-1 wire width, as NeuroSim V1.4 sizes cells: 40 nm at the 22 nm node) or
+            ``"node"`` (F = node, as the V1.3 VGG-8 example's array area implies).
+        bus_input_toggle: Fraction of input-activation bits that toggle on the buses, (0, 1]:
+            interconnect energy is charged for toggling bits only. 1 = every bit (NeuroSim V1.3, on
+            which the wire energy is calibrated); NeuroSim V1.4 uses 0.18 for VGG-8 on CIFAR-10
+            (Param.cpp ``inputtoggle``; 0.29/0.33 for ResNet-34/18 on ImageNet).
+        bus_output_toggle: Same for output (partial-sum) bits; NeuroSim V1.4: 0.5.
         novel_mapping: Use NeuroSim's "novel mapping" (one PE per kernel position) for the conv
             layers with the most common kernel size; otherwise conventional (im2col) mapping only.
         max_tiles: Tiles available on the chip, or ``None`` = as many as the network needs.
@@ -94,10 +117,15 @@ class ChipConfig:
     tile_buffer_core_bits: int = 1024
     tile_buffer_width_bits: int = 32
     bus_width_bits: int | None = None
-    clock_hz: float = 1e9
-    v_chip: float = 1.1
+    clock_hz: float | None = 1e9
+    v_chip: float | None = 1.1
     v_mem: float | None = None
     execution: str = "layer_by_layer"
+    rows_in_parallel: int | None = None
+    speedup_degree: int = 1
+    cell_feature: str = "metal"
+    bus_input_toggle: float = 1.0
+    bus_output_toggle: float = 1.0
     novel_mapping: bool = True
     max_tiles: int | None = None
     duplicate_weights: bool = True
@@ -106,7 +134,7 @@ class ChipConfig:
     name: str = "custom"
 
     def __post_init__(self) -> None:
-        _int_in("node_nm", self.node_nm, 7, 180)
+        _int_in("node_nm", self.node_nm, 5, 180)
         _int_in("subarray_rows", self.subarray_rows, 8, 2048)
         _int_in("subarray_cols", self.subarray_cols, 8, 2048)
         _int_in("adc_bits", self.adc_bits, 1, 12)
@@ -128,11 +156,22 @@ class ChipConfig:
         _int_in("tile_buffer_width_bits", self.tile_buffer_width_bits, 1, self.tile_buffer_core_bits)
         if self.bus_width_bits is not None:
             _int_in("bus_width_bits", self.bus_width_bits, 1, 65536)
-        _float_in("clock_hz", self.clock_hz, 1e6, 1e10)
-        _float_in("v_chip", self.v_chip, 0.3, 3.0)
+        if self.clock_hz is not None:
+            _float_in("clock_hz", self.clock_hz, 1e6, 1e10)
+        if self.v_chip is not None:
+            _float_in("v_chip", self.v_chip, 0.3, 3.0)
         if self.v_mem is not None:
             _float_in("v_mem", self.v_mem, 0.01, 5.0)
         _choice("execution", self.execution, EXECUTION_MODES)
+        if self.rows_in_parallel is not None:
+            _int_in("rows_in_parallel", self.rows_in_parallel, 1, self.subarray_rows)
+        _int_in("speedup_degree", self.speedup_degree, 1, 1024)
+        if self.speedup_degree > 1 and self.execution != "pipelined":
+            raise ValueError(f"ChipConfig.speedup_degree={self.speedup_degree}; pipeline duplication needs "
+                             "execution='pipelined' (use 1 for layer_by_layer)")
+        _choice("cell_feature", self.cell_feature, CELL_FEATURES)
+        _float_in("bus_input_toggle", self.bus_input_toggle, 0.0, 1.0, low_open=True)
+        _float_in("bus_output_toggle", self.bus_output_toggle, 0.0, 1.0, low_open=True)
         if not isinstance(self.novel_mapping, bool):
             raise ValueError(f"ChipConfig.novel_mapping={self.novel_mapping!r}; must be a bool")
         if self.max_tiles is not None:
@@ -144,8 +183,8 @@ class ChipConfig:
 
     @property
     def clock_period_s(self) -> float:
-        """Clock period (s)."""
-        return 1.0 / self.clock_hz
+        """Clock period (s); NaN when ``clock_hz`` is ``None`` (the model derives it per network)."""
+        return 1.0 / self.clock_hz if self.clock_hz is not None else float("nan")
 
     @property
     def manual_floorplan(self) -> bool:
@@ -182,6 +221,24 @@ class ChipConfig:
         base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=1.0 / 2.05e-9, v_chip=1.1, v_mem=0.5,
                     execution="layer_by_layer", novel_mapping=True, post_layout_energy_factor=1.22,
-                    ops_convention="neurosim", name="neurosim_vgg8")
+                    ops_convention="neurosim", cell_feature="node", name="neurosim_vgg8")
+        base.update(changes)
+        return cls(**base)
+
+    @classmethod
+    def neurosim_v14(cls, **changes: Any) -> "ChipConfig":
+        """DNN+NeuroSim V1.4's hardware example (manual, Table VII): 22 nm, 128×128 sub-arrays, 8
+        columns per ADC, 4-bit multi-level sense amplifier, 32 rows read in parallel, pipelined with
+        ``speedUpDegree`` 8 (Param.cpp default), cells sized by the metal width (40 nm), bus toggle
+        rates 0.18 (inputs) and 0.5 (outputs) (Param.cpp, VGG-8), ζ = 1.22 and NeuroSim's op count.
+        V1.4 runs synchronously with the clock set by the sensing delay and does not report the
+        period: the clock is derived (``clock_hz=None``: β × the 1 ns sensing window = 1.4 ns at
+        22 nm). Use with a 1-bit-per-cell device (``rram_v14`` or ``sram``).
+        """
+        base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
+                    adc_model="neurosim", cols_per_adc=8, clock_hz=None, v_chip=1.1, v_mem=0.5,
+                    execution="pipelined", rows_in_parallel=32, speedup_degree=8, novel_mapping=True,
+                    post_layout_energy_factor=1.22, ops_convention="neurosim", cell_feature="metal",
+                    bus_input_toggle=0.18, bus_output_toggle=0.5, name="neurosim_v14")
         base.update(changes)
         return cls(**base)

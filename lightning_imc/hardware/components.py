@@ -23,6 +23,7 @@ __all__ = [
     "crossbar_area_um2", "crossbar_read_energy_j",
     "shift_add_energy_j", "shift_add_area_um2",
     "area_scale", "energy_scale",
+    "metal_width_nm", "node_vdd_v", "sram_cell_f2", "wire_scale",
 ]
 
 #: Reference node of the NeuroSim-calibrated constants (nm): the VGG-8 example runs at 22 nm.
@@ -42,9 +43,9 @@ CAL: dict[str, float] = {
     # conversion. Per-level energy: 3.09 µW per level at 32 nm (published_hardware_figures.md §2)
     # over a 1 ns sensing step = 3.09 fJ at 32 nm → scaled to 22 nm.                   [published]
     "adc_flash_e_level_j": 3.09e-15 * 22.0 / 32.0,
-    # Per-conversion overhead of the column readout (mux, reference, encoder, switch) (J, 22 nm).
-    # Solved so that the VGG-8 ADC energy is 18.27 µJ.                                 [calibrated]
-    "adc_e_overhead_j": 1.2816e-13,
+    # Per-conversion overhead of the column readout (mux, reference, encoder, switch) (J, 22 nm),
+    # beside the column current (sense_window_s). Solved so that the VGG-8 ADC energy is 18.27 µJ. [calibrated]
+    "adc_e_overhead_j": 4.9423e-14,
     # Area per sense-amplifier level (µm², 22 nm): 14.61 mm² over the 64,768 4-bit ADCs.  [calibrated]
     "adc_flash_a_level_um2": 15.038,
     # SAR, NeuroSim-like: P = (1.13·b + 8.90) µW per column at 32 nm, conversion (b+1) ns. [published]
@@ -67,14 +68,22 @@ CAL: dict[str, float] = {
     "accum_a_bit_um2": 2.2547,
     # Sub-array periphery (WL decoder/drivers, column mux, switch matrix) per activated sub-array
     # and per line (rows + cols) (J, 22 nm).                                            [calibrated]
-    "periph_e_line_j": 1.7785e-14,
+    "periph_e_line_j": 2.1484e-14,
     # Sub-array periphery area per line (rows + cols) (µm², 22 nm), incl. PE/tile buffers and
-    # pooling/activation units spread per sub-array.                                     [calibrated]
-    "periph_a_line_um2": 18.375,
-    # Effective conduction time of a selected cell per read step (s). Only the ADC-selected
-    # columns conduct during a sensing step; short current-mode sensing keeps it well below the
-    # clock period.                                                                         [estimate]
+    # pooling/activation units spread per sub-array; the level shifters are counted apart. [calibrated]
+    "periph_a_line_um2": 6.7586,
+    # Effective conduction time of a selected cell per read step (s), for crossbar_read_energy_j. [estimate]
     "cell_conduction_s": 0.1e-9,
+    # Sensing window of a current-mode multi-level sense amplifier (s): the column current flows
+    # for this long per conversion (capped by the device's read pulse). NeuroSim bounds the column
+    # sensing latency to [1 ns, 10 ns] (MultilevelSenseAmp.cpp); we take the 1 ns bound.  [published]
+    "sense_window_s": 1e-9,
+    # Latency factor of the sensing cycle over the sensing window (NeuroSim Param.cpp, validated
+    # mode: beta = 1.4), for the derived clock (ChipConfig.clock_hz = None).              [published]
+    "sense_cycle_factor": 1.4,
+    # FO4 inverter delay per nm of node (s/nm): FO4 ≈ 0.5 ps × feature size in nm, the rule of
+    # thumb of Weste & Harris, CMOS VLSI Design (4th ed.); for the derived clock.          [published]
+    "fo4_s_per_nm": 0.5e-12,
     # Global buffer (register file) energy per bit read or written (J, 22 nm).           [calibrated]
     "buffer_e_bit_j": 1.3146e-14,
     # Global buffer area per bit (µm², 22 nm, register file).                               [estimate]
@@ -91,7 +100,76 @@ CAL: dict[str, float] = {
     "ic_a_bit_mm_um2": 103.17,
     # Leakage power per mm² of CMOS periphery at the reference node (W/mm²).           [calibrated]
     "leak_w_per_mm2": 1.4292e-5,
+    # Level shifter (one per word line, bit line and source line of a sub-array whose cells are
+    # written above 1.5 V), in F² of the cell's feature size. NeuroSim's LevelShifter.cpp sizes
+    # three inverters: low-voltage input (N 30F, P 40F·p/n), latch (N 64F, P 20F·p/n) ×2 and
+    # high-voltage pull-up (N 128F, P 164F·p/n), the latch and pull-up as I/O devices (2.5× wider
+    # layout), in a 70 F tall cell and α = 1.44 for wiring. Folding these widths into the cell
+    # height gives ≈ 70 F × 160 F × 1.44 ≈ 16,000 F² per level shifter.                  [estimate]
+    "level_shifter_a_f2": 16000.0,
+    # Bit-line capacitance per µm of wire (F/µm), for SRAM bit-line read energy: ≈ 0.2 fF/µm,
+    # the usual on-chip wire capacitance over nodes (ITRS interconnect tables; Ho, Mai and
+    # Horowitz, "The future of wires", Proc. IEEE 2001).                                  [published]
+    "wire_c_f_per_um": 0.2e-15,
 }
+
+# ------------------------------------------------------------------------------------------------
+# Technology tables (per node, nm). Intermediate nodes are interpolated on a log-log scale.
+# ------------------------------------------------------------------------------------------------
+#: Metal-1 wire width (nm) per node: DNN+NeuroSim V1.4 Param.cpp (wireWidth, = featuresize used for
+#: cell and gate sizing; from foundry data for 14–7 nm and IRDS 2021–2022 for 5 nm). 180 nm: the
+#: 130 nm ratio (1.35 × node), a extrapolation.
+METAL_WIDTH_NM = {5: 15.0, 7: 20.0, 10: 22.0, 14: 32.0, 22: 40.0, 32: 56.0, 45: 80.0, 65: 105.0,
+                  90: 110.0, 130: 175.0, 180: 243.0}
+#: Nominal logic supply (V) per node: the PTM models in DNN+NeuroSim's Technology.cpp (V1.3/V1.4);
+#: 180 nm: 1.8 V, the standard core supply of 180 nm CMOS.
+NODE_VDD_V = {5: 0.70, 7: 0.70, 10: 0.75, 14: 0.80, 22: 0.85, 32: 0.90, 45: 1.0, 65: 1.1, 90: 1.2,
+              130: 1.3, 180: 1.8}
+#: 6T/8T SRAM cell area (F², F = metal width) per node: DNN+NeuroSim V1.4 Param.cpp (10×28 F² above
+#: 14 nm; Samsung 14 nm 10.6×30.8; TSMC 10 nm 12.8×31.25; TSMC 7 nm 16×34.43; IRDS 5 nm 19.2×43.75).
+SRAM_CELL_F2 = {5: 19.2 * 43.75, 7: 16.0 * 34.43, 10: 12.8 * 31.25, 14: 10.6 * 30.8, 22: 280.0, 180: 280.0}
+
+
+def _loglog(table: dict, node_nm):
+    x = np.log(np.fromiter(table, dtype=float))
+    y = np.log(np.fromiter(table.values(), dtype=float))
+    return np.exp(np.interp(np.log(np.asarray(node_nm, dtype=float)), x, y))
+
+
+def _by_int_node(table: dict) -> np.ndarray:
+    """The table interpolated at every integer node 0..180 (0..4 repeat 5 nm): a lookup for speed."""
+    return _loglog(table, np.maximum(np.arange(181), 5))
+
+
+def _lookup(tab: np.ndarray, table: dict, node_nm):
+    n = np.asarray(node_nm, dtype=float)
+    idx = n.astype(int)
+    if np.all(idx == n) and np.all((idx >= 5) & (idx <= 180)):
+        return tab[idx]
+    return _loglog(table, n)
+
+
+_METAL_TAB, _VDD_TAB, _SRAM_TAB = (_by_int_node(t) for t in (METAL_WIDTH_NM, NODE_VDD_V, SRAM_CELL_F2))
+
+
+def metal_width_nm(node_nm):
+    """Metal-1 wire width (nm) at ``node_nm`` (table :data:`METAL_WIDTH_NM`, log-log interpolated)."""
+    return _lookup(_METAL_TAB, METAL_WIDTH_NM, node_nm)
+
+
+def node_vdd_v(node_nm):
+    """Nominal supply voltage (V) at ``node_nm`` (table :data:`NODE_VDD_V`)."""
+    return _lookup(_VDD_TAB, NODE_VDD_V, node_nm)
+
+
+def sram_cell_f2(node_nm):
+    """SRAM cell area (F², F = metal width) at ``node_nm`` (table :data:`SRAM_CELL_F2`)."""
+    return _lookup(_SRAM_TAB, SRAM_CELL_F2, node_nm)
+
+
+def wire_scale(node_nm, ref_nm: float = REF_NODE_NM):
+    """Wire pitch scaling factor (dimensionless): metal width at ``node_nm`` over that at ``ref_nm``."""
+    return metal_width_nm(node_nm) / float(metal_width_nm(ref_nm))
 
 # Survey / ISAAC-like SAR ADC at 32 nm, 1.2 GS/s, fitted by least squares to the Accelergy table of
 # ISAAC's ADC scaled over 4..10 bits (published_hardware_figures.md §3; fit error < 2.2 % on energy,

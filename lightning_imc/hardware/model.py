@@ -44,6 +44,7 @@ class LayerReport:
         energy_j: Dynamic energy of the layer per inference (J).
         energy_breakdown_j: Dynamic energy per component (J).
         ops: Operations of the layer in the chip's op-count convention.
+        row_groups: Sequential row groups per sub-array read (⌈rows used / rows_in_parallel⌉).
     """
 
     name: str
@@ -59,6 +60,7 @@ class LayerReport:
     energy_j: float
     energy_breakdown_j: Mapping[str, float]
     ops: float
+    row_groups: int = 1
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class HardwareReport:
 # Packing
 # ==================================================================================================
 
-_LAYER_FIELDS = ("in_c", "out_c", "kernel_h", "kernel_w", "pool", "weight_bits", "input_bits")
+_LAYER_FIELDS = ("in_h", "in_c", "out_c", "kernel_h", "kernel_w", "pool", "weight_bits", "input_bits")
 
 
 def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence[ChipConfig]) -> dict:
@@ -150,57 +152,56 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     lmax = max(len(net) for net in networks)
     P: dict[str, np.ndarray] = {}
     valid = np.zeros((n, lmax), dtype=bool)
-    arr = {f: np.ones((n, lmax), dtype=float) for f in _LAYER_FIELDS}
-    out_hw = np.zeros((n, lmax))
-    in_bits_total = np.zeros((n, lmax))
-    next_ib = np.ones((n, lmax))
+    nf = len(_LAYER_FIELDS)
+    table = np.ones((nf + 3, n, lmax))            # layer fields, positions, input bits, next input bits
+    table[nf:nf + 2] = 0.0
     for i, net in enumerate(networks):
         layers = net.layers
         k = len(layers)
         valid[i, :k] = True
-        for f in _LAYER_FIELDS:
-            arr[f][i, :k] = [getattr(l, f) for l in layers]
-        out_hw[i, :k] = [l.out_h * l.out_w for l in layers]
-        in_bits_total[i, :k] = [l.in_h * l.in_w * l.in_c * l.input_bits for l in layers]
-        nib = [layers[j + 1].input_bits if j + 1 < k else layers[j].input_bits for j in range(k)]
-        next_ib[i, :k] = nib
-    P.update(arr)
+        table[:, i, :k] = np.array(
+            [(l.in_h, l.in_c, l.out_c, l.kernel_h, l.kernel_w, l.pool, l.weight_bits, l.input_bits,
+              l.out_h * l.out_w, l.in_h * l.in_w * l.in_c * l.input_bits,
+              layers[j + 1].input_bits if j + 1 < k else l.input_bits) for j, l in enumerate(layers)], dtype=float).T
+    P.update(zip(_LAYER_FIELDS, table[:nf]))
     P["valid"] = valid
-    P["positions"] = out_hw
-    P["in_bits_total"] = in_bits_total
-    P["out_bits"] = next_ib
+    P["positions"] = table[nf]
+    P["in_bits_total"] = table[nf + 1]
+    P["out_bits"] = table[nf + 2]
     P["n_layers"] = np.array([len(net) for net in networks])
 
-    def col(attr, dtype=float):
-        return np.array([getattr(c, attr) for c in chips], dtype=dtype)
-
-    P["R"] = col("subarray_rows")
-    P["C"] = col("subarray_cols")
-    P["adc_bits"] = col("adc_bits")
-    P["cpa"] = col("cols_per_adc")
-    P["node"] = col("node_nm")
-    P["tclk"] = np.array([c.clock_period_s for c in chips])
-    P["v_chip"] = col("v_chip")
+    nan = np.nan
+    chip_rows = np.array([
+        (c.subarray_rows, c.subarray_cols, c.adc_bits, c.cols_per_adc, c.node_nm, c.clock_period_s,
+         c.v_chip if c.v_chip is not None else nan,
+         math.isqrt(c.pes_per_tile) if c.pes_per_tile else 1, math.isqrt(c.subarrays_per_pe) if c.subarrays_per_pe else 1,
+         c.global_buffer_kb * 8192.0 if c.global_buffer_kb else nan, c.tile_buffer_core_bits, c.tile_buffer_width_bits,
+         c.bus_width_bits if c.bus_width_bits else nan, c.post_layout_energy_factor, c.max_tiles if c.max_tiles else nan,
+         c.rows_in_parallel or c.subarray_rows, c.speedup_degree, c.bus_input_toggle, c.bus_output_toggle)
+        for c in chips], dtype=float).T
+    (P["R"], P["C"], P["adc_bits"], P["cpa"], P["node"], P["tclk"], v_chip, P["pes_side"], P["subs_side"],
+     P["buffer_bits"], P["tb_core"], P["tb_width"], P["bus_width"], P["zeta"], P["max_tiles"], P["p_par"],
+     P["degree"], P["toggle_in"], P["toggle_out"]) = chip_rows
+    no_v = np.isnan(v_chip)
+    P["v_chip"] = np.where(no_v, comp.node_vdd_v(P["node"]), v_chip) if no_v.any() else v_chip  # None: node's supply
+    flags = np.array([(c.novel_mapping, c.manual_floorplan, c.execution == "pipelined", c.duplicate_weights,
+                       c.cell_feature == "metal") for c in chips], dtype=bool).T
+    P["novel"], P["manual"], P["pipelined"], P["dup_weights"], metal = flags
     P["adc_type"] = np.array([c.adc_type for c in chips])
     P["adc_model"] = np.array([c.adc_model for c in chips])
-    P["novel"] = np.array([c.novel_mapping for c in chips], dtype=bool)
-    P["manual"] = np.array([c.manual_floorplan for c in chips], dtype=bool)
-    P["pes_side"] = np.array([math.isqrt(c.pes_per_tile) if c.pes_per_tile else 1 for c in chips], dtype=float)
-    P["subs_side"] = np.array([math.isqrt(c.subarrays_per_pe) if c.subarrays_per_pe else 1 for c in chips], dtype=float)
-    P["buffer_bits"] = np.array([c.global_buffer_kb * 8192.0 if c.global_buffer_kb else np.nan for c in chips])
-    P["tb_core"] = col("tile_buffer_core_bits")
-    P["tb_width"] = col("tile_buffer_width_bits")
-    P["bus_width"] = np.array([c.bus_width_bits if c.bus_width_bits else np.nan for c in chips], dtype=float)
-    P["pipelined"] = np.array([c.execution == "pipelined" for c in chips], dtype=bool)
-    P["zeta"] = col("post_layout_energy_factor")
-    P["max_tiles"] = np.array([c.max_tiles if c.max_tiles else np.nan for c in chips], dtype=float)
-    P["dup_weights"] = np.array([c.duplicate_weights for c in chips], dtype=bool)
-    P["bpc"] = np.array([d.bits_per_cell for d in devices], dtype=float)
-    P["cell_f2"] = np.array([d.cell_area_f2 for d in devices], dtype=float)
-    P["g_on"] = np.array([d.g_on_s for d in devices], dtype=float)
-    P["g_off"] = np.array([d.g_off_s for d in devices], dtype=float)
-    P["volatile"] = np.array([not d.nonvolatile for d in devices], dtype=bool)
-    P["v_mem"] = np.array([c.v_mem if c.v_mem is not None else d.read_voltage_v for c, d in zip(chips, devices)])
+    dev_rows = np.array([(d.bits_per_cell, d.cell_area_f2, d.read_pulse_s, d.g_on_s, d.g_off_s, d.read_voltage_v,
+                          d.technology == "SRAM", d.needs_level_shifter, not d.nonvolatile) for d in devices],
+                        dtype=float).T
+    P["bpc"], cell_f2, P["read_pulse"], P["g_on"], P["g_off"], v_read_dev = dev_rows[:6]
+    sram, P["level_shift"], P["volatile"] = dev_rows[6:].astype(bool)
+    P["sram"] = sram
+    P["metal_nm"] = comp.metal_width_nm(P["node"])
+    P["f_cell_um"] = np.where(metal, P["metal_nm"], P["node"]) * 1e-3
+    # SRAM cells grow in F² below 22 nm (NeuroSim V1.4 table); a device's own F² is the 22 nm value
+    P["cell_f2"] = (np.where(sram, cell_f2 * comp.sram_cell_f2(P["node"]) / comp.SRAM_CELL_F2[22], cell_f2)
+                    if sram.any() else cell_f2)
+    v_mem = np.array([c.v_mem if c.v_mem is not None else nan for c in chips], dtype=float)
+    P["v_mem"] = np.where(np.isnan(v_mem), v_read_dev, v_mem)
     P["ops"] = np.array([net.ops(c.ops_convention) for net, c in zip(networks, chips)])
     return P
 
@@ -209,18 +210,25 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
 # The vectorised core
 # ==================================================================================================
 
+def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, 0 where den is 0."""
+    num, den = np.broadcast_arrays(num, den)
+    return np.divide(num, den, out=np.zeros(den.shape), where=den > 0)
+
+
 def _first_argmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Index of the first maximum along the last axis among ``mask``-ed entries."""
     v = np.where(mask, values, -np.inf)
     return np.argmax(v, axis=-1)
 
 
-def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -> dict:
+def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, counts: bool = False) -> dict:
     """Evaluate packed arrays. Returns totals (N,), per-layer arrays (N, L) and counts.
 
     With ``strict`` (default), raises ``ValueError`` when a network needs more tiles than
     ``max_tiles`` or a layer's input does not fit the global buffer; otherwise such rows are
-    marked ``feasible = False`` and their metrics set to +inf.
+    marked ``feasible = False`` and their metrics set to +inf. ``counts`` adds the event counts the
+    calibration needs (key ``"counts"``).
     """
     cal = comp.CAL if cal is None else cal
     valid = P["valid"]
@@ -256,9 +264,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     okc = (k == 0) | (cand > 2 * Rv[:, None])
     cand3 = cand[:, :, None]
     tiles_c = (np.ceil(cin[:, None, :] / cand3) * np.ceil(cols[:, None, :] / cand3) * nm[:, None, :]).sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = (mat * nm).sum(-1)[:, None] / (tiles_c * cand ** 2 * np.maximum(num_pe_nm, 1)[:, None])
-    util = np.nan_to_num(util)
+    util = _safe_div((mat * nm).sum(-1)[:, None], tiles_c * cand ** 2 * np.maximum(num_pe_nm, 1)[:, None])
     pe_nm = cand[np.arange(N), _first_argmax(util, okc)]
 
     # ---------------------------------------------------------------- CM tile and PE size (auto)
@@ -267,9 +273,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     okc = (k == 0) | (cand > 4 * Rv[:, None])
     cand3 = cand[:, :, None]
     tiles_c = (np.ceil(rows[:, None, :] / cand3) * np.ceil(cols[:, None, :] / cand3) * cm[:, None, :]).sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        util = (mat * cm).sum(-1)[:, None] / (tiles_c * cand ** 2)
-    util = np.nan_to_num(util)
+    util = _safe_div((mat * cm).sum(-1)[:, None], tiles_c * cand ** 2)
     t_cm = cand[np.arange(N), _first_argmax(util, okc)]
     # PE size: T/2, T/4, ... (> 2R), maximising utilisation with PE-level duplication
     candp = t_cm[:, None] / 2.0 ** (k + 1)
@@ -310,9 +314,23 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
 
     rowblocks = np.where(nm, K2 * np.ceil(cin / R), np.ceil(rows / R))
     colblocks = np.ceil(cols / C)
-    conv_per_pos = ib * rowblocks * cols                       # ADC conversions per output position
+    # partial-parallel read: a sub-array column is read in ⌈rows used / rows_in_parallel⌉ groups
+    groups = np.ceil(np.minimum(np.where(nm, cin, rows), R) / P["p_par"][:, None])
+    conv_per_pos = ib * rowblocks * groups * cols              # ADC conversions per output position
+    tiles_base = tiles                                          # one copy of each layer's weights
+    # NeuroSim V1.4 pipeline speed-up (Chip.cpp): d = min(speedUpDegree, IFM_max / IFM_min over conv
+    # layers), each layer gets ⌈(IFM / ⌈IFM_max/d⌉)²⌉ copies (deeper, smaller layers fewer)
     tdup = np.ones((N, L))
-    total_tiles = tiles.sum(1)
+    if (P["pipelined"] & (P["degree"] > 1)).any():
+        ifm = P["in_h"]
+        ifm_max = np.where(valid, ifm, 0.0).max(1)
+        ifm_min = np.where(valid & (P["kernel_h"] != 1), ifm, np.inf).min(1)
+        ifm_min = np.where(np.isfinite(ifm_min), ifm_min, ifm_max)
+        degree = np.where(P["pipelined"], np.maximum(np.minimum(P["degree"], np.floor(ifm_max / ifm_min)), 1.0), 1.0)
+        bound = np.ceil(ifm_max / degree)
+        tdup = np.where(valid & (degree[:, None] > 1), np.ceil((ifm / bound[:, None]) ** 2 - 1e-9), 1.0)
+        tdup = np.maximum(tdup, 1.0)
+    total_tiles = (tiles * tdup).sum(1)
     mt = P["max_tiles"]
     over = np.isfinite(mt) & (total_tiles > mt)
     if strict and over.any():
@@ -320,18 +338,98 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         raise ValueError(f"network #{i} needs {int(total_tiles[i])} tiles but ChipConfig.max_tiles="
                          f"{int(mt[i])}; the network cannot be mapped (raise max_tiles, use larger "
                          f"sub-arrays/tiles, or fewer weight bits)")
+    # clock: given, or the slowest per-cycle delay (sensing window × β, or a ripple shift-and-add)
+    P_tclk = P["tclk"]
+    derive = np.isnan(P_tclk)
+    if derive.any():
+        w_add = P["adc_bits"] + np.where(valid, ib, 0).max(1) + np.ceil(np.log2(np.where(valid, groups, 1).max(1)))
+        t_derived = np.maximum(cal["sense_cycle_factor"] * cal["sense_window_s"],
+                               2.0 * w_add * cal["fo4_s_per_nm"] * P["node"])
+        P_tclk = np.where(derive, t_derived, P_tclk)
+    tclk = P_tclk[:, None]
+    t_conv = comp.adc_conversion_s(P["adc_bits"], P_tclk, P["adc_type"])[:, None]
+    mux = P["cpa"][:, None]
+    # per input bit, each sub-array (NeuroSim SubArray.cpp/ShiftAdd.cpp, synchronous): m·g sensing
+    # steps (g row groups), m weight shift-and-adds when a weight spans several cells, ⌈m/c⌉ input
+    # shift-and-adds when the input has several bits (one cycle each), plus a calibrated overhead
+    # per sensing step
+    step_cycles = (mux * groups * (t_conv / tclk + cal["step_overhead_cycles"]) + np.where(cpw > 1, mux, 0.0)
+                   + np.where(ib > 1, np.ceil(mux / cpw), 0.0))
+    # -- per-copy work of each layer (cycles), known from the floorplan before copies are added
+    # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
+    bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
+    bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
+    bits = bits_rd + bits_wr
+    # tile traffic (NeuroSim Tile.cpp): every tile's input buffer takes its rows' inputs, its output
+    # buffer the (1 + accumulator width)-bit partial sums of its columns; both written then read
+    n_pe_side = np.where(nm, num_pe_nm[:, None], np.where(man, P["pes_side"], np.ceil(t_cm / pe_cm))[:, None])
+    pe_rows = np.where(nm, pe_nm[:, None], Pr)
+    w_acc = P["adc_bits"][:, None] + ib + 1 + np.ceil(np.log2(np.maximum(np.ceil(pe_rows / R), 1)))
+    sqrt_pe = np.sqrt(np.maximum(num_pe_nm, 1))[:, None]
+    rows_eff = np.where(nm, rows / sqrt_pe, rows)
+    rows_t = np.where(nm, np.minimum(cin, Pn) * K2 / sqrt_pe, np.minimum(rows, Tr))
+    cols_t = np.where(nm, np.minimum(cols, Pn), np.minimum(cols, Tc))
+    tr = np.where(nm, np.ceil(cin / Pn), np.ceil(rows / Tr))
+    tc = np.where(nm, np.ceil(cols / Pn), np.ceil(cols / Tc))
+    tb_in = rows_t * V * ib                      # per tile (tiles work in parallel)
+    out_share = np.where(nm, num_pe_nm[:, None], 1.0)    # NM: partial sums split over the PEs
+    tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
+    size_in = n_pe_side * ib * R
+    core_bits, core_w = P["tb_core"][:, None], P["tb_width"][:, None]
+    bus_t = n_pe_side * R
+    b_in = np.where(size_in < core_bits, bus_t, core_w * np.minimum(np.ceil(size_in / core_bits), np.ceil(bus_t / core_w)))
+    size_out = w_acc * n_pe_side * C / P["cpa"][:, None]
+    b_out = np.where(size_out < core_bits, w_acc * n_pe_side,
+                     core_w * np.minimum(np.ceil(size_out / core_bits), np.ceil(bus_t / core_w)))
+    # adder trees, one stage per cycle for each of the P·m partial-sum words: inside a PE across its
+    # sub-array rows (sped up by duplication), across the PEs of a tile and across row tiles
+    pe_blocks = np.ceil(np.where(nm, np.minimum(cin, Pn), np.minimum(rows, Pr)) / R)
+    tile_units = np.where(nm, num_pe_nm[:, None], np.ceil(rows_t / Pr))
+    stages = lambda n: np.ceil(np.log2(np.maximum(n, 1)))  # noqa: E731
+    n_adder = np.ceil(np.maximum(t_r, pe_nm * np.ceil(np.sqrt(num_pe_nm)))[:, None] / mux)
+    width_l = np.where(nm, pe_nm[:, None] * np.ceil(np.sqrt(num_pe_nm))[:, None], Tr)
+    bus_auto = (np.where(valid, width_l, 0) * (1 + 1 / P["cpa"][:, None])).sum(1)
+    bus_auto = np.where(bus_auto > 2048, bus_auto / 2.0 ** np.ceil(np.log2(bus_auto / 2048)), bus_auto)
+    bus = np.where(np.isnan(P["bus_width"]), bus_auto, P["bus_width"])
+    # the global bus is shared among layers by their tile counts, a layer's copies sharing its part
+    base_total = np.where(valid, tiles_base, 0.0).sum(1)
+    share = np.ceil(base_total[:, None] / np.maximum(tiles_base, 1))
+    words = np.ceil(bits / bus[:, None])
+    words_shared = np.ceil(bits * share / bus[:, None])
     spare = np.isfinite(mt) & P["dup_weights"] & (total_tiles < mt) & ~over
-    for i in np.flatnonzero(spare):          # greedy: give left-over tiles to the slowest layer
+    if spare.any():
+        fixed_cycles = words_shared * cal["buffer_access_cycles"] + words      # global buffer and bus
+        # everything that one more copy divides: compute, adder trees, tile buffers and tile buses
+        dup_cycles = (V / speed * (ib * step_cycles + mux * stages(pe_blocks)) + V * mux * stages(tile_units)
+                      + cols * V / n_adder * stages(tr) + (tb_in + tb_out) / bus_t
+                      + (2 * tb_in / b_in + 2 * tb_out / b_out) * cal["buffer_access_cycles"])
+    for i in np.flatnonzero(spare):
+        # greedy, with a choice that never depends on the tiles left: a larger max_tiles only
+        # extends the sequence of copies, so latency never rises with more tiles. Pipelined: copy
+        # the slowest layer; layer-by-layer: the largest latency saving per tile. A layer's latency
+        # is ranked as its per-copy work / copies + its global-buffer time.
         left = mt[i] - total_tiles[i]
-        work = np.where(valid[i], np.ceil(V[i] / speed[i]) * ib[i], 0.0)
+        v = valid[i]
+        work = np.where(v, dup_cycles[i], 0.0)
+        fixed = np.where(v, fixed_cycles[i], 0.0)
+        cap = np.where(v, np.ceil(V[i] / speed[i]), 1.0)          # more copies than positions: no gain
+        cost = np.where(v, tiles[i], np.inf)
         while True:
-            cost = np.where(valid[i], tiles[i], np.inf)
-            gain = np.where(valid[i] & (cost <= left), work / tdup[i] - work / (tdup[i] + 1), -1.0)
-            j = int(np.argmax(gain))
-            if gain[j] <= 0:
+            room = v & (tdup[i] < cap)
+            if P["pipelined"][i]:
+                per = np.where(v, work / tdup[i] + fixed, -1.0)
+                j = int(np.argmax(per))
+                if not room[j]:
+                    break
+            else:
+                gain = np.where(room, (work / tdup[i] - work / (tdup[i] + 1)) / cost, -1.0)
+                j = int(np.argmax(gain))
+                if gain[j] <= 0:
+                    break
+            if cost[j] > left:
                 break
             tdup[i, j] += 1
-            left -= tiles[i, j]
+            left -= cost[j]
     tiles = tiles * tdup
     total_tiles = tiles.sum(1)
 
@@ -355,19 +453,19 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         i, j = (int(v) for v in np.argwhere(too_big)[0])
         raise ValueError(f"network #{i} layer {j}: its input needs {P['in_bits_total'][i, j] / 8192:.1f} KiB "
                          f"but ChipConfig.global_buffer_kb={buf_bits[i] / 8192:.1f}; the layer cannot be mapped")
-    width_l = np.where(nm, pe_nm[:, None] * np.ceil(np.sqrt(num_pe_nm))[:, None], Tr)
-    bus_auto = (np.where(valid, width_l, 0) * (1 + 1 / P["cpa"][:, None])).sum(1)
-    bus_auto = np.where(bus_auto > 2048, bus_auto / 2.0 ** np.ceil(np.log2(bus_auto / 2048)), bus_auto)
-    bus = np.where(np.isnan(P["bus_width"]), bus_auto, P["bus_width"])
 
     # ---------------------------------------------------------------- area (µm²)
-    a_array = n_sub * Rv * Cv * P["cell_f2"] * (P["node"] * 1e-3) ** 2
+    f_cell = P["f_cell_um"]
+    a_array = n_sub * Rv * Cv * P["cell_f2"] * f_cell ** 2
+    # write periphery: level shifters on the R word lines, R bit lines and C source lines of every
+    # sub-array whose cells are written above 1.5 V (RRAM, FeFET, PCM; none for SRAM)
+    a_ls = np.where(P["level_shift"], n_sub * (2 * Rv + Cv) * cal["level_shifter_a_f2"] * f_cell ** 2, 0.0)
     a_adc_unit = comp.adc_area_um2(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"])
     a_adc = n_adc * a_adc_unit
     max_ib = np.where(valid, ib, 0).max(1)
     acc_w = P["adc_bits"] + max_ib
     a_acc = n_adc * (cal["shift_add_a_bit_um2"] + cal["accum_a_bit_um2"]) * acc_w * s_a
-    a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a
+    a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a + a_ls
     a_buf = buf_bits * cal["buffer_a_bit_um2"] * s_a
     tiles_area = a_array + a_adc + a_acc + a_periph                    # all tiles, without IC
     per_sub = tiles_area / np.maximum(n_sub, 1)
@@ -377,7 +475,8 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     w_cm = t_r
     w_nm = pe_nm * np.ceil(np.sqrt(num_pe_nm))
     ic_units = n_tiles_cm * w_cm * tile_cm_mm + n_tiles_nm * w_nm * tile_nm_mm + bus * chip_side_mm
-    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * s_a
+    # wire area = bits × pitch × length: the floorplan gives the length, the node the pitch
+    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * (P["metal_nm"] / comp.METAL_WIDTH_NM[comp.REF_NODE_NM])
     area_um2 = tiles_area + a_buf + a_ic
     chip_side_mm = np.sqrt(area_um2) * 1e-3
 
@@ -385,78 +484,68 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
     n_conv = V * conv_per_pos
     n_subact = V * ib * rowblocks * colblocks
     n_cell = V * ib * rows * cols
+    v_scale = (P["v_chip"] / comp.REF_VDD) ** 2
     e_adc_unit = comp.adc_energy_j(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"], P["v_chip"])
-    e_adc = n_conv * e_adc_unit[:, None]
+    # current-mode sensing: the selected column's cells (half of the rows in parallel carry a 1 input
+    # bit) drive V_read·I_col into the sense amplifier for the sensing window (NeuroSim books this
+    # column power in the ADC energy, MultilevelSenseAmp.cpp); SRAM's read port conducts likewise
+    p_eff = np.minimum(P["p_par"][:, None], np.minimum(np.where(nm, cin, rows), R))
+    t_sense = np.minimum(cal["sense_window_s"], P["read_pulse"])
+    g_mean = 0.5 * (P["g_on"] + P["g_off"])
+    e_col = (P["v_mem"] ** 2 * g_mean * t_sense)[:, None] * 0.5 * p_eff
+    e_adc = n_conv * (e_adc_unit[:, None] + e_col)
     tree_adds = V * cols * (rowblocks - 1) + V * cout * (cpw - 1)
-    sa_bitops = n_conv * (P["adc_bits"][:, None] + ib)              # one shift-and-add per conversion
+    # one shift-and-add per sensing step (NeuroSim ShiftAdd.cpp) and, with several row groups, one
+    # group addition per extra conversion (SubArray.cpp adder, log₂(groups) bits wider)
+    sa_bitops = (n_conv / groups * (P["adc_bits"][:, None] + ib)
+                 + n_conv * (groups - 1) / groups * (P["adc_bits"][:, None] + np.ceil(np.log2(groups))))
     acc_bitops = sa_bitops + tree_adds * (P["adc_bits"][:, None] + ib + cpw * P["bpc"][:, None])
     e_acc = (sa_bitops * cal["shift_add_e_bit_j"] + (acc_bitops - sa_bitops) * cal["accum_e_bit_j"]) * s_e[:, None]
-    e_arr = comp.crossbar_read_energy_j(n_cell, P["v_mem"][:, None], P["g_on"][:, None], P["g_off"][:, None],
-                                        cal["cell_conduction_s"])
+    # cell reads (half the input bits are 1): each read swings the cell's share of its line, whose
+    # capacitance is the wire's per µm times the cell pitch √(cell F²)·F, at the read voltage
+    # (their conduction current is the sense current above)
+    c_cell = cal["wire_c_f_per_um"] * np.sqrt(P["cell_f2"]) * f_cell              # F per cell
+    e_arr = 0.5 * n_cell * (c_cell * P["v_mem"] ** 2)[:, None]
+    # periphery: word-line switch matrix and column mux/decoder switch once per sensing step, not per
+    # row group (NeuroSim V1.4 SubArray.cpp: their energy counts numColMuxed reads, the row groups
+    # only add ADC conversions and group additions)
     e_per = n_subact * (R + C) * cal["periph_e_line_j"] * s_e[:, None]
-    # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
-    bits_rd = rows * ib * V / np.where(nm, P["kernel_h"], 1.0)
-    bits_wr = cout * P["out_bits"] * V / P["pool"] ** 2
-    bits = bits_rd + bits_wr
     # tile traffic (NeuroSim Tile.cpp): every tile's input buffer takes its rows' inputs, its output
     # buffer the (1 + accumulator width)-bit partial sums of its columns; both written then read
-    n_pe_side = np.where(nm, num_pe_nm[:, None], np.where(man, P["pes_side"], np.ceil(t_cm / pe_cm))[:, None])
-    pe_rows = np.where(nm, pe_nm[:, None], Pr)
-    w_acc = P["adc_bits"][:, None] + ib + 1 + np.ceil(np.log2(np.maximum(np.ceil(pe_rows / R), 1)))
-    sqrt_pe = np.sqrt(np.maximum(num_pe_nm, 1))[:, None]
-    rows_eff = np.where(nm, rows / sqrt_pe, rows)
-    rows_t = np.where(nm, np.minimum(cin, Pn) * K2 / sqrt_pe, np.minimum(rows, Tr))
-    cols_t = np.where(nm, np.minimum(cols, Pn), np.minimum(cols, Tc))
-    tr = np.where(nm, np.ceil(cin / Pn), np.ceil(rows / Tr))
-    tc = np.where(nm, np.ceil(cols / Pn), np.ceil(cols / Tc))
-    tb_in = rows_t * V * ib                      # per tile (tiles work in parallel)
-    out_share = np.where(nm, num_pe_nm[:, None], 1.0)    # NM: partial sums split over the PEs
-    tb_out = cols_t / cpw * (1 + w_acc) * V / out_share
-    tbits = 2 * (rows_eff * V * ib * tc + cout * (1 + w_acc) * V * tr / out_share) * tdup
-    size_in = n_pe_side * ib * R
-    core_bits, core_w = P["tb_core"][:, None], P["tb_width"][:, None]
-    bus_t = n_pe_side * R
-    b_in = np.where(size_in < core_bits, bus_t, core_w * np.minimum(np.ceil(size_in / core_bits), np.ceil(bus_t / core_w)))
-    size_out = w_acc * n_pe_side * C / P["cpa"][:, None]
-    b_out = np.where(size_out < core_bits, w_acc * n_pe_side,
-                     core_w * np.minimum(np.ceil(size_out / core_bits), np.ceil(bus_t / core_w)))
+    tbits_in = 2 * rows_eff * V * ib * tc                       # copies split positions: no × copies
+    tbits_out = 2 * cout * (1 + w_acc) * V * tr / out_share
+    tbits = tbits_in + tbits_out
     tile_side = np.where(nm, tile_nm_mm[:, None], tile_cm_mm[:, None])
     e_buf = (bits + tbits) * cal["buffer_e_bit_j"] * s_e[:, None]
-    e_ic = (bits * chip_side_mm[:, None] + 0.5 * tbits * tile_side) * cal["ic_e_bit_mm_j"] * s_e[:, None]
+    # wire energy per bit and mm ∝ capacitance per mm (about constant over nodes) × V²: the node
+    # enters once, through the lengths
+    # (NeuroSim V1.4: only toggling bits cost energy, its inputtoggle/outputtoggle; V1.3 = 1)
+    tg_in, tg_out = P["toggle_in"][:, None], P["toggle_out"][:, None]
+    e_ic = ((bits_rd * tg_in + bits_wr * tg_out) * chip_side_mm[:, None]
+            + 0.5 * (tbits_in * tg_in + tbits_out * tg_out) * tile_side) * cal["ic_e_bit_mm_j"] * v_scale[:, None]
     parts = {"arrays": e_arr, "adc": e_adc, "accumulation": e_acc, "buffer": e_buf, "interconnect": e_ic,
              "other": e_per}
-    for key in parts:
-        parts[key] = np.where(valid, parts[key], 0.0)
+    padded = not valid.all()                    # zero the padding of a batch's shorter networks
+    if padded:
+        for key in parts:
+            parts[key] = np.where(valid, parts[key], 0.0)
     e_layer = sum(parts.values())
 
     # ---------------------------------------------------------------- latency per layer (s)
-    tclk = P["tclk"][:, None]
-    t_conv = comp.adc_conversion_s(P["adc_bits"], P["tclk"], P["adc_type"])[:, None]
     eff_speed = speed * tdup
-    mux = P["cpa"][:, None]
-    # per input bit, each sub-array (NeuroSim SubArray.cpp/ShiftAdd.cpp, synchronous): m sensing
-    # steps, m weight shift-and-adds when a weight spans several cells, ⌈m/c⌉ input shift-and-adds
-    # when the input has several bits (one cycle each), plus a calibrated overhead per sensing step
-    step_cycles = (mux * (t_conv / tclk + cal["step_overhead_cycles"]) + np.where(cpw > 1, mux, 0.0)
-                   + np.where(ib > 1, np.ceil(mux / cpw), 0.0))
     t_compute = np.ceil(V / eff_speed) * ib * step_cycles * tclk
-    # adder trees, one stage per cycle for each of the P·m partial-sum words: inside a PE across its
-    # sub-array rows (sped up by duplication), across the PEs of a tile and across row tiles
-    pe_blocks = np.ceil(np.where(nm, np.minimum(cin, Pn), np.minimum(rows, Pr)) / R)
-    tile_units = np.where(nm, num_pe_nm[:, None], np.ceil(rows_t / Pr))
-    stages = lambda n: np.ceil(np.log2(np.maximum(n, 1)))  # noqa: E731
-    n_adder = np.ceil(np.maximum(t_r, pe_nm * np.ceil(np.sqrt(num_pe_nm)))[:, None] / mux)
-    t_accum = (np.ceil(V / eff_speed) * mux * stages(pe_blocks) + V * mux * stages(tile_units)
-               + np.ceil(cols * V / n_adder) * stages(tr)) * tclk
-    share = np.ceil(total_tiles[:, None] / np.maximum(tiles, 1))
-    words = np.ceil(bits / bus[:, None])
-    words_shared = np.ceil(bits * share / bus[:, None])
+    v_copy = np.ceil(V / tdup)                                  # positions one copy of the layer handles
+    t_accum = (np.ceil(V / eff_speed) * mux * stages(pe_blocks) + v_copy * mux * stages(tile_units)
+               + np.ceil(cols * v_copy / n_adder) * stages(tr)) * tclk
+    tb_in = tb_in / tdup                                        # each copy's tile buffers see its share
+    tb_out = tb_out / tdup
     words_tile = 2 * np.ceil(tb_in / b_in) + 2 * np.ceil(tb_out / b_out)
     t_buffer = (words_shared + words_tile) * cal["buffer_access_cycles"] * tclk
     t_ic = (words + np.ceil((tb_in + tb_out) / bus_t)) * tclk
     lat = {"compute": t_compute, "accumulation": t_accum, "buffer": t_buffer, "interconnect": t_ic}
-    for key in lat:
-        lat[key] = np.where(valid, lat[key], 0.0)
+    if padded:
+        for key in lat:
+            lat[key] = np.where(valid, lat[key], 0.0)
     t_layer = sum(lat.values())
     latency = np.where(P["pipelined"], t_layer.max(1), t_layer.sum(1))
 
@@ -479,22 +568,22 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True) -
         energy_j=e_tot, leakage_power_w=p_leak, ops=ops,
         tops=ops / latency / 1e12, tops_per_w=ops / (e_tot * P["zeta"]) / 1e12,
         tops_per_mm2=ops / latency / 1e12 / area_mm2, edp_js=e_tot * latency, utilization=util,
-        tiles=total_tiles, subarrays=n_sub, adcs=n_adc,
+        tiles=total_tiles, subarrays=n_sub, adcs=n_adc, clock_period_s=P_tclk,
         pes=n_tiles_cm * np.where(man, P["pes_side"] ** 2, np.ceil(t_cm / pe_cm) ** 2) + n_tiles_nm * num_pe_nm,
         area_arrays_mm2=a_array * 1e-6, area_adc_mm2=a_adc * 1e-6, area_accumulation_mm2=a_acc * 1e-6,
         area_buffer_mm2=a_buf * 1e-6, area_interconnect_mm2=a_ic * 1e-6, area_other_mm2=a_periph * 1e-6,
         # per layer
         layer_latency_s=t_layer, layer_energy_j=e_layer, layer_tiles=tiles, layer_speedup=speed * tdup,
         layer_nm=nm, layer_cpw=cpw, layer_rows=rows, layer_cols=cols,
-        layer_subarrays=rowblocks * colblocks, layer_conversions=n_conv,
+        layer_subarrays=rowblocks * colblocks, layer_conversions=n_conv, layer_groups=groups,
         layer_parts=parts, layer_lat_parts=lat,
         # counts for calibration
-        counts=dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, sa_bitops=sa_bitops,
+        counts=None if not counts else dict(n_conv=n_conv, n_subact=n_subact, n_cell=n_cell, acc_bitops=acc_bitops, sa_bitops=sa_bitops,
                     bits=bits,
                     words_shared=words_shared + words_tile, words=words + np.ceil((tb_in + tb_out) / bus_t),
                     t_compute=t_compute, t_accum=t_accum, tbits=tbits,
-                    sense_steps=np.ceil(V / eff_speed) * ib * mux,
-                    R_plus_C=(R + C), n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
+                    sense_steps=np.ceil(V / eff_speed) * ib * mux * groups, a_ls=a_ls,
+                    R_plus_C=(R + C), e_col=n_conv * e_col, n_adc=n_adc, acc_w=acc_w, ic_units=ic_units, buf_bits=buf_bits,
                     chip_side_mm=chip_side_mm, a_array=a_array, e_arr=e_arr),
         floorplan=dict(pe_nm=pe_nm, num_pe_nm=num_pe_nm, tile_cm_rows=t_r, tile_cm_cols=t_c, pe_cm_rows=pe_r,
                        pe_cm_cols=pe_c, bus_width_bits=bus, global_buffer_bits=buf_bits,
@@ -532,27 +621,30 @@ def evaluate(network: Network, device: Device | str, chip: ChipConfig, *, n_infe
     dev = _check_inputs(network, device, chip)
     if isinstance(n_inferences, bool) or not isinstance(n_inferences, int) or n_inferences < 1:
         raise ValueError(f"n_inferences={n_inferences!r}; must be an integer >= 1")
-    from ._scalar import core_one  # the scalar twin of core(): same equations, ~3× faster for one network
-
-    return _report(core_one(network, dev, chip), 0, network, chip, n_inferences)
+    # one implementation: a single evaluation is a batch of one
+    return _report(core(pack([network], [dev], [chip])), 0, network, chip, n_inferences)
 
 
 def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> HardwareReport:
     nl = len(network)
+    row = {k: o[k][i, :nl].tolist() for k in ("layer_nm", "layer_cpw", "layer_rows", "layer_cols", "layer_subarrays",
+                                               "layer_tiles", "layer_speedup", "layer_conversions", "layer_latency_s",
+                                               "layer_energy_j", "layer_groups")}
+    part_rows = {k: v[i, :nl].tolist() for k, v in o["layer_parts"].items()}
+    neurosim_ops = chip.ops_convention == "neurosim"
     layers = []
     for j, layer in enumerate(network.layers):
-        parts = {k: float(v[i, j]) for k, v in o["layer_parts"].items()}
         layers.append(LayerReport(
             name=layer.name or f"layer{j + 1}",
-            mapping="novel" if o["layer_nm"][i, j] else "conventional",
-            cells_per_weight=int(o["layer_cpw"][i, j]), rows=int(o["layer_rows"][i, j]),
-            cols=int(o["layer_cols"][i, j]), subarrays=int(o["layer_subarrays"][i, j]),
-            tiles=int(o["layer_tiles"][i, j]), speedup=int(o["layer_speedup"][i, j]),
-            adc_conversions=float(o["layer_conversions"][i, j]), latency_s=float(o["layer_latency_s"][i, j]),
-            energy_j=float(o["layer_energy_j"][i, j]), energy_breakdown_j=parts,
-            ops=(2.0 * (layer.macs_neurosim if chip.ops_convention == "neurosim" else layer.macs)),
+            mapping="novel" if row["layer_nm"][j] else "conventional",
+            cells_per_weight=int(row["layer_cpw"][j]), rows=int(row["layer_rows"][j]),
+            cols=int(row["layer_cols"][j]), subarrays=int(row["layer_subarrays"][j]),
+            tiles=int(row["layer_tiles"][j]), speedup=int(row["layer_speedup"][j]),
+            adc_conversions=row["layer_conversions"][j], latency_s=row["layer_latency_s"][j],
+            energy_j=row["layer_energy_j"][j], energy_breakdown_j={k: v[j] for k, v in part_rows.items()},
+            ops=(2.0 * (layer.macs_neurosim if neurosim_ops else layer.macs)),
+            row_groups=int(row["layer_groups"][j]),
         ))
-    assert len(layers) == nl
     e_dyn = float(o["dynamic_energy_j"][i]) * n
     e_leak = float(o["leakage_energy_j"][i]) * n
     lat = float(o["latency_s"][i]) * n
@@ -564,7 +656,7 @@ def _report(o: dict, i: int, network: Network, chip: ChipConfig, n: int = 1) -> 
         leakage_power_w=float(o["leakage_power_w"][i]), ops=ops, ops_convention=chip.ops_convention,
         tops=ops / lat / 1e12, tops_per_w=ops / (e_tot * chip.post_layout_energy_factor) / 1e12,
         tops_per_mm2=ops / lat / 1e12 / area, edp_js=e_tot * lat, utilization=float(o["utilization"][i]),
-        clock_period_s=chip.clock_period_s, tiles=int(o["tiles"][i]), pes=int(o["pes"][i]),
+        clock_period_s=float(o["clock_period_s"][i]), tiles=int(o["tiles"][i]), pes=int(o["pes"][i]),
         subarrays=int(o["subarrays"][i]),
         adcs=int(o["adcs"][i]),
         floorplan={k: float(v[i]) for k, v in o["floorplan"].items()},

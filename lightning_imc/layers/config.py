@@ -66,6 +66,9 @@ class IMCConfig:
             :func:`~lightning_imc.layers.calibrate_input_ranges`.
         input_range_momentum: Momentum of the ``calibrated`` input range's moving average, in (0, 1].
         seed: Seed of the variation samples; ``None`` draws from torch's global generator.
+        rows_in_parallel: Word lines read at once (partial-parallel read, NeuroSim V1.4
+            ``numRowParallel``); ``None`` = all ``array_rows``. Each ADC conversion then sees the
+            partial sum of ``adc_rows = min(array_rows, rows_in_parallel)`` consecutive rows.
 
     Weight formats must have at least one positive and one negative non-zero level: a signed format
     needs at least 2 bits (Q0.1 is {-0.5, 0}, Q1.0 is {-1, 0}); so must a signed input format.
@@ -91,6 +94,7 @@ class IMCConfig:
     input_scaling: str = "absolute"
     input_range_momentum: float = 0.1
     seed: int | None = None
+    rows_in_parallel: int | None = None
 
     def __post_init__(self) -> None:
         check_fixed_point(
@@ -123,6 +127,8 @@ class IMCConfig:
         _check_non_negative("relative_sigma", self.relative_sigma)
         _check_int("array_rows", self.array_rows, 1, MAX_ARRAY_SIZE)
         _check_int("array_cols", self.array_cols, 1, MAX_ARRAY_SIZE)
+        if self.rows_in_parallel is not None:
+            _check_int("rows_in_parallel", self.rows_in_parallel, 1, self.array_rows, none_ok=True)
         if self.adc_bits is not None:
             _check_int("adc_bits", self.adc_bits, 1, 16, none_ok=True)
         if isinstance(self.adc_range, str):
@@ -157,6 +163,11 @@ class IMCConfig:
     def input_format(self) -> FixedPoint:
         """Fixed-point format of the layer input."""
         return FixedPoint(self.input_int_bits, self.input_frac_bits, signed=self.input_signed)
+
+    @property
+    def adc_rows(self) -> int:
+        """Rows whose partial sum one ADC conversion sees: ``min(array_rows, rows_in_parallel)``."""
+        return self.array_rows if self.rows_in_parallel is None else min(self.array_rows, self.rows_in_parallel)
 
     @property
     def device_spec(self) -> Device:

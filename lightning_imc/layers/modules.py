@@ -218,7 +218,7 @@ class IMCLayer:
         scaled = config.weight_scaling != "absolute" or config.input_scaling != "absolute"
         x_max = self._input_format.max_abs if config.quantize_inputs and not scaled else x.detach().abs().amax()
         w_max = self._weight_format.max_abs if config.quantize_weights and not scaled else weight.detach().abs().amax()
-        return min(config.array_rows, rows) * x_max * w_max
+        return min(config.adc_rows, rows) * x_max * w_max
 
     def _imc_repr(self) -> str:
         c = self.imc_config
@@ -260,14 +260,14 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             padding = 0
-        plan = self._tile_plans.get(config.array_rows)
+        plan = self._tile_plans.get(config.adc_rows)
         if plan is None:
-            plan = self._tile_plans[config.array_rows] = conv_tile_plan(
-                self.in_channels, self.kernel_size, config.array_rows
+            plan = self._tile_plans[config.adc_rows] = conv_tile_plan(
+                self.in_channels, self.kernel_size, config.adc_rows
             )
         rows = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         return tiled_conv2d(
-            x, weight, self.bias, self.stride, padding, self.dilation, config.array_rows, config.adc_bits,
+            x, weight, self.bias, self.stride, padding, self.dilation, config.adc_rows, config.adc_bits,
             self._adc_full_scale(x, weight, rows), plan,
         )
 
@@ -320,7 +320,7 @@ class IMCLinear(nn.Linear, IMCLayer):
         if config.adc_bits is None:
             return F.linear(x, weight, self.bias)
         return tiled_linear(
-            x, weight, self.bias, config.array_rows, config.adc_bits,
+            x, weight, self.bias, config.adc_rows, config.adc_bits,
             self._adc_full_scale(x, weight, self.in_features),
         )
 

@@ -40,6 +40,10 @@ def layer_config(base: IMCConfig, layer: Any, device: str | None, circuit: Mappi
         changes["array_rows"] = changes["array_cols"] = int(circuit["array_size"])
     if "subarray_rows" in circuit:  # a circuit settled by the chip model's optimiser
         changes["array_rows"] = int(circuit["subarray_rows"])
+    if "rows_in_parallel" in circuit:
+        # the same partial-parallel read as the chip (ChipConfig.rows_in_parallel): the ADC sees its partial sums
+        value = circuit["rows_in_parallel"]
+        changes["rows_in_parallel"] = None if value is None else int(value)
     if "adc_bits" in circuit:
         # the chip the hardware model charges for has these ADCs: the accuracy sees them too (no free lunch)
         changes["adc_bits"] = int(circuit["adc_bits"])
