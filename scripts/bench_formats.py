@@ -32,8 +32,7 @@ import torch
 
 from lightning_imc.callbacks import measure_on_chips
 from lightning_imc.data import FashionMNISTDataModule, get_datamodule
-from lightning_imc.layers import IMCConfig
-from lightning_imc.models import ChildModule, OptimizerConfig
+from lightning_imc.models import ChildModule, OptimizerConfig, child_imc_config
 from lightning_imc.space import get_space, to_child
 
 EQUIVALENT = ("Q1.3", "Q2.2", "Q3.1", "Q0.4")
@@ -63,7 +62,7 @@ def describe(spec) -> str:
 def train_and_judge(candidate, space, datamodule, epochs: int, chips: int, seed: int) -> dict:
     spec = to_child(space, candidate, input_shape=datamodule.input_shape, num_classes=datamodule.num_classes)
     pl.seed_everything(seed, workers=True, verbose=False)
-    imc = IMCConfig(variation="train", seed=seed)
+    imc = child_imc_config(variation="train", seed=seed)  # the search's child layers (conf/imc/noise_aware.yaml)
     module = ChildModule(spec, imc, OptimizerConfig(name="adam", lr=3e-3, scheduler="cosine"))
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
