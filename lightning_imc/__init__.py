@@ -1,6 +1,6 @@
 """lightning-imc: hardware-aware neural architecture search for compute-in-memory crossbars.
 
-Subpackages import only downward (see ``../shared/DESIGN.md``):
+Subpackages import only downward (the layout section of the README):
 
 * :mod:`lightning_imc.devices` — memory devices (plain Python), shared by everything below.
 * :mod:`lightning_imc.layers` — noise-aware crossbar layers (plain PyTorch).
