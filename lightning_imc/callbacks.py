@@ -162,14 +162,16 @@ def measure_on_chips(network: nn.Module, spec: Any, loader: Any, device: torch.d
 
     with variation_mode(network, "off"):
         clean = metric(network)
-    chips = evaluate_on_chips(network, metric, n_chips=n_chips, seed=seed)
+    chips = evaluate_on_chips(network, metric, n_chips=n_chips, seed=seed, value_range=(0.0, 1.0))
     figures: dict[str, Any] = dict(
         accuracy_clean=clean, accuracy_variation=chips.mean, accuracy_variation_std=chips.std,
-        accuracy_variation_ci95=(max(0.0, chips.ci95_low), min(1.0, chips.ci95_high)), chip_values=list(chips.values))
+        accuracy_variation_ci95=(chips.ci95_low, chips.ci95_high), chip_values=list(chips.values),
+        ci_method=chips.CI_METHOD)
     if bn_batches:
-        recal = evaluate_on_chips(network, metric, n_chips=n_chips, seed=seed, bn_batches=bn_batches)
+        recal = evaluate_on_chips(network, metric, n_chips=n_chips, seed=seed, bn_batches=bn_batches,
+                                  value_range=(0.0, 1.0))
         figures.update(accuracy_variation_bn_recal=recal.mean,
-                       accuracy_variation_bn_recal_ci95=(max(0.0, recal.ci95_low), min(1.0, recal.ci95_high)))
+                       accuracy_variation_bn_recal_ci95=(recal.ci95_low, recal.ci95_high))
     return figures
 
 

@@ -21,7 +21,6 @@ __all__ = [
     "resample_chip",
     "classification_accuracy",
     "student_t_quantile",
-    "student_t_cdf",
 ]
 
 
@@ -48,13 +47,24 @@ class MonteCarloResult:
         """Number of chips evaluated."""
         return len(self.values)
 
+    #: How the interval is computed (named in reports).
+    CI_METHOD = "95% Student-t interval of the mean over chips"
+
     @classmethod
-    def from_values(cls, values: "list[float] | tuple[float, ...]") -> "MonteCarloResult":
+    def from_values(cls, values: "list[float] | tuple[float, ...]",
+                    value_range: tuple[float, float] | None = None) -> "MonteCarloResult":
         """Summarise per-chip values.
+
+        Args:
+            values: The metric on each chip.
+            value_range: ``(low, high)`` the metric cannot leave (e.g. ``(0, 1)`` for an accuracy):
+                the interval is clipped to it.
 
         >>> r = MonteCarloResult.from_values([0.9, 0.8, 0.85, 0.95])
         >>> round(r.mean, 4), round(r.std, 4), round(r.ci95_low, 4), round(r.ci95_high, 4)
         (0.875, 0.0645, 0.7723, 0.9777)
+        >>> MonteCarloResult.from_values([0.1, 0.9], value_range=(0.0, 1.0)).ci95_low
+        0.0
         """
         values = tuple(float(v) for v in values)
         if not values:
@@ -64,50 +74,23 @@ class MonteCarloResult:
             return cls(mean, 0.0, mean, mean, values)
         std = statistics.stdev(values)
         half = student_t_quantile(0.975, len(values) - 1) * std / math.sqrt(len(values))
-        return cls(mean, std, mean - half, mean + half, values)
-
-
-def student_t_cdf(t: float, df: int) -> float:
-    """CDF of Student's t with integer ``df`` (closed-form series, Abramowitz & Stegun 26.7.3-4)."""
-    theta = math.atan(abs(t) / math.sqrt(df))
-    c2, s = math.cos(theta) ** 2, math.sin(theta)
-    if df % 2:
-        term, total = math.cos(theta), 0.0
-        for k in range(1, (df - 1) // 2 + 1):
-            total += term
-            term *= c2 * (2 * k) / (2 * k + 1)
-        inside = 2 / math.pi * (theta + s * total) if df > 1 else 2 / math.pi * theta
-    else:
-        term, total = 1.0, 0.0
-        for k in range(1, df // 2 + 1):
-            total += term
-            term *= c2 * (2 * k - 1) / (2 * k)
-        inside = s * total
-    return 0.5 + math.copysign(inside / 2, t)
+        low, high = mean - half, mean + half
+        if value_range is not None:
+            low, high = max(value_range[0], low), min(value_range[1], high)
+        return cls(mean, std, low, high, values)
 
 
 def student_t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t with integer ``df`` (bisection on the exact CDF).
+    """Quantile of Student's t with ``df`` degrees of freedom (SciPy's ``stats.t.ppf``).
 
     >>> round(student_t_quantile(0.975, 9), 4), round(student_t_quantile(0.975, 1), 3)
     (2.2622, 12.706)
     """
     if not 0 < p < 1 or isinstance(df, bool) or not isinstance(df, int) or df < 1:
         raise ValueError(f"student_t_quantile needs 0 < p < 1 and an integer df >= 1, got p={p}, df={df}")
-    low, high = -1.0, 1.0
-    while student_t_cdf(low, df) > p:
-        low *= 2
-    while student_t_cdf(high, df) < p:
-        high *= 2
-    for _ in range(200):
-        mid = (low + high) / 2
-        if student_t_cdf(mid, df) < p:
-            low = mid
-        else:
-            high = mid
-        if high - low < 1e-12 * max(1.0, abs(mid)):
-            break
-    return (low + high) / 2
+    from scipy import stats  # local: SciPy loads only when an interval is computed
+
+    return float(stats.t.ppf(p, df))
 
 
 def set_variation(model: nn.Module, mode: str) -> None:
@@ -142,6 +125,7 @@ def evaluate_on_chips(
     n_chips: int = 10,
     seed: int | None = None,
     bn_batches: Sequence[object] | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> MonteCarloResult:
     """Evaluate ``metric(model)`` on ``n_chips`` independently sampled chips.
 
@@ -181,7 +165,7 @@ def evaluate_on_chips(
             modules = dict(model.named_modules())
             for name, state in saved.items():
                 modules[name].load_state_dict(state)
-    return MonteCarloResult.from_values(values)
+    return MonteCarloResult.from_values(values, value_range)
 
 
 @torch.no_grad()
