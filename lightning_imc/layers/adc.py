@@ -18,8 +18,8 @@ default ``dynamic`` full scale nothing but the single largest partial sum can cl
 same as masking; with a fixed full scale that clips, the gradient of clipped sums is not zeroed.
 
 Convolutions stay native: all tiles of a layer run as one grouped ``F.conv2d`` over a gathered copy
-of the input channels that each tile touches (no unfold). A shared step lets the digital sum over
-tiles run on integer codes: ``sum_t step * code_t = step * sum_t code_t`` (one multiply per output).
+of the input channels that each tile touches (no unfold); every tile's partial sums go through the
+ADC in one fused pass before the digital sum over tiles.
 """
 
 from __future__ import annotations
@@ -193,11 +193,13 @@ class _TiledConvADC(torch.autograd.Function):
 
 def _adc_sum(partial: Tensor, tile_dim: int, adc_bits: int, full_scale: "float | str | Tensor") -> Tensor:
     """Quantize every tile's partial sums with the ADC (in place, no autograd) and sum over tiles."""
-    if isinstance(full_scale, str):  # "dynamic": the largest |partial sum| of this call
-        full_scale = partial.abs().amax()
+    if isinstance(full_scale, str):  # "dynamic": the largest |partial sum| of this call (no |p| temporary)
+        low, high = torch.aminmax(partial)
+        full_scale = torch.maximum(-low, high)
     levels = 2 ** (adc_bits - 1)
-    step = full_scale / levels
-    if isinstance(step, Tensor):
-        step = step.float().clamp_min(torch.finfo(torch.float32).tiny)  # stays on device: no host sync
-    codes = partial.float().div_(step).round_().clamp_(-levels, levels - 1)
-    return codes.sum(tile_dim).mul_(step).to(partial.dtype)
+    step = torch.as_tensor(full_scale, dtype=torch.float32, device=partial.device) / levels
+    step = step.clamp_min(torch.finfo(torch.float32).tiny).reshape(())  # stays on device: no host sync
+    zero = torch.zeros((), dtype=torch.int32, device=partial.device)
+    # one fused pass: round(p / step) clamped to the ADC's codes, times step (no autograd here)
+    read = torch.fake_quantize_per_tensor_affine(partial.float(), step, zero, -levels, levels - 1)
+    return read.sum(tile_dim).to(partial.dtype)
