@@ -218,6 +218,12 @@ def format_child_summary(results: Mapping[str, Any]) -> str:
             f"{100 * results['accuracy_variation']:.2f}% (95% CI {100 * low:.2f}–{100 * high:.2f}, "
             f"{len(results['chip_values'])} chips)"
         )
+    if "accuracy_variation_bn_recal" in results:
+        low, high = results["accuracy_variation_bn_recal_ci95"]
+        lines.append(
+            f"  the same chips after per-chip BatchNorm re-calibration (a deployment step, not in the reward): "
+            f"{100 * results['accuracy_variation_bn_recal']:.2f}% (95% CI {100 * low:.2f}–{100 * high:.2f})"
+        )
     hw = results.get("hardware")
     if hw:
         lines.append(
