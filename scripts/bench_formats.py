@@ -8,7 +8,7 @@ formats, each with the same seed, optimizer and epochs, then judged on ``--chips
 * ``Q1.3``, ``Q2.2``, ``Q3.1``, ``Q0.4`` — 4-bit weights in one 4-bit cell: the same chip up to a
   power-of-two scale (every hidden layer is followed by batch norm; the classifier's scale does not
   change its arg-max). Their 95% intervals should overlap.
-* ``Q1.7`` — 8-bit weights in two cells (a different chip: more levels, more noise from the top cell).
+* ``Q2.6`` — 8-bit weights in two cells (a different chip: more levels, more noise from the top cell).
 * ``random_<k>`` — every layer's weight *and* input format drawn at random from the space (NACIM
   Table I: integer bits 0–3, fraction bits 0–6), the device fixed to the 4-bit ReRAM.
 
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--random", type=int, default=6, help="random per-layer format candidates")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--cases", default=None, help="comma-separated subset of the cases to run (default: all)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     if args.threads:
@@ -98,10 +99,16 @@ def main() -> None:
         kwargs["image_size"] = 16
     datamodule = get_datamodule(data, **kwargs)
     space = get_space("rls", include=("architecture", "quantization"))
-    cases = {name: weight_format_candidate(space, int(name[1]), int(name[3])) for name in EQUIVALENT + ("Q1.7",)}
+    cases = {name: weight_format_candidate(space, int(name[1]), int(name[3])) for name in EQUIVALENT + ("Q2.6",)}
     rng = random.Random(args.seed)
     for k in range(args.random):
         cases[f"random_{k}"] = random_format_candidate(space, rng)
+    if args.cases:
+        wanted = args.cases.split(",")
+        unknown = [c for c in wanted if c not in cases]
+        if unknown:
+            parser.error(f"--cases: unknown {unknown}; allowed: {list(cases)}")
+        cases = {name: cases[name] for name in wanted}
     results: dict[str, dict] = {}
     print(f"{data}: {args.train_samples} training images, {args.epochs} epochs, {args.chips} chips, "
           f"{torch.get_num_threads()} threads")
@@ -110,13 +117,14 @@ def main() -> None:
         r = results[name]
         print(f"{name:9s} clean {r['clean']:.4f}  chips {r['chips']:.4f} "
               f"[{r['chips_ci95'][0]:.4f}, {r['chips_ci95'][1]:.4f}]  {r['seconds']:6.1f} s  {r['formats']}", flush=True)
-    lows = [results[n]["chips_ci95"][0] for n in EQUIVALENT]
-    highs = [results[n]["chips_ci95"][1] for n in EQUIVALENT]
+    lows = [results[n]["chips_ci95"][0] for n in EQUIVALENT if n in results]
+    highs = [results[n]["chips_ci95"][1] for n in EQUIVALENT if n in results]
     random_chips = [results[n]["chips"] for n in results if n.startswith("random_")]
     summary = {name: {k: r[k] for k in ("clean", "chips", "chips_ci95")} for name, r in results.items()}
-    summary["equivalent_formats_ci_overlap"] = max(lows) <= min(highs)
-    summary["random_over_default_chips"] = (round(statistics.median(random_chips) / results["Q1.3"]["chips"], 3)
-                                            if random_chips and results["Q1.3"]["chips"] > 0 else None)
+    summary["equivalent_formats_ci_overlap"] = bool(lows) and max(lows) <= min(highs)
+    default = results.get("Q1.3", {}).get("chips", 0.0)
+    summary["random_over_default_chips"] = (round(statistics.median(random_chips) / default, 3)
+                                            if random_chips and default > 0 else None)
     print(json.dumps(summary))
 
 
