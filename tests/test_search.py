@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from lightning_imc.app import prepare, run
 from lightning_imc.search import MODE_SWITCHES, Search
 from lightning_imc.search.history import HistoryStore
-from lightning_imc.search.loop import search_fingerprint
+from lightning_imc.search.loop import SearchInputError, search_fingerprint
 from lightning_imc.settings import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,8 +128,16 @@ def test_interrupted_search_resumes_without_retraining_and_with_the_same_sequenc
 
 
 def test_rnas_needs_saved_weights(tmp_path):
-    search, store = _search(tmp_path, FakeExecutor(), "search.mode=rnas", "controller=random")
-    with store, pytest.raises(ConfigError, match="search.rnas_checkpoint=None"):
+    # the application refuses it with the settings, before any data loads
+    with pytest.raises(ConfigError, match="search.rnas_checkpoint=None"):
+        prepare(compose_config(tmp_path, *SMALL, "search.mode=rnas", "controller=random"))
+    # the search layer on its own refuses it too (e.g. weights deleted after the settings were checked)
+    missing = tmp_path / "gone.pt"
+    missing.write_bytes(b"x")
+    search, store = _search(tmp_path, FakeExecutor(), "search.mode=rnas", "controller=random",
+                            f"search.rnas_checkpoint={missing}")
+    missing.unlink()
+    with store, pytest.raises(SearchInputError, match="search.rnas_checkpoint="):
         search.run()
 
 
@@ -224,7 +232,7 @@ def test_ray_executor_gives_the_same_history_as_local(tmp_path):
 
 
 def test_a_diverging_child_is_recorded_as_failed_with_the_floor_reward(tmp_path):
-    from lightning_imc.app import _to_container
+    from lightning_imc.app import _to_container, child_context
     from lightning_imc.search import ChildJob, run_child_job
 
     cfg = compose_config(tmp_path, *SMALL, "optimizer=sgd", "optimizer.lr=1e30", "optimizer.scheduler=none")
@@ -232,7 +240,8 @@ def test_a_diverging_child_is_recorded_as_failed_with_the_floor_reward(tmp_path)
     space = prepare(cfg).space
     reward = {"alpha": 1.0, "weights": {}, "merge": "weighted_sum", "failed_reward": -1.0, "bounds": {}}
     job = ChildJob(config=config, phase="ptbnas", index=0, candidate=space.default_candidate().to_dict(), seed=0,
-                   train_epochs=2, variation="train", accuracy_source="variation", reward=reward, threads=1)
+                   train_epochs=2, variation="train", accuracy_source="variation", reward=reward, threads=1,
+                   context_factory=child_context)
     outcome = run_child_job(job)
     assert outcome["status"] == "failed" and outcome["reward"] == -1.0
     assert "FloatingPointError" in outcome["error"] or "non-finite" in outcome["error"]
