@@ -59,6 +59,10 @@ class MonteCarloResult:
         values = tuple(float(v) for v in values)
         if not values:
             raise ValueError("MonteCarloResult needs at least one value")
+        bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"MonteCarloResult: the metric is {values[bad[0]]} on chip {bad[0]} ({len(bad)} of "
+                             f"{len(values)} chips not finite); a metric must return a finite number")
         mean = statistics.fmean(values)
         if len(values) == 1:
             return cls(mean, 0.0, mean, mean, values)
