@@ -61,7 +61,9 @@ def main(cfg: DictConfig) -> None:
     _STDERR.release()
     from lightning_imc.app import run_cli
 
-    sys.exit(run_cli(cfg))
+    status = run_cli(cfg)
+    if status:  # success returns, so that a Hydra multirun (-m) goes on to its next job
+        sys.exit(status)
 
 
 def _without_traceback(text: str) -> str:

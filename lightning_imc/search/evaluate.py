@@ -10,6 +10,7 @@ not once per child.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
@@ -178,8 +179,9 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
                     raise ChildDidNotLearn(f"non-finite weights after training ({name})")
         module.to(device)
         if job.checkpoint_path and job.train_epochs > 0:  # atomic: a later phase never loads a partial file
-            state = module.network.state_dict()
-            atomic_write(job.checkpoint_path, lambda handle: torch.save(state, handle))
+            buffer = io.BytesIO()  # serialised first, so that a refused write is a plain OSError (ENOSPC, EFBIG)
+            torch.save(module.network.state_dict(), buffer)
+            atomic_write(job.checkpoint_path, lambda handle: handle.write(buffer.getbuffer()))
             outcome["checkpoint_path"] = job.checkpoint_path
         elif job.init_checkpoint:
             outcome["checkpoint_path"] = job.init_checkpoint
