@@ -36,50 +36,57 @@ os.environ.pop("LIGHTNING_IMC_DEBUG", None)
 import torch
 torch.set_num_threads(1)
 import hydra, pytorch_lightning, lightning_imc.app, lightning_imc.search.loop  # imported once, before forking
-cases = json.load(sys.stdin)
-results = {{}}
-for case in cases:
+
+
+def start(case):
     stdout, stderr = case["out"] + ".stdout", case["out"] + ".stderr"
-    started = time.time()
     pid = os.fork()
+    if pid:
+        return pid
+    for fd, name in ((1, stdout), (2, stderr)):
+        os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    os.chdir(case["cwd"])
+    sys.argv = [{train!r}, *case["args"]]
+    try:
+        runpy.run_path({train!r}, run_name="__main__")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if isinstance(exit_.code, str):
+            print(exit_.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()  # what Python prints for an uncaught exception
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+cases = json.load(sys.stdin)
+waiting, running, results = list(cases), {{}}, {{}}
+while waiting or running:
+    while waiting and len(running) < {parallel}:
+        case = waiting.pop(0)
+        running[start(case)] = (case, time.time())
+    pid, status = os.waitpid(-1, os.WNOHANG)
     if pid == 0:
-        for fd, name in ((1, stdout), (2, stderr)):
-            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
-        os.chdir(case["cwd"])
-        sys.argv = [{train!r}, *case["args"]]
-        try:
-            runpy.run_path({train!r}, run_name="__main__")
-            code = 0
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
-            if isinstance(exit_.code, str):
-                print(exit_.code, file=sys.stderr)
-        except BaseException:
-            traceback.print_exc()  # what Python prints for an uncaught exception
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    deadline = time.time() + 240
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            break
-        if time.time() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            code = "timeout"
-            break
+        for pid, (case, started) in list(running.items()):
+            if time.time() - started > 240:
+                os.kill(pid, 9)
         time.sleep(0.02)
-    results[case["id"]] = {{"seconds": time.time() - started, "rc": code, "stdout": open(stdout).read(), "stderr": open(stderr).read()}}
+        continue
+    case, started = running.pop(pid)
+    code = os.waitstatus_to_exitcode(status)
+    results[case["id"]] = {{"seconds": time.time() - started, "rc": code,
+                            "stdout": open(case["out"] + ".stdout").read(),
+                            "stderr": open(case["out"] + ".stderr").read()}}
 print("RESULTS" + json.dumps(results))
 """
 
 
 def run_cases(cases: list[dict]) -> dict[str, dict]:
     """Run ``train.py`` once per case (``id``, ``args``, ``out``, ``cwd``) in forked copies of one warm driver."""
-    driver = _DRIVER.format(root=str(ROOT), train=TRAIN)
+    driver = _DRIVER.format(root=str(ROOT), train=TRAIN, parallel=2)  # two cases at a time (2 cores)
     env = dict(os.environ, PYTHONHASHSEED="0", WANDB_MODE="offline")
     done = subprocess.run([sys.executable, "-c", driver], input=json.dumps(cases), capture_output=True, text=True,
                           env=env, timeout=1500, cwd=str(ROOT))
@@ -122,6 +129,9 @@ CORPUS: list[tuple[str, list[str], int, str]] = [
     ("resize=cubic", ["data.resize=cubic"], 2, "data.resize"),
     ("test_fraction=0", ["data.test_fraction=0"], 2, "data.test_fraction"),
     ("data.unknown", ["+data.no_such_argument=1"], 2, "no_such_argument"),
+    ("normalize=abc", ["data.normalize=abc"], 2, "data.normalize must be true or false, got 'abc'"),
+    ("data.device", ["data.device=banana"], 2, "data.device must be null or a torch device"),
+    ("max_train_samples=-1", ["data.max_train_samples=-1"], 2, "data.max_train_samples"),
     ("data=imagenet", ["data=imagenet"], 2, "data/imagenet"),
     ("rls without CIFAR-10", ["+experiment=rls", "data.root={out}/nowhere"], 2, "cifar-10-batches-py"),
     # other settings
@@ -414,3 +424,158 @@ def test_convert_to_imc_of_a_string_names_the_argument():
 
     with pytest.raises(TypeError, match="model"):
         convert_to_imc("resnet")
+
+
+# ------------------------------------------------------------------------------------------------
+# faults: signals, kill -9, a second writer, a full disk, a read-only folder
+
+FAULT = ["mode=search", "search.mode=ptbnas", "search.episodes=4", "search.batch_size=2", "trainer.max_epochs=2",
+         "data.max_train_samples=800",
+         "data.batch_size=16", "controller=evolution", "controller.population_size=2", "controller.sample_size=2",
+         "callbacks.variation_eval.n_chips=2", "reward.bound_samples=4", "executor.threads_per_child=1", *FAST]
+
+
+def _start(out: Path, limit_bytes: int | None = None) -> subprocess.Popen:
+    def limit():  # a "disk" that takes files of at most limit_bytes (the write fails with EFBIG)
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    out.mkdir(exist_ok=True)
+    return subprocess.Popen([sys.executable, TRAIN, *FAULT, f"paths.output_dir={out}", f"hydra.run.dir={out}"],
+                            cwd=str(out.parent), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONHASHSEED="0"), preexec_fn=limit if limit_bytes else None)
+
+
+def _job_started(process: subprocess.Popen, out: Path, timeout: float = 600) -> bool:
+    """Wait until ``process`` holds the output folder's lock (its job runs); False if it ended first."""
+    import time
+
+    lock = out / ".lightning-imc.lock"
+    deadline = time.time() + timeout
+    while time.time() < deadline and process.poll() is None:
+        if lock.exists() and f"pid {process.pid} " in lock.read_text(errors="replace"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _final_history(out: Path) -> list[tuple]:
+    import torch
+
+    from lightning_imc.search.history import HistoryStore
+
+    with HistoryStore.open_readonly(out / "history.sqlite") as store:
+        records = store.records()
+    for record in records:  # every checkpoint a record names is whole
+        if record.checkpoint_path:
+            torch.load(record.checkpoint_path, map_location="cpu", weights_only=True)
+    return sorted((r.phase, r.index, r.key, r.status, round(r.reward, 6)) for r in records)
+
+
+def _interrupt_and_resume(out: Path, signum: int, seed: str, full_disk: bool = False) -> int:
+    """Start the search and send ``signum`` at a random moment of it (seeded); with ``full_disk``, continue
+    on a "disk" too small for most children's weights (it must stop cleanly); then resume to the end with
+    the same command. Returns 1 if the signal found the search running."""
+    import random
+    import signal
+    import time
+
+    hit = 0
+    process = _start(out)
+    if _job_started(process, out):
+        time.sleep(random.Random(seed).uniform(0.0, 10.0))
+        if process.poll() is None:
+            hit = 1
+            process.send_signal(signum)
+    _, err = process.communicate(timeout=900)
+    assert TRACEBACK not in err, err[-3000:]
+    if signum == signal.SIGTERM and process.returncode != 0:
+        assert process.returncode == 143, err[-2000:]
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("interrupted by SIGTERM: ") and "run the same command to resume" in last, last
+    elif signum == signal.SIGKILL:
+        assert process.returncode in (0, -signal.SIGKILL)
+    if full_disk:
+        disk = _start(out, limit_bytes=600_000)  # files of at most 600 kB
+        _, err = disk.communicate(timeout=900)
+        assert TRACEBACK not in err, err[-3000:]
+        if disk.returncode != 0:  # (0: every remaining child fitted)
+            assert disk.returncode == 1, err[-3000:]
+            last = err.strip().splitlines()[-1]
+            assert last.startswith("storage error: File too large") and "nothing recorded is lost" in last, last
+        assert not list(out.rglob("*.tmp")), "a partial file was left behind"
+    resumed = _start(out)  # the same command resumes
+    _, err = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, err[-3000:]
+    return hit
+
+
+def _second_writer_is_refused(out: Path, first: subprocess.Popen) -> None:
+    assert _job_started(first, out)
+    second = _start(out)
+    err = second.communicate(timeout=600)[1]
+    assert second.returncode == 1 and TRACEBACK not in err, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("busy: ") and f"is in use by pid {first.pid} " in last, last
+
+
+def test_signals_kill_a_second_writer_and_a_full_disk_end_with_the_uninterrupted_history(tmp_path):
+    """Searches side by side: one uninterrupted (a second command on its folder is refused at once), three
+    hit by SIGTERM / SIGKILL at random moments (3 seeds), one of them then by a full disk; each resumed with
+    the same command ends with the uninterrupted run's history."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    reference = _start(tmp_path / "reference")
+    plans = {"term-seed0": (signal.SIGTERM, True), "kill-seed1": (signal.SIGKILL, False),
+             "term-seed2": (signal.SIGTERM, False)}
+    with ThreadPoolExecutor(len(plans) + 1) as pool:
+        second = pool.submit(_second_writer_is_refused, tmp_path / "reference", reference)
+        hits = [pool.submit(_interrupt_and_resume, tmp_path / name, signum, name, disk)
+                for name, (signum, disk) in plans.items()]
+        second.result()
+        interrupted = sum(future.result() for future in hits)
+    _, err = reference.communicate(timeout=900)
+    assert reference.returncode == 0, err[-3000:]
+    expected = _final_history(tmp_path / "reference")
+    assert len(expected) == 4
+    for name in plans:
+        assert _final_history(tmp_path / name) == expected, name
+    assert interrupted >= 2, "the random moments all fell after the searches ended"
+
+
+def test_read_only_output_folder_and_read_only_finished_history(tmp_path):
+    from lightning_imc.search.history import HistoryStore, OutputFolderError
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    HistoryStore.open(folder / "history.sqlite", {"a": 1}).close()
+    mounted = False
+    if os.geteuid() == 0:  # root ignores permissions: use a read-only mount
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)]).returncode == 0
+        if mounted:
+            HistoryStore.open(folder / "history.sqlite", {"a": 1}).close()
+            mounted = subprocess.run(["mount", "-o", "remount,ro", str(folder)]).returncode == 0
+        if not mounted:
+            pytest.skip("running as root without permission to mount a read-only tmpfs")
+    else:
+        folder.chmod(0o555)
+    try:
+        before = (folder / "history.sqlite").read_bytes()
+        with pytest.raises(OutputFolderError, match="read-only"):  # was reported as "damaged"
+            HistoryStore.open(folder / "history.sqlite", {"a": 1})
+        result = run_cases([{"id": "ro", "args": [*SEARCH, f"paths.output_dir={folder}",
+                                                   f"hydra.run.dir={tmp_path / 'hydra'}"],
+                             "out": str(tmp_path / "io"), "cwd": str(tmp_path)}])["ro"]
+        assert result["rc"] == 2 and TRACEBACK not in result["stderr"], result["stderr"][-2000:]
+        last = result["stderr"].strip().splitlines()[-1]
+        assert last.startswith("output folder error: ") and str(folder) in last, last
+        assert (folder / "history.sqlite").read_bytes() == before
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)])
+        else:
+            folder.chmod(0o755)
