@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from contextlib import closing
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ def start(case):
     for fd, name in ((1, stdout), (2, stderr)):
         os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
     os.chdir(case["cwd"])
+    os.environ.update(case.get("env", {{}}))
     sys.argv = [{train!r}, *case["args"]]
     try:
         runpy.run_path({train!r}, run_name="__main__")
@@ -190,11 +192,12 @@ def _prepare_folder(case_id: str, out: Path) -> None:
     elif case_id == "history empty":
         history.write_bytes(b"")
     elif case_id == "history foreign SQLite":
-        with sqlite3.connect(history) as conn:
+        with closing(sqlite3.connect(history)) as conn:
             conn.execute("CREATE TABLE t (x)")
+            conn.commit()
     elif case_id == "history newer schema":
         HistoryStore.open(history, {"any": 1}).close()
-        with sqlite3.connect(history) as conn:
+        with closing(sqlite3.connect(history)) as conn:  # closed now: nothing is written to it later
             conn.execute("PRAGMA user_version = 99")
     elif case_id in ("history other search", "resume=false"):
         HistoryStore.open(history, {"another": "search"}).close()
@@ -233,14 +236,20 @@ def corpus(tmp_path_factory):
         folders[case_id] = out
         history = out / "history.sqlite"
         before[case_id] = history.read_bytes() if history.exists() else None
+    # the paper's command exactly (default data root), and the debug flag
+    cases.append({"id": "paper rls", "args": ["+experiment=rls", f"hydra.run.dir={base / 'paper'}"],
+                  "out": str(base / "io_paper"), "cwd": str(base)})
+    cases.append({"id": "debug", "args": ["data.batch_size=0", f"paths.output_dir={base / 'debug'}",
+                                          f"hydra.run.dir={base / 'debug'}", *FAST],
+                  "out": str(base / "io_debug"), "cwd": str(base), "env": {"LIGHTNING_IMC_DEBUG": "1"}})
     try:
         results = run_cases(cases)
     finally:
         if lock is not None:
             lock.release()
     for case_id, result in results.items():
-        result["out"] = folders[case_id]
-        result["before"] = before[case_id]
+        result["out"] = folders.get(case_id, base / "paper")
+        result["before"] = before.get(case_id)
     return results
 
 
@@ -269,17 +278,15 @@ def test_bad_command_line(corpus, case_id, overrides, status, needle):
         assert not history.exists()  # nothing half-made left behind
 
 
-def test_paper_command_without_cifar10_is_one_line_exit_2_and_no_trainer(tmp_path):
+def test_paper_command_without_cifar10_is_one_line_exit_2_and_no_trainer(corpus):
     """``python train.py +experiment=rls`` exactly (default data root, where CIFAR-10 is absent)."""
     if (ROOT / "data" / "cifar-10-batches-py").exists() or (ROOT / "data" / "cifar-10-python.tar.gz").exists():
         pytest.skip("CIFAR-10 is present on this machine")
-    done = subprocess.run([sys.executable, TRAIN, "+experiment=rls", f"hydra.run.dir={tmp_path}"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "HYDRA_FULL_ERROR": "0"})
-    assert done.returncode == 2
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    done = corpus["paper rls"]
+    assert done["rc"] == 2
+    lines = [line for line in done["stderr"].splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("data error: CIFAR-10 not found") and "cifar-10-batches-py" in lines[0]
-    assert TRAINER_BANNER not in done.stdout + done.stderr
-    assert not (tmp_path / "history.sqlite").exists()
+    assert TRAINER_BANNER not in done["stdout"] + done["stderr"]
 
 
 def test_fork_driver_matches_a_real_process(tmp_path):
@@ -289,12 +296,10 @@ def test_fork_driver_matches_a_real_process(tmp_path):
     assert (real.returncode, real.stderr) == (forked["rc"], forked["stderr"])
 
 
-def test_debug_flag_shows_the_traceback(tmp_path):
-    done = subprocess.run([sys.executable, TRAIN, "data.batch_size=0", f"paths.output_dir={tmp_path}",
-                           f"hydra.run.dir={tmp_path}", *FAST], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "LIGHTNING_IMC_DEBUG": "1"})
-    assert done.returncode == 2
-    assert TRACEBACK in done.stderr and done.stderr.strip().splitlines()[-1].startswith("config error: data.batch_size")
+def test_debug_flag_shows_the_traceback(corpus):
+    done = corpus["debug"]
+    assert done["rc"] == 2
+    assert TRACEBACK in done["stderr"] and done["stderr"].strip().splitlines()[-1].startswith("config error: data.batch_size")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -514,9 +519,15 @@ def _interrupt_and_resume(out: Path, signum: int, seed: str, full_disk: bool = F
 
 
 def _second_writer_is_refused(out: Path, first: subprocess.Popen) -> None:
+    import signal
+
     assert _job_started(first, out)
-    second = _start(out)
-    err = second.communicate(timeout=600)[1]
+    first.send_signal(signal.SIGSTOP)  # paused, not ended: it holds the lock however slow the second starts
+    try:
+        second = _start(out)
+        err = second.communicate(timeout=600)[1]
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert second.returncode == 1 and TRACEBACK not in err, err[-2000:]
     last = err.strip().splitlines()[-1]
     assert last.startswith("busy: ") and f"is in use by pid {first.pid} " in last, last
@@ -579,3 +590,22 @@ def test_read_only_output_folder_and_read_only_finished_history(tmp_path):
             subprocess.run(["umount", str(folder)])
         else:
             folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("signame,status", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_ends_one_child_with_its_status_and_one_line(tmp_path, signame, status):
+    import signal
+    import time
+
+    out = tmp_path / "child"
+    out.mkdir()
+    process = subprocess.Popen([sys.executable, TRAIN, "trainer.max_epochs=500", f"paths.output_dir={out}",
+                                f"hydra.run.dir={out}", *FAST], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert _job_started(process, out)
+    time.sleep(2.0)  # inside training
+    process.send_signal(getattr(signal, signame))
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == status and TRACEBACK not in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == (f"interrupted by {signame}: nothing was saved (a single child is written "
+                                            "only when it ends); run the same command to start again")
