@@ -510,6 +510,10 @@ def format_search_summary(summary: Mapping[str, Any]) -> str:
                      f"accuracy on chips {100 * (summary.get('best_design_accuracy_variation') or 0):.2f}%, "
                      f"area {summary.get('best_design_area_mm2', float('nan')):.3f} mm², "
                      f"EDP {summary.get('best_design_edp', float('nan')):.3e} J·s")
+    phases = list(summary.get("phases", []))
+    if "ptbnas" in phases and "finetune" in phases and not any(p.startswith("rnas/") for p in phases):
+        lines.append("  no ptbNAS child learned (every one failed or stayed at chance level): rNAS and fine-tuning "
+                     "had nothing to start from; train longer (trainer.max_epochs) or check the failures in the report")
     report = summary.get("report", {})
     if report:
         lines.append("  report: " + ", ".join(str(p) for p in report.values()))
