@@ -4,6 +4,14 @@
 dimension values over the space's default candidate) with variation-aware training, evaluates it on
 Monte-Carlo chips, maps it onto a chip (circuit optimisation + analytical hardware model), computes
 NACIM's reward, logs everything to W&B (offline by default) and writes ``child_result.json``.
+
+The application builds what the search layer needs — validated settings, the space, the candidate and
+:func:`child_context` (how a child gets its settings, space and data) — and hands it down; the search
+layer never imports this module.
+
+Order of checks (nothing is loaded, trained or written before the settings are known to be good):
+settings → lock on the output folder → the data's files exist → Trainer arguments → data loaded.
+:func:`run_cli` is the one error path of ``train.py``: see :data:`EXIT_CONFIG` and friends.
 """
 
 from __future__ import annotations
@@ -11,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,9 +30,30 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from .callbacks import HardwareMetricsCallback, RewardCallback, VariationEvalCallback, estimate_reward_bounds
 from .models import ChildModule
-from .settings import ConfigError, Settings, load_settings
+from .settings import ConfigError, DataError, Settings, load_settings
 
-__all__ = ["run", "run_child", "run_search", "prepare", "make_logger", "Prepared"]
+__all__ = ["run", "run_cli", "run_child", "run_search", "prepare", "child_context", "make_logger", "Prepared",
+           "Interrupted", "EXIT_OK", "EXIT_RUNTIME", "EXIT_CONFIG", "DEBUG_ENV"]
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+"""Exit status of a runtime failure: full disk, read-only storage, a busy output folder, an unexpected error."""
+EXIT_CONFIG = 2
+"""Exit status of a configuration or input error: a bad setting, missing data, a damaged or foreign history."""
+DEBUG_ENV = "LIGHTNING_IMC_DEBUG"
+"""Environment variable: ``LIGHTNING_IMC_DEBUG=1`` prints the traceback under every error message."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT arrived (raised by :func:`run_cli`'s signal handlers; exit status 128 + signal).
+
+    A ``BaseException``, so that no ``except Exception`` (a child's failure handling, Lightning's)
+    records it as a failed child.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 class Prepared:
@@ -77,8 +108,61 @@ def _build_component(config: Mapping[str, Any], registry: Any, from_data: Any, w
             return from_data(config)
         return registry(config.pop("name"), **config)
     except Exception as err:  # noqa: BLE001 - constructors validate; report their first line
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"{what}: {message}") from None
+        raise ConfigError(_component_message(err, config, what)) from None
+
+
+def _component_message(err: BaseException, config: Mapping[str, Any], what: str) -> str:
+    """One line for a component that refused its arguments: the constructor's own reason, under ``what``.
+
+    Hydra wraps the constructor's error ("Error in call to target ..."); the reason is its cause.
+    """
+    while err.__cause__ is not None and type(err).__name__ == "InstantiationException":
+        err = err.__cause__
+    text = str(err).strip()
+    message = text.splitlines()[0] if text else type(err).__name__
+    if type(err).__name__ == "InstantiationException":  # e.g. a _target_ that cannot be imported
+        message = " ".join(line.strip() for line in text.splitlines()[:2])
+    first = message.split(" ", 1)[0].split("=", 1)[0]
+    if first in config:  # "batch_size must be ..." -> "data.batch_size must be ..."
+        return f"{what}.{message}"
+    return f"{what}: {message}"
+
+
+def child_context(config: Mapping[str, Any]) -> Any:
+    """The :class:`~lightning_imc.search.evaluate.ChildContext` of a resolved configuration: validated
+    settings, space, and the data module with its data loaded. The search's ``context_factory``."""
+    from .search.evaluate import ChildContext
+
+    prepared = prepare(dict(config))
+    load_data(prepared.datamodule)
+    return ChildContext(prepared.settings, prepared.space, prepared.datamodule)
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+
+
+def check_data(datamodule: Any) -> None:
+    """That the data's files exist (or can be fetched), before any Trainer is built: raises :class:`DataError`."""
+    try:
+        datamodule.prepare_data()
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise DataError(_one_line(err)) from None
+
+
+def load_data(datamodule: Any) -> None:
+    """Load the data for fitting (after :func:`check_data`); unreadable or missing files raise :class:`DataError`."""
+    check_data(datamodule)
+    try:
+        datamodule.setup("fit")
+    except (FileNotFoundError, NotADirectoryError) as err:
+        raise DataError(_one_line(err)) from None
+    except (ValueError, OSError) as err:
+        from .search.history import is_storage_error
+
+        if isinstance(err, OSError) and not is_storage_error(err):
+            raise
+        raise DataError(f"data: {str(err).strip().splitlines()[0]}") from None
 
 
 def prepare(cfg: Any) -> Prepared:
@@ -136,13 +220,35 @@ def _finish_wandb(logger: Any) -> None:
         wandb.finish()
 
 
-def run(cfg: Any) -> dict[str, Any]:
-    """Run the configured job (``mode=child`` or ``mode=search``) and return its results."""
+def run(cfg: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the configured job (``mode=child`` or ``mode=search``) and return its results.
+
+    Checks in order — settings, the output folder's lock, the data's files, the Trainer's arguments —
+    before any data is loaded. ``state`` (optional) receives ``output_dir``, ``mode`` and, once a search
+    has opened it, ``history``: what :func:`run_cli` reports after an interruption or a storage error.
+
+    Raises:
+        ConfigError: a bad setting (:class:`DataError`: missing data).
+        HistoryError: a damaged, foreign or different search's history, a busy or unwritable folder.
+    """
+    from .search.history import OutputLock
+
+    state = {} if state is None else state
     prepared = prepare(cfg)
-    check_trainer_arguments(prepared.settings)
-    if prepared.settings.mode == "search":
-        return run_search(prepared, _to_container(cfg))
-    return run_child(prepared)
+    settings = prepared.settings
+    state.update(output_dir=settings.output_dir, mode=settings.mode)
+    if settings.mode == "search":
+        history_path = Path(settings.output_dir) / "history.sqlite"
+        if history_path.exists() and not settings.search.resume:
+            raise ConfigError(f"search.resume=false but {history_path} exists; choose another output folder or resume")
+    with OutputLock(settings.output_dir):
+        if settings.mode == "search":
+            _check_history(settings, _to_container(cfg))
+        check_data(prepared.datamodule)
+        check_trainer_arguments(settings)
+        if settings.mode == "search":
+            return run_search(prepared, _to_container(cfg), state)
+        return run_child(prepared)
 
 
 def check_trainer_arguments(settings: Settings) -> None:
@@ -177,8 +283,7 @@ def run_child(prepared: Prepared) -> dict[str, Any]:
         raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
 
     # Load the (small, tensor-resident) data now: missing files fail here, before any model is built.
-    prepared.datamodule.prepare_data()
-    prepared.datamodule.setup("fit")
+    load_data(prepared.datamodule)
     missing = [k for k, w in settings.reward.weights.items() if w > 0 and k not in settings.reward.bounds]
     if missing and settings.reward.alpha < 1:
         from .space import to_child
@@ -198,9 +303,10 @@ def run_child(prepared: Prepared) -> dict[str, Any]:
         "train_seconds": time.perf_counter() - start,
         **{k: v for k, v in module.results.items()},
     }
-    out = Path(settings.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "child_result.json").write_text(json.dumps(results, indent=2, default=str))
+    from .search.history import atomic_write
+
+    text = json.dumps(results, indent=2, default=str)
+    atomic_write(Path(settings.output_dir) / "child_result.json", lambda handle: handle.write(text), binary=False)
     _log_candidate_table(logger, results)
     _finish_wandb(logger)
     return results
@@ -241,26 +347,52 @@ def _reward_dict(config: Any) -> dict[str, Any]:
             "bounds": {k: [b.best, b.worst] for k, b in config.bounds.items()}}
 
 
-def run_search(prepared: Prepared, config: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the co-exploration loop; history, report and plots go to the output folder (resumable)."""
-    from .search.history import HistoryStore
-    from .search.loop import Search, make_executor, search_fingerprint
+def _check_history(settings: Settings, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The search's fingerprint; an existing history of another search (or other thread count) is refused now,
+    before any data loads (:class:`~lightning_imc.search.history.HistoryMismatchError`)."""
+    from .search.history import HistoryMismatchError, HistoryStore
+    from .search.loop import child_threads, search_fingerprint
+
+    fingerprint = search_fingerprint(config, threads=child_threads(settings.executor))
+    history_path = Path(settings.output_dir) / "history.sqlite"
+    if history_path.exists():
+        try:
+            HistoryStore.open(str(history_path), fingerprint, create=False).close()
+        except HistoryMismatchError as err:
+            if "reproducibility.threads_per_child" not in str(err):
+                raise
+            with HistoryStore.open_readonly(str(history_path)) as store:
+                stored = store.fingerprint.get("reproducibility", {}).get("threads_per_child")
+            raise HistoryMismatchError(
+                f"{history_path} was searched with {stored} torch threads per child, this run would use "
+                f"{fingerprint['reproducibility']['threads_per_child']} (the thread count changes a child's result); "
+                f"resume with executor.threads_per_child={stored}, or use another paths.output_dir") from None
+    return fingerprint
+
+
+def run_search(prepared: Prepared, config: Mapping[str, Any], state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the co-exploration loop; history, report and plots go to the output folder (resumable).
+
+    The caller holds the output folder's lock (:func:`run` does)."""
+    from .search.history import HistoryStore, atomic_write
+    from .search.loop import Search, make_executor
     from .search.report import write_report
 
+    state = {} if state is None else state
     settings = prepared.settings
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     history_path = out / "history.sqlite"
     if history_path.exists() and not settings.search.resume:
         raise ConfigError(f"search.resume=false but {history_path} exists; choose another output folder or resume")
-    fingerprint = search_fingerprint(config)
+    fingerprint = _check_history(settings, config)
     # load the data once here: missing files stop the search now, not in every child
-    prepared.datamodule.prepare_data()
-    prepared.datamodule.setup("fit")
+    load_data(prepared.datamodule)
     hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
                                        settings.hardware.objective, settings.hardware.constraints)
     logger = make_logger(settings, f"search-{settings.search.mode}-seed{settings.seed}", {"search": dict(config)})
     with HistoryStore.open(str(history_path), fingerprint) as store:
+        state["history"] = str(history_path)
         reward = store.get_meta("reward")
         if reward is None:  # fixed once per search, so that a resumed search uses the same bounds
             reward_config = settings.reward
@@ -293,9 +425,11 @@ def run_search(prepared: Prepared, config: Mapping[str, Any]) -> dict[str, Any]:
             logger.log_metrics(metrics, step=counter["n"])
 
         executor = make_executor(settings)
+        _reinstall_signal_handlers()  # Ray's driver installs its own SIGTERM handler
         start = time.perf_counter()
         try:
-            phases = Search(config, settings, prepared.space, store, executor, reward, on_record).run()
+            phases = Search(config, settings, prepared.space, store, executor, reward, on_record,
+                            context_factory=child_context, candidate=prepared.candidate).run()
         finally:
             executor.close()
         records = store.records()
@@ -319,7 +453,8 @@ def run_search(prepared: Prepared, config: Mapping[str, Any]) -> dict[str, Any]:
             for key, value in summary.items():
                 if isinstance(value, (int, float)):
                     logger.experiment.summary[key] = value
-    (out / "search_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    text = json.dumps(summary, indent=2, default=str)
+    atomic_write(out / "search_summary.json", lambda handle: handle.write(text), binary=False)
     _finish_wandb(logger)
     return summary
 
@@ -382,8 +517,129 @@ def format_search_summary(summary: Mapping[str, Any]) -> str:
                      f"accuracy on chips {100 * (summary.get('best_design_accuracy_variation') or 0):.2f}%, "
                      f"area {summary.get('best_design_area_mm2', float('nan')):.3f} mm², "
                      f"EDP {summary.get('best_design_edp', float('nan')):.3e} J·s")
+    phases = list(summary.get("phases", []))
+    if "ptbnas" in phases and "finetune" in phases and not any(p.startswith("rnas/") for p in phases):
+        lines.append("  no ptbNAS child learned (every one failed or stayed at chance level): rNAS and fine-tuning "
+                     "had nothing to start from; train longer (trainer.max_epochs) or check the failures in the report")
     report = summary.get("report", {})
     if report:
         lines.append("  report: " + ", ".join(str(p) for p in report.values()))
     lines.append(f"  history: {summary['history']}")
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# the one error path of the command line
+
+
+_HANDLERS_ACTIVE = {"on": False, "received": None}
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    if _HANDLERS_ACTIVE["received"] is not None:
+        return  # already stopping: a second Ctrl-C or SIGTERM must not break the clean-up
+    _HANDLERS_ACTIVE["received"] = signum
+    raise Interrupted(signum)
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.getsignal(signum)
+        signal.signal(signum, _raise_interrupted)
+    _HANDLERS_ACTIVE.update(on=True, received=None)
+    return previous
+
+
+def _reinstall_signal_handlers() -> None:
+    """Put :func:`run_cli`'s handlers back after a library (Ray) replaced them; no-op outside ``run_cli``."""
+    if _HANDLERS_ACTIVE["on"]:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _raise_interrupted)
+
+
+def _saved(state: Mapping[str, Any]) -> str:
+    """What is on disk now, in words."""
+    history = state.get("history")
+    if history and Path(history).exists():
+        from .search.history import HistoryStore
+
+        try:
+            with HistoryStore.open_readonly(history) as store:
+                n = store.count()
+        except Exception:  # noqa: BLE001 - only for the message
+            return f"the history {history} keeps every child that finished"
+        return f"{n} finished children are in {history} (a child still training is not saved)"
+    if state.get("mode") == "child":
+        return "nothing was saved (a single child is written only when it ends)"
+    return "nothing was saved yet"
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _classify(err: BaseException, state: Mapping[str, Any]) -> tuple[int, str]:
+    """Exit status and the one line to print for ``err``."""
+    from .search.history import (HistoryError, OutputFolderError, OutputLockedError, is_storage_error)
+    from .search.loop import SearchInputError
+
+    if isinstance(err, Interrupted):
+        name = signal.Signals(err.signum).name
+        resume = "run the same command to resume" if state.get("mode") == "search" else "run the same command to start again"
+        return 128 + err.signum, f"interrupted by {name}: {_saved(state)}; {resume}"
+    if isinstance(err, DataError):
+        return EXIT_CONFIG, f"data error: {_first_line(err)}"
+    if isinstance(err, ConfigError):
+        return EXIT_CONFIG, f"config error: {_first_line(err)}"
+    if isinstance(err, SearchInputError):
+        return EXIT_CONFIG, f"input error: {_first_line(err)}"
+    if isinstance(err, OutputLockedError):
+        return EXIT_RUNTIME, f"busy: {_first_line(err)}"
+    if isinstance(err, OutputFolderError):
+        return EXIT_CONFIG, f"output folder error: {_first_line(err)}"
+    if isinstance(err, HistoryError):  # a damaged, foreign or different search's history: never overwritten
+        return EXIT_CONFIG, f"history error: {_first_line(err)}"
+    if is_storage_error(err):
+        where = getattr(err, "filename", None) or state.get("history") or state.get("output_dir")
+        reason = getattr(err, "strerror", None) or _first_line(err)
+        return EXIT_RUNTIME, (f"storage error: {reason} (writing {where}); {_saved(state)}, nothing recorded is lost; "
+                              "free space or make the folder writable, then run the same command to resume")
+    return EXIT_RUNTIME, (f"error: {type(err).__name__}: {_first_line(err)} "
+                          f"(set {DEBUG_ENV}=1 to see the traceback)")
+
+
+def run_cli(cfg: Any) -> int:
+    """``train.py``'s job: run, print the summary or one error line, return the exit status.
+
+    Exit statuses: 0 done; 1 runtime failure (:data:`EXIT_RUNTIME`); 2 configuration or input
+    (:data:`EXIT_CONFIG`); 130 / 143 interrupted by SIGINT / SIGTERM (the line says what was saved;
+    the same command resumes a search). No traceback unless ``LIGHTNING_IMC_DEBUG=1``.
+    """
+    debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    state: dict[str, Any] = {}
+    previous = _install_signal_handlers()
+    try:
+        try:
+            results = run(cfg, state)
+        except BaseException as err:  # noqa: BLE001 - the one place errors become messages
+            if isinstance(err, SystemExit) and state.get("mode") is None:
+                raise
+            if isinstance(err, KeyboardInterrupt):
+                err = Interrupted(signal.SIGINT)
+            for signum in (signal.SIGTERM, signal.SIGINT):  # the clean-up below must not be interrupted
+                signal.signal(signum, signal.SIG_IGN)
+            if debug:
+                import traceback
+
+                traceback.print_exc()
+            status, line = _classify(err, state)
+            print(line, file=sys.stderr, flush=True)
+            return status
+        print(format_search_summary(results) if "n_records" in results else format_child_summary(results), flush=True)
+        return EXIT_OK
+    finally:
+        _HANDLERS_ACTIVE.update(on=False, received=None)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

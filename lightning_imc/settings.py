@@ -8,6 +8,8 @@ loaded or any model is built. ``train.py`` prints that line and exits with statu
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -16,7 +18,7 @@ from .layers import IMCConfig
 from .models import OptimizerConfig
 from .reward import MetricBounds, RewardConfig
 
-__all__ = ["ConfigError", "Settings", "load_settings", "MODES"]
+__all__ = ["ConfigError", "DataError", "Settings", "load_settings", "check_trainer_settings", "MODES"]
 
 MODES = ("child", "search")
 SEARCH_MODES = ("nas", "quantnas", "ptbnas", "rnas", "nacim")
@@ -27,6 +29,19 @@ CHIP_PRESETS = ("nacim", "neurosim_vgg8", "default")
 class ConfigError(ValueError):
     """A configuration error; its message is one line naming the key and what is allowed."""
 
+
+class DataError(ConfigError):
+    """The configured data cannot be found or read; one line naming the folder or file to fill."""
+
+
+#: SQLite's Unix file-name limit (``SQLITE_MAX_PATHNAME``, characters of an absolute path).
+SQLITE_MAX_PATH = 512
+#: What the output folder's longest SQLite file adds to its path.
+_LONGEST_HISTORY_SUFFIX = "/history.sqlite-journal"
+#: Trainer precisions Lightning accepts.
+PRECISIONS = ("64-true", "32-true", "16-mixed", "16-true", "bf16-mixed", "bf16-true", "transformer-engine",
+              "transformer-engine-float16", "64", "32", "16", "bf16", 64, 32, 16)
+ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
 
 @dataclass(frozen=True)
 class ComponentSettings:
@@ -90,6 +105,9 @@ class SearchSettings:
         reward_alpha: Accuracy weight of the phases that include hardware (``None``: ``reward.alpha``).
         rnas_checkpoint: For ``mode=rnas``: the trained weights of ``candidate`` (a ``state_dict`` file).
         resume: Resume from the history in the output folder when it exists.
+        chance_margin: A child whose accuracy entering the reward is at most chance level (1 / classes)
+            plus this margin (a fraction) did not learn: it is recorded as failed with the floor reward,
+            so hardware efficiency alone never earns a reward. ``None`` turns the rule off.
     """
 
     mode: str = "nacim"
@@ -103,6 +121,7 @@ class SearchSettings:
     reward_alpha: float | None = None
     rnas_checkpoint: str | None = None
     resume: bool = True
+    chance_margin: float | None = 0.02
 
 
 @dataclass(frozen=True)
@@ -183,6 +202,85 @@ def _int(cfg: Mapping[str, Any], key: str, low: int, default: int) -> int:
     return value
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_trainer_settings(trainer: Mapping[str, Any]) -> None:
+    """Check the Trainer arguments that decide whether and how long a child trains, without building a Trainer.
+
+    Raises:
+        ConfigError: an unknown argument, a non-integer or too small epoch or step count, a batch limit that
+            trains nothing, an unknown precision or accelerator.
+    """
+    import inspect
+
+    import pytorch_lightning as pl
+
+    known = [p for p in inspect.signature(pl.Trainer.__init__).parameters if p != "self"]
+    for key in trainer:
+        if key not in known:
+            raise ConfigError(f"trainer.{key} is not a Trainer argument; allowed: {known}")
+    if "max_epochs" in trainer:
+        value = trainer["max_epochs"]
+        if not _is_int(value) or value < 1:
+            raise ConfigError(f"trainer.max_epochs={value!r}; must be an integer >= 1")
+    for key, low in (("min_epochs", 0), ("min_steps", 0), ("log_every_n_steps", 1), ("accumulate_grad_batches", 1),
+                     ("num_sanity_val_steps", -1), ("num_nodes", 1)):
+        value = trainer.get(key)
+        if value is not None and (not _is_int(value) or value < low):
+            raise ConfigError(f"trainer.{key}={value!r}; must be an integer >= {low}")
+    max_steps = trainer.get("max_steps")
+    if max_steps is not None and (not _is_int(max_steps) or (max_steps < 1 and max_steps != -1)):
+        raise ConfigError(f"trainer.max_steps={max_steps!r}; must be -1 (no limit) or an integer >= 1")
+    fast = trainer.get("fast_dev_run")
+    if fast is not None and not isinstance(fast, bool) and (not _is_int(fast) or fast < 0):
+        raise ConfigError(f"trainer.fast_dev_run={fast!r}; must be true, false or an integer >= 0")
+    for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
+        value = trainer.get(key)
+        if value is None:
+            continue
+        smallest = 1 if key == "limit_train_batches" else 0
+        if _is_int(value) and value >= smallest:
+            continue
+        if isinstance(value, float) and math.isfinite(value) and (0 < value <= 1 or (value == 0 and smallest == 0)):
+            continue
+        what = "> 0" if smallest else ">= 0"
+        raise ConfigError(f"trainer.{key}={value!r}; must be an integer {what} (batches) or a fraction in (0, 1]")
+    if "precision" in trainer and trainer["precision"] not in PRECISIONS:
+        raise ConfigError(f"trainer.precision={trainer['precision']!r}; allowed: {[p for p in PRECISIONS if isinstance(p, str)]}")
+    accelerator = trainer.get("accelerator")
+    if accelerator is not None and (not isinstance(accelerator, str) or accelerator not in ACCELERATORS):
+        raise ConfigError(f"trainer.accelerator={accelerator!r}; allowed: {list(ACCELERATORS)}")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and (not _is_number(clip) or clip < 0):
+        raise ConfigError(f"trainer.gradient_clip_val={clip!r}; must be a finite number >= 0 or null")
+    for key in ("deterministic", "benchmark", "enable_progress_bar", "enable_model_summary", "inference_mode"):
+        value = trainer.get(key)
+        if value is not None and not isinstance(value, bool) and not (key == "deterministic" and value == "warn"):
+            raise ConfigError(f"trainer.{key}={value!r}; must be true or false")
+
+
+def check_output_dir(output_dir: Any) -> str:
+    """The output folder as a string, if the history's SQLite files can live there (length limits)."""
+    if not isinstance(output_dir, str) or not output_dir.strip():
+        raise ConfigError(f"paths.output_dir={output_dir!r}; must be a non-empty folder path")
+    absolute = os.path.abspath(output_dir)
+    limit = SQLITE_MAX_PATH - len(_LONGEST_HISTORY_SUFFIX) - 1
+    if len(absolute) > limit:
+        raise ConfigError(f"paths.output_dir is {len(absolute)} characters long (absolute); the search history "
+                          f"(SQLite) allows file paths up to {SQLITE_MAX_PATH}, so at most {limit}: choose a shorter folder")
+    longest = max(absolute.split(os.sep), key=len)
+    if len(longest.encode()) > 255:
+        raise ConfigError(f"paths.output_dir has a folder name of {len(longest.encode())} bytes ({longest[:20]}...); "
+                          "file systems allow 255")
+    return output_dir
+
+
 def load_settings(cfg: Mapping[str, Any]) -> Settings:
     """Validate a composed configuration (a plain dict, e.g. ``OmegaConf.to_container(cfg, resolve=True)``)."""
     allowed_top = {"mode", "seed", "candidate", "data", "space", "imc", "optimizer", "hardware", "reward",
@@ -205,6 +303,10 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
 
     imc = _build(IMCConfig, _section(cfg, "imc"), "imc")
     optimizer = _build(OptimizerConfig, _section(cfg, "optimizer"), "optimizer")
+    for key in ("lr", "momentum", "weight_decay"):
+        value = getattr(optimizer, key, None)
+        if value is not None and not math.isfinite(value):
+            raise ConfigError(f"optimizer.{key}={value!r}; must be a finite number")
 
     hardware = _section(cfg, "hardware")
     known_hw = {"preset", "chip", "circuit_space", "objective", "constraints"}
@@ -277,7 +379,9 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         raise ConfigError(f"logger.mode={logger.mode!r}; allowed: ['offline', 'online', 'disabled']")
 
     trainer = _section(cfg, "trainer")
+    check_trainer_settings(trainer)
     paths = _section(cfg, "paths")
+    output_dir = check_output_dir(paths.get("output_dir", "outputs"))
     search = _build(SearchSettings, _section(cfg, "search"), "search")
     if search.mode not in SEARCH_MODES:
         raise ConfigError(f"search.mode={search.mode!r}; allowed: {list(SEARCH_MODES)}")
@@ -285,10 +389,19 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         value = getattr(search, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 1")
-    for key in ("train_epochs", "finetune_epochs"):
+    for key in ("train_epochs", "finetune_epochs"):  # 0 would record untrained networks as results
         value = getattr(search, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"search.{key}={value!r}; must be an integer >= 1{' or null' if key == 'train_epochs' else ''}")
+    if search.chance_margin is not None and not (_is_number(search.chance_margin) and 0 <= search.chance_margin < 1):
+        raise ConfigError(f"search.chance_margin={search.chance_margin!r}; must be a fraction in [0, 1) or null")
+    if not isinstance(search.resume, bool):
+        raise ConfigError(f"search.resume={search.resume!r}; must be true or false")
+    if mode == "search" and search.mode == "rnas":
+        checkpoint = search.rnas_checkpoint
+        if not isinstance(checkpoint, str) or not os.path.isfile(checkpoint):
+            raise ConfigError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
+                              "state_dict file of the candidate's trained network")
     if search.reward_alpha is not None and not (isinstance(search.reward_alpha, (int, float)) and 0 <= search.reward_alpha <= 1):
         raise ConfigError(f"search.reward_alpha={search.reward_alpha!r}; must be a number in [0, 1] or null")
     controller = _section(cfg, "controller") or {"name": "random"}
@@ -306,11 +419,17 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         raise ConfigError(f"executor.cpus_per_child={executor.cpus_per_child!r}; must be a number > 0")
     if not (isinstance(executor.gpus_per_child, (int, float)) and executor.gpus_per_child >= 0):
         raise ConfigError(f"executor.gpus_per_child={executor.gpus_per_child!r}; must be a number >= 0")
+    for key in ("threads_per_child", "num_cpus"):
+        value = getattr(executor, key)
+        if value is not None and (not _is_int(value) or value < 1):
+            raise ConfigError(f"executor.{key}={value!r}; must be an integer >= 1 or null")
+    if not _is_number(reward.failed_reward):
+        raise ConfigError(f"reward.failed_reward={reward.failed_reward!r}; must be a finite number")
     return Settings(
         mode=mode, seed=seed, candidate=cfg.get("candidate", "default"),
         data=ComponentSettings(data), space=ComponentSettings(space),
         imc=imc, optimizer=optimizer, hardware=hw, reward=reward, reward_bound_samples=bound_samples,
         evaluation=evaluation, trainer=trainer, logger=logger,
-        output_dir=str(paths.get("output_dir", "outputs")),
+        output_dir=output_dir,
         search=search, controller=controller, executor=executor,
     )

@@ -13,7 +13,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from lightning_imc.app import prepare, run
-from lightning_imc.settings import ConfigError
+from lightning_imc.settings import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = str(ROOT / "conf")
@@ -111,7 +111,12 @@ def test_wandb_offline_run_writes_inside_output_dir(tmp_path, monkeypatch):
         ("+candidate.not_a_dim=3", "not a dimension of space"),
         ("callbacks.variation_eval.n_chips=0", "callbacks.variation_eval.n_chips=0"),
         ("logger.mode=cloud", "logger.mode='cloud'; allowed"),
-        ("data.batch_size=0", "data:"),
+        ("data.batch_size=0", "data.batch_size must be an integer >= 1, got 0"),
+        ("data.val_fraction=1.5", "data.val_fraction must lie in (0, 1), got 1.5"),
+        ("data.image_size=2", "data.image_size must be an integer >= 8, got 2"),
+        ("trainer.max_epochs=-1", "trainer.max_epochs=-1; must be an integer >= 1"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs='abc'; must be an integer >= 1"),
+        ("optimizer.lr=nan", "optimizer.lr=nan; must be a finite number"),
     ],
 )
 def test_bad_configs_fail_fast_with_one_line(tmp_path, override, message):
@@ -139,14 +144,14 @@ def test_bad_trainer_value_fails_before_data_is_loaded(tmp_path):
     # CIFAR-10 is absent: had the data been loaded first, this would be a FileNotFoundError instead
     cfg = compose_config(tmp_path, "+experiment=rls", f"data.root={tmp_path / 'nowhere'}", "trainer.precision=banana",
                          "logger=none")
-    with pytest.raises(ConfigError, match="^trainer: "):
+    with pytest.raises(ConfigError, match="^trainer.precision=.banana.; allowed"):
         run(cfg)
 
 
 def test_rls_search_without_cifar_files_fails_before_searching(tmp_path):
     cfg = compose_config(tmp_path, "+experiment=rls", f"data.root={tmp_path / 'nowhere'}", "trainer.accelerator=cpu",
                          "logger=none")
-    with pytest.raises(FileNotFoundError, match="cifar-10-batches-py"):
+    with pytest.raises(DataError, match="cifar-10-batches-py"):
         run(cfg)
     assert not (tmp_path / "history.sqlite").exists()
 

@@ -65,6 +65,13 @@ def check_fraction(name: str, value: Any, *, allow_zero: bool = False, allow_one
     return value
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool; raise a ValueError naming ``name`` (``"no"`` would read as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
     """Return ``value`` if it is one of ``allowed``; raise a ValueError naming ``name`` and the choices."""
     if value not in allowed:
@@ -296,9 +303,12 @@ class TensorDataModule(pl.LightningDataModule):
         self.subset_fraction = check_fraction("subset_fraction", subset_fraction)
         self.max_train_samples = check_int("max_train_samples", max_train_samples) if max_train_samples is not None else None
         self.max_eval_samples = check_int("max_eval_samples", max_eval_samples) if max_eval_samples is not None else None
-        self.drop_last = bool(drop_last)
-        self.normalize = bool(normalize)
-        self.device = torch.device(device) if device is not None else None
+        self.drop_last = check_bool("drop_last", drop_last)
+        self.normalize = check_bool("normalize", normalize)
+        try:
+            self.device = torch.device(device) if device is not None else None
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"device must be null or a torch device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.norm_mean: torch.Tensor | None = None
         self.norm_std: torch.Tensor | None = None

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import BatchTransform, TensorDataModule, check_choice, check_int, random_crop_flip
+from .base import BatchTransform, TensorDataModule, check_bool, check_choice, check_int, random_crop_flip
 
 #: ``<repo>/data`` — the git-ignored folder where datasets are put (see ``data/README.md``).
 REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -161,7 +161,7 @@ class FashionMNISTDataModule(TensorDataModule):
     def __init__(self, root: str | os.PathLike | None = None, download: bool = False, batch_size: int = 256, **kwargs) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root = Path(root).expanduser() if root is not None else None
-        self.download = bool(download)
+        self.download = check_bool("download", download)
 
     @property
     def num_classes(self) -> int:
@@ -301,9 +301,9 @@ class CIFAR10DataModule(TensorDataModule):
     ) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
         self.root = Path(root).expanduser() if root is not None else REPO_DATA_DIR
-        self.download = bool(download)
-        self.augment = bool(augment)
-        self.verify_checksums = bool(verify_checksums)
+        self.download = check_bool("download", download)
+        self.augment = check_bool("augment", augment)
+        self.verify_checksums = check_bool("verify_checksums", verify_checksums)
 
     @property
     def num_classes(self) -> int:

@@ -17,7 +17,8 @@ VARIATION_MODELS = ("bit_sliced", "relative")
 ADC_RANGES = ("dynamic", "worst_case")
 WEIGHT_SCALINGS = ("absolute", "layer", "channel")
 INPUT_SCALINGS = ("absolute", "calibrated")
-MAX_ARRAY_SIZE = 4096
+#: Sub-array rows/columns the chip model accepts (``ChipConfig.subarray_rows``), cells.
+MIN_ARRAY_SIZE, MAX_ARRAY_SIZE = 8, 2048
 
 AdcRange = Union[Literal["dynamic", "worst_case"], float]
 
@@ -125,8 +126,8 @@ class IMCConfig:
         if self.sigma_levels is not None:
             _check_non_negative("sigma_levels", self.sigma_levels)
         _check_non_negative("relative_sigma", self.relative_sigma)
-        _check_int("array_rows", self.array_rows, 1, MAX_ARRAY_SIZE)
-        _check_int("array_cols", self.array_cols, 1, MAX_ARRAY_SIZE)
+        _check_int("array_rows", self.array_rows, MIN_ARRAY_SIZE, MAX_ARRAY_SIZE)
+        _check_int("array_cols", self.array_cols, MIN_ARRAY_SIZE, MAX_ARRAY_SIZE)
         if self.rows_in_parallel is not None:
             _check_int("rows_in_parallel", self.rows_in_parallel, 1, self.array_rows, none_ok=True)
         if self.adc_bits is not None:

@@ -49,6 +49,8 @@ def convert_to_imc(
     >>> [type(m).__name__ for m in imc]
     ['IMCConv2d', 'ReLU', 'Flatten', 'IMCLinear']
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"convert_to_imc: model must be a torch.nn.Module, got {type(model).__name__} ({model!r:.60})")
     base = IMCConfig() if config is None else config
     if not isinstance(base, IMCConfig):
         raise ValueError(f"config must be an IMCConfig, got {type(base).__name__}")

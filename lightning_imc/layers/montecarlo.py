@@ -69,6 +69,10 @@ class MonteCarloResult:
         values = tuple(float(v) for v in values)
         if not values:
             raise ValueError("MonteCarloResult needs at least one value")
+        bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"MonteCarloResult: the metric is {values[bad[0]]} on chip {bad[0]} ({len(bad)} of "
+                             f"{len(values)} chips not finite); a metric must return a finite number")
         mean = statistics.fmean(values)
         if len(values) == 1:
             return cls(mean, 0.0, mean, mean, values)
@@ -155,10 +159,7 @@ def evaluate_on_chips(
                 resample_chip(model, None if seed is None else seed + chip)
                 if bn_batches is not None:
                     recalibrate_batchnorm(model, bn_batches)
-                value = float(metric(model))
-                if not math.isfinite(value):
-                    raise ValueError(f"evaluate_on_chips: the metric returned {value} on chip {chip}; it must be finite")
-                values.append(value)
+                values.append(float(metric(model)))
             resample_chip(model, None)
     finally:
         if saved:

@@ -8,11 +8,12 @@
   hypervolume, the Table II report and plots.
 """
 
-from .evaluate import ChildJob, child_seed, run_child_job
-from .loop import MODE_SWITCHES, LocalExecutor, RayExecutor, Search, make_executor, search_fingerprint, top_architectures
+from .evaluate import ChildContext, ChildDidNotLearn, ChildJob, child_seed, run_child_job
+from .loop import (MODE_SWITCHES, LocalExecutor, RayExecutor, Search, SearchInputError, child_threads, make_executor,
+                   search_fingerprint, top_architectures)
 
 __all__ = [
-    "ChildJob", "child_seed", "run_child_job",
-    "MODE_SWITCHES", "LocalExecutor", "RayExecutor", "Search", "make_executor", "search_fingerprint",
-    "top_architectures",
+    "ChildContext", "ChildDidNotLearn", "ChildJob", "child_seed", "run_child_job",
+    "MODE_SWITCHES", "LocalExecutor", "RayExecutor", "Search", "SearchInputError", "child_threads", "make_executor",
+    "search_fingerprint", "top_architectures",
 ]

@@ -1,21 +1,47 @@
 """One child of a search: train (or load saved weights), judge on Monte-Carlo chips, map onto a chip, reward.
 
 A :class:`ChildJob` is plain data (picklable), so the same function runs in the search process (local
-executor) or in a Ray worker. Each process keeps one :class:`_Context` per configuration (settings,
-space, loaded data), so data are loaded once per worker, not once per child.
+executor) or in a Ray worker. What a child needs beyond the job — validated settings, the space and the
+loaded data — is a :class:`ChildContext`, built by the job's ``context_factory`` (a module-level
+function of the application, so it pickles by reference). The search layer never builds settings or
+data itself. Each process keeps one context per configuration, so data are loaded once per worker,
+not once per child.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-__all__ = ["ChildJob", "run_child_job", "child_seed"]
+from .history import atomic_write, is_storage_error
+
+__all__ = ["ChildJob", "ChildContext", "ChildDidNotLearn", "ContextFactory", "run_child_job", "child_seed"]
+
+
+@dataclass(frozen=True)
+class ChildContext:
+    """What every child of one configuration shares.
+
+    Attributes:
+        settings: The validated settings; a child reads ``imc``, ``optimizer``, ``trainer``,
+            ``evaluation`` and ``hardware`` from it.
+        space: The full search space (decodes candidates into child specifications).
+        datamodule: The data module, already set up for fitting (data loaded).
+    """
+
+    settings: Any
+    space: Any
+    datamodule: Any
+
+
+ContextFactory = Callable[[Mapping[str, Any]], ChildContext]
+"""Builds the :class:`ChildContext` of a resolved configuration (plain dict); called once per process."""
 
 
 def child_seed(search_seed: int, phase: str, index: int) -> int:
@@ -42,6 +68,11 @@ class ChildJob:
         init_checkpoint: Weights to start from (a ``state_dict`` file of the same architecture).
         checkpoint_path: Where to save the trained weights (``None``: not saved).
         threads: Torch CPU threads for this child (``None``: leave as is).
+        chance_margin: The child did not learn when the accuracy entering its reward is at most chance
+            level (1 / classes, classification) plus this margin: it is recorded as failed with the floor
+            reward, so that a chance-level design never earns a reward from its hardware alone
+            (``None``: no such rule).
+        context_factory: Builds the settings, space and data of ``config`` (see :data:`ContextFactory`).
     """
 
     config: Mapping[str, Any]
@@ -57,30 +88,23 @@ class ChildJob:
     checkpoint_path: str | None = None
     threads: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    context_factory: ContextFactory | None = None
+    chance_margin: float | None = None
 
 
-class _Context:
-    """Settings, space and loaded data for one configuration (cached per process)."""
-
-    def __init__(self, config: Mapping[str, Any]):
-        from ..app import prepare
-
-        prepared = prepare(dict(config))
-        self.settings = prepared.settings
-        self.space = prepared.space
-        self.datamodule = prepared.datamodule
-        self.datamodule.prepare_data()
-        self.datamodule.setup("fit")
+class ChildDidNotLearn(FloatingPointError):
+    """A child whose loss, weights or accuracy show that it did not learn (recorded as failed)."""
 
 
-_CONTEXTS: dict[str, _Context] = {}
+_CONTEXTS: dict[str, ChildContext] = {}
 
 
-def _context(config: Mapping[str, Any]) -> _Context:
-    key = json.dumps(config, sort_keys=True, default=str)
+def _context(job: ChildJob) -> ChildContext:
+    """The job's context, built once per configuration and process."""
+    key = json.dumps(job.config, sort_keys=True, default=str)
     if key not in _CONTEXTS:
         _CONTEXTS.clear()  # one configuration at a time per process
-        _CONTEXTS[key] = _Context(config)
+        _CONTEXTS[key] = job.context_factory(dict(job.config))
     return _CONTEXTS[key]
 
 
@@ -93,7 +117,16 @@ def _reward_config(reward: Mapping[str, Any]) -> Any:
 
 
 def run_child_job(job: ChildJob) -> dict[str, Any]:
-    """Run ``job``; never raises for a failing child: returns ``status='failed'`` with the error."""
+    """Run ``job``; never raises for a failing child: returns ``status='failed'`` with the error.
+
+    Raises:
+        ValueError: the job has no ``context_factory`` (a misuse, not a failing child).
+        OSError: the storage refused a write (full disk, read-only, file too large): the search must stop,
+            not record the child as failed (:func:`~lightning_imc.search.history.is_storage_error`).
+    """
+    if job.context_factory is None:
+        raise ValueError("ChildJob.context_factory is None: the application must say how to build the settings, "
+                         "space and data of a child (e.g. lightning_imc.app.child_context)")
     import pytorch_lightning as pl
     import torch
 
@@ -115,7 +148,7 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
     try:
         if job.threads:
             torch.set_num_threads(int(job.threads))
-        ctx = _context(job.config)
+        ctx = _context(job)
         settings, datamodule = ctx.settings, ctx.datamodule
         spec = to_child(ctx.space, dict(job.candidate), input_shape=tuple(datamodule.input_shape),
                         num_classes=datamodule.num_classes)
@@ -141,13 +174,17 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
             trainer.fit(module, datamodule=datamodule)
             outcome["train_seconds"] = time.perf_counter() - start
             device = module.device
-            for value in trainer.callback_metrics.values():
+            for name, value in trainer.callback_metrics.items():
                 if not torch.isfinite(torch.as_tensor(value)).all():
-                    raise FloatingPointError("non-finite training metric")
+                    raise ChildDidNotLearn(f"non-finite training metric {name} ({float(torch.as_tensor(value).mean())})")
+            for name, parameter in module.network.named_parameters():
+                if not torch.isfinite(parameter).all():
+                    raise ChildDidNotLearn(f"non-finite weights after training ({name})")
         module.to(device)
-        if job.checkpoint_path and job.train_epochs > 0:
-            Path(job.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
-            torch.save(module.network.state_dict(), job.checkpoint_path)
+        if job.checkpoint_path and job.train_epochs > 0:  # atomic: a later phase never loads a partial file
+            buffer = io.BytesIO()  # serialised first, so that a refused write is a plain OSError (ENOSPC, EFBIG)
+            torch.save(module.network.state_dict(), buffer)
+            atomic_write(job.checkpoint_path, lambda handle: handle.write(buffer.getbuffer()))
             outcome["checkpoint_path"] = job.checkpoint_path
         elif job.init_checkpoint:
             outcome["checkpoint_path"] = job.init_checkpoint
@@ -166,11 +203,19 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         metrics["repairs"] = list(spec.repairs)
         accuracy = figures["accuracy_variation" if job.accuracy_source == "variation" else "accuracy_clean"]
         if not math.isfinite(accuracy):
-            raise FloatingPointError("non-finite accuracy")
+            raise ChildDidNotLearn("non-finite accuracy")
+        if job.chance_margin is not None and spec.task == "classification":
+            chance = 1.0 / datamodule.num_classes
+            if accuracy <= chance + job.chance_margin:
+                source = "on chips" if job.accuracy_source == "variation" else "without variation"
+                raise ChildDidNotLearn(f"accuracy {source} {100 * accuracy:.1f}% is at chance level ({100 * chance:.1f}% "
+                                       f"+ margin {100 * job.chance_margin:.1f}%, search.chance_margin)")
         breakdown = compute_reward(accuracy, metrics["hardware"], reward_config)
         metrics["hardware_efficiency"] = breakdown.hardware_efficiency
         outcome.update(status="ok", reward=breakdown.reward, metrics=metrics, error=None)
     except Exception as err:  # noqa: BLE001 - a failing child is data, not a crash of the search
+        if is_storage_error(err):  # the disk refused a write: stop the search, record nothing wrong
+            raise
         outcome.update(status="failed", reward=reward_config.failed_reward, metrics={},
                        error=f"{type(err).__name__}: {err}"[:2000], traceback=traceback.format_exc()[-4000:])
     outcome["finished_at"] = time.time()

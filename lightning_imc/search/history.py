@@ -16,7 +16,12 @@ creation never leaves a half-made history behind.
 
 Concurrency: one writer (the search process) and any number of readers; readers open the file
 with :meth:`HistoryStore.open_readonly` (SQLite ``mode=ro`` URI) and see every committed record
-while the writer runs.
+while the writer runs. The writer holds :class:`OutputLock` on its output folder (``fcntl.flock`` on
+``.lightning-imc.lock``): a second writer is refused at once with the first one's process id, host,
+start time and command; the kernel drops the lock when its holder dies, so a killed search never
+leaves the folder locked. Files a later step loads (checkpoints, JSON results) are written with
+:func:`atomic_write` (temporary file in the same folder, ``fsync``, ``os.replace``): a crash or a full
+disk leaves the old file or none, never a partial one.
 
 Units in records: ``started_at``/``finished_at`` are Unix times (s), ``train_seconds`` is s;
 hardware metrics under ``metrics["hardware"]`` are ``latency_s`` (s), ``energy_j`` (J),
@@ -35,16 +40,19 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import socket
 import sqlite3
+import sys
 import struct
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "APPLICATION_ID",
@@ -55,6 +63,11 @@ __all__ = [
     "HistoryError",
     "HistoryMismatchError",
     "HistoryDivergedError",
+    "OutputLock",
+    "OutputLockedError",
+    "OutputFolderError",
+    "atomic_write",
+    "is_storage_error",
     "fingerprint_difference",
 ]
 
@@ -115,6 +128,139 @@ class HistoryMismatchError(HistoryError, ValueError):
 
 class HistoryDivergedError(HistoryError, ValueError):
     """A resumed search proposed a different candidate at an already recorded (phase, index)."""
+
+
+class OutputLockedError(HistoryError):
+    """Another process is writing to the output folder (it holds :class:`OutputLock`)."""
+
+
+class OutputFolderError(HistoryError):
+    """The output folder cannot be created or written (read-only, no permission, not a folder)."""
+
+
+#: errno values that mean "the storage refused the write" (not a bug, not a failing child).
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                            errno.ENAMETOOLONG, errno.EIO})
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the storage refusing a write or read (full disk, read-only, file too large...).
+
+    Such an error must stop a search (nothing recorded is lost, the same command resumes) rather than
+    be recorded as a failed child.
+    """
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(s in text for s in ("disk is full", "readonly", "read-only", "disk i/o", "unable to open"))
+    if isinstance(exc, RuntimeError):  # torch.save reports a failed write as RuntimeError
+        text = str(exc).lower()
+        return "file write failed" in text or "no space left" in text
+    return False
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Any], None], *, binary: bool = True) -> Path:
+    """Write a file all at once: ``write(handle)`` into a temporary file beside ``path``, ``fsync``, rename.
+
+    A crash or a full disk while writing leaves the previous file (or none), never a partial one; the
+    temporary file is removed when the write fails.
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "result.json"
+    >>> _ = atomic_write(target, lambda f: f.write('{"ok": 1}'), binary=False)
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('{"ok": 1}', ['result.json'])
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as open() would create it (mkstemp makes it private)
+        with os.fdopen(fd, "wb" if binary else "w") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError) and exc.filename is None:  # name the file the disk refused
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+LOCK_NAME = ".lightning-imc.lock"
+"""File name of the output folder's lock (kept; its content names the last holder)."""
+
+
+class OutputLock:
+    """An exclusive lock on an output folder: one writer at a time.
+
+    ``fcntl.flock`` on ``<folder>/.lightning-imc.lock``. The kernel releases it when the holder's
+    process ends in any way (``kill -9`` included), so it is never left stuck; the file stays and
+    names the last holder (pid, host, start time, command).
+
+    Raises (from :meth:`acquire`):
+        OutputLockedError: another process holds the lock (the message names it).
+        OutputFolderError: the folder cannot be created or written.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        import fcntl
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputFolderError(
+                f"output folder {self.folder} cannot be written ({exc.strerror or exc}); make it writable or "
+                "choose another paths.output_dir") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise OutputLockedError(
+                    f"output folder {self.folder} is in use by {holder}; wait for it to end (or stop it) and run "
+                    "the same command again, or choose another paths.output_dir") from None
+            raise
+        info = (f"pid {os.getpid()} on {socket.gethostname()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}, "
+                f"command: {' '.join(sys.argv)[:1000]}")
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.encode(), 0)
+        except OSError as exc:
+            os.close(fd)
+            raise OutputFolderError(
+                f"output folder {self.folder} cannot be written ({exc.strerror or exc}); free space or choose "
+                "another paths.output_dir") from None
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        """Releases the lock (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "OutputLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass
@@ -422,6 +568,11 @@ class HistoryStore:
         if path.is_dir():
             raise HistoryError(f"{path}: is a directory, not a history file")
         _check_header(path)
+        if not readonly and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
+            what = path if not os.access(path, os.W_OK) else path.parent
+            raise OutputFolderError(
+                f"{what} is read-only: the history {path} is intact but cannot be resumed or extended here; "
+                f"make it writable (e.g. chmod u+w) or read it with HistoryStore.open_readonly")
         try:
             conn = _connect(path, readonly)
         except sqlite3.Error as exc:

@@ -29,10 +29,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .evaluate import ChildJob, child_seed, run_child_job
+from .evaluate import ChildJob, ContextFactory, child_seed, run_child_job
 
-__all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "search_fingerprint",
-           "devices_with_variation"]
+__all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "SearchInputError",
+           "search_fingerprint", "devices_with_variation"]
+
+
+class SearchInputError(ValueError):
+    """An input the search cannot use (e.g. missing saved weights for rNAS); one line naming the key or file."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,10 +119,28 @@ def make_executor(settings: Any) -> Any:
     return LocalExecutor(executor.threads_per_child)
 
 
-def search_fingerprint(config: Mapping[str, Any]) -> dict[str, Any]:
-    """What identifies a search (the resolved config without paths, logging, executor and resume flag)."""
+def child_threads(executor: Any) -> int:
+    """Torch CPU threads of every child: ``threads_per_child``, else ``cpus_per_child`` on Ray, else this
+    process's count now. Fixed per search (part of its fingerprint): the thread count changes the
+    floating-point sums, hence a child's result."""
+    if executor.threads_per_child is not None:
+        return int(executor.threads_per_child)
+    if executor.kind == "ray":
+        return max(1, int(executor.cpus_per_child))
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def search_fingerprint(config: Mapping[str, Any], threads: int | None = None) -> dict[str, Any]:
+    """What identifies a search: the resolved config without paths, logging, executor and resume flag,
+    plus what changes a child's result without being a setting of the search (``reproducibility``:
+    the children's torch thread count; precision and deterministic kernels are ``trainer`` settings).
+    A resume under other values is refused (:class:`~lightning_imc.search.history.HistoryMismatchError`)."""
     ignored = {"paths", "logger", "executor", "notes"}
     fingerprint = {k: v for k, v in config.items() if k not in ignored}
+    if threads is not None:
+        fingerprint["reproducibility"] = {"threads_per_child": int(threads)}
     trainer = dict(fingerprint.get("trainer") or {})
     trainer.pop("enable_progress_bar", None)
     fingerprint["trainer"] = trainer
@@ -139,11 +161,17 @@ class Search:
         executor: A :class:`LocalExecutor` or :class:`RayExecutor`.
         reward: Reward settings as a plain dict with bounds (see :class:`ChildJob`).
         on_record: Called with every new record (logging).
+        context_factory: Builds a child's settings, space and data from ``config`` (handed to every
+            :class:`ChildJob`; the application's ``child_context``).
+        candidate: The fixed candidate of ``mode=rnas`` (``None``: the space's default candidate).
     """
 
     def __init__(self, config: Mapping[str, Any], settings: Any, space: Any, store: Any, executor: Any,
-                 reward: Mapping[str, Any], on_record: Callable[[Any], None] | None = None):
+                 reward: Mapping[str, Any], on_record: Callable[[Any], None] | None = None, *,
+                 context_factory: ContextFactory | None = None, candidate: Any = None):
         self.config = dict(config)
+        self.context_factory = context_factory
+        self.candidate = candidate
         self.settings = settings
         self.space = space
         self.store = store
@@ -153,10 +181,8 @@ class Search:
         self.output_dir = Path(settings.output_dir)
         epochs = settings.search.train_epochs
         self.train_epochs = int(settings.trainer.get("max_epochs", 1) if epochs is None else epochs)
-        threads = settings.executor.threads_per_child
-        if threads is None and settings.executor.kind == "ray":
-            threads = max(1, int(settings.executor.cpus_per_child))
-        self.threads = threads
+        self.threads = child_threads(settings.executor)
+        self.chance_margin = getattr(settings.search, "chance_margin", None)
 
     # -- one phase ----------------------------------------------------------------------------------
     def _reward_for(self, switches: ModeSwitches) -> dict[str, Any]:
@@ -223,6 +249,7 @@ class Search:
                     config=self.config, phase=phase, index=slot, candidate=candidate.to_dict(), seed=seed,
                     train_epochs=train_epochs, variation=switches.variation, accuracy_source=switches.accuracy_source,
                     reward=reward, init_checkpoint=init_checkpoint, checkpoint_path=checkpoint, threads=self.threads,
+                    context_factory=self.context_factory, chance_margin=self.chance_margin,
                 )))
             for position, result in (self.executor.imap([job for _, job in jobs]) if jobs else []):
                 offset, job = jobs[position]  # recorded the moment it finishes: a crash loses nothing done
@@ -281,16 +308,12 @@ class Search:
         return space.narrow("device", devices_with_variation(space.dimension("device").choices, self.settings.imc))
 
     def _candidate_from_config(self) -> Any:
-        from ..app import _resolve_candidate
-
-        return _resolve_candidate(self.space, self.settings.candidate, self.settings.seed)
+        return self.space.default_candidate() if self.candidate is None else self.candidate
 
     def _rnas_for(self, candidate: Any, checkpoint: str | None, phase: str, steps: int) -> list[Any]:
         if not checkpoint or not Path(checkpoint).is_file():
-            from ..settings import ConfigError
-
-            raise ConfigError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
-                              "state_dict file of the candidate's trained network")
+            raise SearchInputError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
+                                   "state_dict file of the candidate's trained network")
         switches = MODE_SWITCHES["rnas"]
         space = self.space.select_groups(switches.groups, defaults=candidate)
         initial = space.encode(space.canonical({k: v for k, v in candidate.items() if k in space.names} | space.fixed))
@@ -336,7 +359,7 @@ class Search:
                 config=self.config, phase=phase, index=index, candidate=design.choices, seed=seed,
                 train_epochs=epochs, variation="train", accuracy_source="variation", reward=reward,
                 init_checkpoint=design.checkpoint_path, checkpoint_path=checkpoint if epochs > 0 else None,
-                threads=self.threads,
+                threads=self.threads, context_factory=self.context_factory, chance_margin=self.chance_margin,
             )))
         for position, result in (self.executor.imap([job for _, _, job in jobs]) if jobs else []):
             _, design, job = jobs[position]
