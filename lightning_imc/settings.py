@@ -89,6 +89,8 @@ class SearchSettings:
         reward_alpha: Accuracy weight of the phases that include hardware (``None``: ``reward.alpha``).
         rnas_checkpoint: For ``mode=rnas``: the trained weights of ``candidate`` (a ``state_dict`` file).
         resume: Resume from the history in the output folder when it exists.
+        fidelity: Multi-fidelity schedule ``{rungs: [epochs, ...], eta, min_promoted}`` or ``None``
+            (every child trains ``train_epochs``); see :mod:`lightning_imc.search.fidelity`.
     """
 
     mode: str = "nacim"
@@ -102,6 +104,7 @@ class SearchSettings:
     reward_alpha: float | None = None
     rnas_checkpoint: str | None = None
     resume: bool = True
+    fidelity: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,12 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         value = getattr(search, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
+    try:
+        from .search.fidelity import FidelitySchedule
+
+        FidelitySchedule.from_config(search.fidelity)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if search.reward_alpha is not None and not (isinstance(search.reward_alpha, (int, float)) and 0 <= search.reward_alpha <= 1):
         raise ConfigError(f"search.reward_alpha={search.reward_alpha!r}; must be a number in [0, 1] or null")
     controller = _section(cfg, "controller") or {"name": "random"}
