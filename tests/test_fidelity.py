@@ -144,4 +144,4 @@ def test_nsga2_is_told_the_named_metrics_and_the_report_has_a_front(tmp_path):
             record = next(r for r in records if r.codes == code)
             assert vector == [record.metrics["accuracy_variation"], record.metrics["hardware"]["edp"]]
     assert len(by_key) >= 2
-    assert "| edp | ptbnas |" in report
+    assert "| edp | ptbnas |" in report and "## Pareto front: accuracy with variation against EDP" in report
