@@ -19,34 +19,44 @@ advantages are centred instead of all positive).  Log-probabilities are recomput
 codes with the current network (teacher forcing), so tells may come in any order and include codes
 that were never asked.
 
-What keeps it exploring (the defaults; each measured on the structured landscapes of
-:mod:`lightning_imc.controllers.benchmark`, 8 dimensions, 86,400 points, batches of 10, 8 seeds,
-runs of at least 500 proposals; ``scripts/bench_controllers.py --ablation`` prints the table).
-Formula (2) alone with Adam (lr 0.01, the earlier default) collapses: a median 151 (chain) / 118
-(plateau) queries to the top 0.1%, and 71% / 68% of its proposals repeats (worst run 90%): Adam
-normalises each parameter's step, so a batch whose rewards differ by noise still moves every logit
-by a full ``lr``, and after ~25 updates one candidate holds most of the probability.
+What keeps it exploring (the defaults).  Measured by ``scripts/bench_controllers.py --ablation
+--ablation-seeds 8`` on the structured landscapes of :mod:`lightning_imc.controllers.benchmark`
+(8 dimensions, 86,400 points, batches of 10, runs of at least 500 proposals; random needs a median
+of several hundred queries to the top 0.1%): median queries to the top 0.1% on chain / plateau,
+repeat rate mean (worst run).
 
+=====================================  ==============  =========================
+variant                                queries         repeats
+=====================================  ==============  =========================
+configured (all of the below)          92 / 92         0.00 / 0.06 (0.00 / 0.18)
+without the entropy floor              92 / 86         0.49 / 0.49 (0.59 / 0.69)
+without the duplicate re-draw          92 / 75         0.30 / 0.36 (0.34 / 0.42)
+raw advantages ``R - b``               354 / 195       0.00 / 0.00
+Adam, lr 0.01, no clip                 137 / 108       0.00 / 0.02 (0.00 / 0.10)
+earlier controller (formula (2) only)  151 / 118       0.71 / 0.68 (0.93 / 0.74)
+=====================================  ==============  =========================
+
+* **Formula (2) alone with Adam collapses**: Adam normalises each parameter's step, so a batch whose
+  rewards differ only by noise still moves every logit by a full ``lr``; after a few dozen updates
+  one candidate holds most of the probability and most proposals are repeats.
 * **Bounded steps** (``optimizer="sgd"``, ``grad_clip=2``): SGD's step is proportional to the
-  gradient, so small reward differences make small steps; the clip bounds the longest step to
-  ``lr * grad_clip``.  With running-std advantages, SGD at lr 1 reaches the top 0.1% in 92 / 75
-  queries (faster than Adam) but still converges onto its best (75% repeats) without the floor;
-  at lr 0.1 it never collapses (1% repeats) but learns too slowly (354 / 203).
+  gradient, so small reward differences make small steps, and the clip bounds the longest step to
+  ``lr * grad_clip``.  Against Adam (other changes kept) it finds the top 0.1% in 92 instead of
+  137 / 108 queries.
 * **Normalised advantages** (``advantage_scale="running_std"``): ``A = (R - b) / s`` with ``s`` the
-  running standard deviation of the rewards around the baseline: the step size no longer depends
-  on the reward's units (accuracy in [0, 1] or a reward of a few hundredths), and a batch whose
-  rewards differ little from the search's usual spread gives small advantages.  Alone, with Adam, it
-  changes nothing (151 / 119, 75% repeats: Adam is scale-invariant); it is what makes SGD's lr and
-  the entropy floor's weight mean the same on every landscape.
+  running standard deviation of the rewards around the baseline, so SGD's step does not depend on
+  the reward's units (accuracy in [0, 1], a reward spread of a few hundredths) while a batch that
+  differs little from the search's usual spread still gives small advantages.  Without it SGD at
+  the same ``lr`` learns too slowly (354 / 195 queries).
 * **Entropy regularisation** (``target_entropy=0.5``, ``entropy_floor_weight=1``): a hinge that
-  pushes the policy's entropy (summed over dimensions, per proposal) back up whenever it falls below
-  half the uniform policy's.  A plain bonus ``beta * H`` at 0.01 barely helps (56% repeats); the
-  floor holds the entropy at about half of the maximum for the whole budget (so the policy never
-  settles on one candidate) and cuts the repeats to ~30% with Adam.
+  pushes the policy's entropy (summed over dimensions) back up whenever it falls below half the
+  uniform policy's, so the policy never settles on one candidate; without it half of the proposals
+  are repeats (worst run 69%).  (A plain bonus ``beta * H`` at 0.01 barely changed the earlier
+  controller's repeats, 71% → 56%.)
 * **No repeated proposals** (``avoid_duplicates``): a proposal equal to an earlier one is re-drawn
-  from the policy (one batch of :data:`DUPLICATE_RESAMPLES`, the first unseen one kept): the search
-  loop would only reuse the earlier result, so a repeat wastes an episode.  Together with the floor:
-  92 / 92 queries, 0% / 6% repeats (worst run 18%).
+  from the policy (one batch of :data:`DUPLICATE_RESAMPLES`, the first unseen one kept); the search
+  loop would only reuse the earlier result, so a repeat wastes an episode.  Without it, with the
+  floor, about a third of the proposals repeat.
 
 Defaults and the paper.  NACIM (Sec. V-A) sets "the updating rate of the controller" to 0.2
 without naming the optimiser; we read it as the learning rate of the paper's own optimiser, not a
