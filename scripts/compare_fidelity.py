@@ -3,7 +3,7 @@ child-epochs spent, read from the two histories.
 
     python -m uv run python train.py +experiment=quickstart logger=none experiment_name=qs_full
     python -m uv run python train.py +experiment=quickstart logger=none experiment_name=qs_mf \\
-        '+search.fidelity={rungs: [2, 8], eta: 6}'
+        'search.fidelity={rungs: [2, 8], eta: 6}'
     python -m uv run python scripts/compare_fidelity.py outputs/qs_full/search-nacim-seed0 \\
         outputs/qs_mf/search-nacim-seed0
 

@@ -36,7 +36,7 @@ class EpochExecutor(FakeExecutor):
 
 
 FIDELITY = ["search.mode=ptbnas", "search.episodes=12", "search.batch_size=4", "controller=random",
-            "+search.fidelity={rungs: [2, 4, 8], eta: 2}"]
+            "search.fidelity={rungs: [2, 4, 8], eta: 2}"]
 
 
 def test_schedule_validation_names_the_key():
@@ -55,7 +55,7 @@ def test_bad_fidelity_fails_when_settings_load(tmp_path):
     from lightning_imc.app import prepare
 
     with pytest.raises(ConfigError, match="search.fidelity.eta=0.5"):
-        prepare(compose_config(tmp_path, *SMALL, "+search.fidelity={rungs: [2, 8], eta: 0.5}"))
+        prepare(compose_config(tmp_path, *SMALL, "search.fidelity={rungs: [2, 8], eta: 0.5}"))
 
 
 def test_successive_halving_continues_the_best_from_their_weights(tmp_path):
@@ -113,7 +113,7 @@ def test_nacim_with_fidelity_sends_fully_trained_architectures_to_rnas(tmp_path)
     executor = EpochExecutor()
     search, store = _search(tmp_path, executor, "search.mode=nacim", "search.episodes=6", "search.batch_size=3",
                             "controller=random", "search.top_k=2", "search.rnas_steps=2", "search.finetune_top=1",
-                            "search.finetune_epochs=1", "+search.fidelity={rungs: [1, 4], eta: 4}")
+                            "search.finetune_epochs=1", "search.fidelity={rungs: [1, 4], eta: 4}")
     with store:
         phases = search.run()
     assert len(phases["ptbnas/rung1"]) == 2  # ceil(6 / 4) = 2, raised to top_k = 2 anyway
