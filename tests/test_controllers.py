@@ -60,11 +60,14 @@ def search(name: str, kind: str, seed: int) -> tuple[float, float]:
 
 @pytest.fixture(scope="module")
 def results() -> dict[tuple[str, str], tuple[float, float]]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny LSTM steps: more threads only wait for each other on a busy machine
     out = {}
     for kind in ("target", "chain"):
         for name in ALL:
             runs = [search(name, kind, s) for s in SEEDS]
             out[kind, name] = (statistics.fmean(r[0] for r in runs), statistics.fmean(r[1] for r in runs))
+    torch.set_num_threads(threads)
     return out
 
 
@@ -381,6 +384,7 @@ def test_reinforce_never_collapses_before_its_budget(make) -> None:
     candidate (measured: 56-90% repeats at 500+ proposals): at most half are repeats, the entropy stays
     near its floor (half the uniform policy's; measured >= 0.39 of it), and no single code takes more
     than a few percent of the next proposals."""
+    torch.set_num_threads(1)  # tiny LSTM steps: more threads only wait for each other on a busy machine
     for seed in range(2):
         land = make(seed)
         ctrl = get_controller("reinforce", cardinalities=land.cardinalities, seed=seed)
@@ -394,6 +398,7 @@ def test_reinforce_never_collapses_before_its_budget(make) -> None:
 
 def test_reinforce_paper_settings_do_collapse() -> None:
     """The measurement the entropy floor and bounded steps answer: formula (2) alone with Adam repeats."""
+    torch.set_num_threads(1)
     land = chain_landscape(0)
     ctrl = get_controller("reinforce", cardinalities=land.cardinalities, seed=0, lr=0.01, **PAPER)
     run = run_controller(ctrl, land, budget=600, min_queries=600)
@@ -403,17 +408,19 @@ def test_reinforce_paper_settings_do_collapse() -> None:
 
 @pytest.mark.parametrize("name", ["evolution", "reinforce", "tpe", "nsga2"])
 def test_matches_random_on_structured_landscapes(name: str) -> None:
-    """Median queries to the top 1% over 6 seeds, no worse than random's (the top 0.1% is measured by
-    scripts/bench_controllers.py over 30 seeds)."""
+    """Median queries to the top 0.1% over 8 seeds, no worse than random's (scripts/bench_controllers.py,
+    20 seeds: random 512 / 696 on chain / plateau; the controllers 58-117)."""
+    torch.set_num_threads(1)
     for make in (chain_landscape, plateau_landscape):
         medians = {}
         for controller in ("random", name):
             queries = []
-            for seed in range(6):
+            for seed in range(8):
                 land = make(seed)
                 ctrl = get_controller(controller, cardinalities=land.cardinalities, seed=seed,
                                       **SINGLE.get(controller, {}))
-                queries.append(run_controller(ctrl, land, budget=1500, fractions=(0.01,)).queries_to_top[0.01] or 1501)
+                run = run_controller(ctrl, land, budget=2000, fractions=(0.001,))
+                queries.append(run.queries_to_top[0.001] or 2001)
             medians[controller] = statistics.median(queries)
         assert medians[name] <= medians["random"], (make.__name__, medians)
 
@@ -504,13 +511,13 @@ def test_landscapes_and_run_measurements(tmp_path) -> None:
     assert plateau.size == 86_400 and plateau.top_size(0.01) == 864
 
     table = tmp_path / "table.jsonl"
-    rows = [{"point": {"a": a, "b": b, "fixed": 1}, "status": "ok" if (a, b) != (1, 1) else "failed",
-             "accuracy_variation": 0.1 * a + 0.01 * b} for a in (3, 1) for b in ("x", "y", "z")]
+    rows = [{"point": {"a": a, "b": b, "fixed": 1}, "status": "failed" if (a, b) == (1, "y") else "ok",
+             "accuracy_variation": 0.1 * a + 0.01 * "xyz".index(b)} for a in (3, 1) for b in ("x", "y", "z")]
     table.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     tab = tabular_landscape(table)
     assert tab.cardinalities == [2, 3]  # the fixed dimension is dropped; values sorted
     assert tab([1, 2]) == pytest.approx(0.32) and tab([0, 0]) == pytest.approx(0.1)
-    assert tab([0, 1]) == pytest.approx(0.11)
+    assert tab([0, 1]) == 0.0  # a failed child counts as 0
     table.write_text("\n".join(json.dumps(r) for r in rows[:-1]) + "\n")
     with pytest.raises(ValueError, match="1 of 6 grid points are missing"):
         tabular_landscape(table)
