@@ -108,6 +108,8 @@ class SearchSettings:
         chance_margin: A child whose accuracy entering the reward is at most chance level (1 / classes)
             plus this margin (a fraction) did not learn: it is recorded as failed with the floor reward,
             so hardware efficiency alone never earns a reward. ``None`` turns the rule off.
+        fidelity: Multi-fidelity schedule ``{rungs: [epochs, ...], eta, min_promoted}`` or ``None``
+            (every child trains ``train_epochs``); see :mod:`lightning_imc.search.fidelity`.
     """
 
     mode: str = "nacim"
@@ -122,6 +124,7 @@ class SearchSettings:
     rnas_checkpoint: str | None = None
     resume: bool = True
     chance_margin: float | None = 0.02
+    fidelity: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -402,6 +405,12 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         if not isinstance(checkpoint, str) or not os.path.isfile(checkpoint):
             raise ConfigError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
                               "state_dict file of the candidate's trained network")
+    try:
+        from .search.fidelity import FidelitySchedule
+
+        FidelitySchedule.from_config(search.fidelity)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if search.reward_alpha is not None and not (isinstance(search.reward_alpha, (int, float)) and 0 <= search.reward_alpha <= 1):
         raise ConfigError(f"search.reward_alpha={search.reward_alpha!r}; must be a number in [0, 1] or null")
     controller = _section(cfg, "controller") or {"name": "random"}

@@ -17,6 +17,9 @@ Registered controllers:
   policy gradient (formula (2)) and a moving-average baseline.
 * ``evolution`` — :class:`EvolutionController`, regularized (aging) evolution.
 * ``random`` — :class:`RandomController`, uniform sampling, the baseline.
+* ``tpe`` — :class:`TPEController`, Optuna's Tree-structured Parzen Estimator.
+* ``nsga2`` — :class:`NSGA2Controller`, Optuna's NSGA-II: several objectives (accuracy on chips
+  against latency, energy, area or EDP), a Pareto front instead of a weighted reward.
 
 Example:
     >>> from lightning_imc.controllers import get_controller
@@ -30,14 +33,17 @@ Example:
 
 from .base import Controller, controller_names, get_controller, register_controller
 from .evolution import EvolutionController
+from .optuna_samplers import NSGA2Controller, TPEController
 from .random_search import RandomController
 from .reinforce import ReinforceController
 
 __all__ = [
     "Controller",
     "EvolutionController",
+    "NSGA2Controller",
     "RandomController",
     "ReinforceController",
+    "TPEController",
     "controller_names",
     "get_controller",
     "register_controller",

@@ -70,6 +70,8 @@ class Controller(ABC):
     """
 
     name: str = "base"
+    multi_objective: bool = False
+    """Whether :meth:`tell`'s objective vectors steer the search (then :meth:`_tell_objectives` gets them)."""
 
     def __init__(self, cardinalities: Sequence[int], seed: int = 0) -> None:
         self.cardinalities: list[int] = _check_cardinalities(cardinalities)
@@ -123,22 +125,86 @@ class Controller(ABC):
             return []
         return self._ask(n)
 
-    def tell(self, codes: Sequence[Sequence[int]], rewards: Sequence[float]) -> None:
+    def tell(
+        self,
+        codes: Sequence[Sequence[int]],
+        rewards: Sequence[float],
+        objectives: Sequence[Sequence[float] | None] | None = None,
+    ) -> None:
         """Report the rewards of evaluated codes (any order; fewer than asked is fine).
 
         Args:
             codes: Evaluated proposals.
             rewards: One finite reward per proposal (higher is better).
+            objectives: Optional, one vector of :attr:`num_objectives` finite values per proposal
+                (or ``None`` for a failed one), in the senses of :attr:`directions`. Only
+                multi-objective controllers use them; the others ignore them. A multi-objective
+                controller told no objectives uses ``[reward]`` when it has a single objective.
 
         Raises:
             ValueError: On a length mismatch, a code of the wrong length or out of range,
-                or a NaN/infinite reward.
+                a NaN/infinite reward, or an objective vector of the wrong length or not finite.
         """
         checked_codes, checked_rewards = self._validate(codes, rewards)
+        checked_objectives = self._validate_objectives(objectives, checked_rewards)
         if not checked_codes:
             return
         self._record(checked_codes, checked_rewards)
-        self._tell(checked_codes, checked_rewards)
+        if self.multi_objective:
+            self._tell_objectives(checked_codes, checked_rewards, checked_objectives)
+        else:
+            self._tell(checked_codes, checked_rewards)
+
+    @property
+    def num_objectives(self) -> int:
+        """Number of objectives a multi-objective controller optimises (1 for the others: the reward)."""
+        return len(self.directions)
+
+    @property
+    def directions(self) -> list[str]:
+        """``"maximize"``/``"minimize"`` per objective; ``["maximize"]`` (the reward) by default."""
+        return ["maximize"]
+
+    @property
+    def objective_names(self) -> list[str]:
+        """Labels of the objectives (opaque to the controller; the search loop reads them as metric names)."""
+        return ["reward"]
+
+    def _validate_objectives(
+        self, objectives: Sequence[Sequence[float] | None] | None, rewards: list[float]
+    ) -> list[list[float] | None]:
+        if objectives is None:
+            if self.multi_objective and self.num_objectives != 1:
+                raise ValueError(
+                    f"controller {self.name!r} optimises {self.num_objectives} objectives "
+                    f"({', '.join(self.objective_names)}); tell them with objectives=[[...], ...]"
+                )
+            return [[r] for r in rewards]
+        objectives = list(objectives)
+        if len(objectives) != len(rewards):
+            raise ValueError(f"got {len(rewards)} rewards but {len(objectives)} objective vectors; lengths must match")
+        out: list[list[float] | None] = []
+        for k, vector in enumerate(objectives):
+            if vector is None:
+                out.append(None)
+                continue
+            values = list(vector)
+            if self.multi_objective and len(values) != self.num_objectives:
+                raise ValueError(
+                    f"objectives[{k}] has {len(values)} values, expected {self.num_objectives} "
+                    f"({', '.join(self.objective_names)})"
+                )
+            checked: list[float] = []
+            for j, v in enumerate(values):
+                try:
+                    value = float(v)
+                except (TypeError, ValueError) as err:
+                    raise ValueError(f"objectives[{k}][{j}] = {v!r} is not a number") from err
+                if not math.isfinite(value):
+                    raise ValueError(f"objectives[{k}][{j}] = {value} is not finite; tell a failed candidate as None")
+                checked.append(value)
+            out.append(checked)
+        return out
 
     def seed_population(self, codes: Sequence[Sequence[int]], rewards: Sequence[float]) -> None:
         """Start from already evaluated codes (e.g. the result of a previous search step).
@@ -219,6 +285,12 @@ class Controller(ABC):
     @abstractmethod
     def _tell(self, codes: list[list[int]], rewards: list[float]) -> None:
         """Consume validated, non-empty results."""
+
+    def _tell_objectives(
+        self, codes: list[list[int]], rewards: list[float], objectives: list[list[float] | None]
+    ) -> None:
+        """Consume validated results with their objective vectors (multi-objective controllers)."""
+        self._tell(codes, rewards)
 
     def _seed(self, codes: list[list[int]], rewards: list[float]) -> None:
         """Consume validated seeded results (default: nothing beyond :meth:`best`)."""

@@ -7,32 +7,69 @@ action taken at step ``t - 1`` (a learned start token at step 1); a linear head 
 
 After ``m = batch_size`` results have been told, one update minimises
 
-    L = -(1/m) sum_k sum_t gamma^(T - t) (R_k - b) log pi(a_t^k | a_<t^k)  [- beta * entropy]
+    L = -(1/m) sum_k sum_t gamma^(T - t) A_k log pi(a_t^k | a_<t^k)  +  w * max(0, H_floor - H)  [- beta * H]
 
 (``T`` = number of dimensions; the reward arrives after the last decision and is discounted
-back with ``gamma``), with Adam.  The baseline ``b`` is an exponential moving average of the
-rewards: the advantages of a batch use the baseline from *before* the batch, then ``b`` is
-updated with each reward of the batch in order, ``b <- decay * b + (1 - decay) * R``.  Before the
-first update ``b`` is ``initial_baseline`` or, if that is ``None``, the mean reward of the
-first batch (so the first advantages are centred instead of all positive).  Log-probabilities
-are recomputed for the told codes with the current network (teacher forcing), so tells may come
-in any order and include codes that were never asked.
+back with ``gamma``).  With ``advantage_scale="none"`` the advantage is ``A_k = R_k - b``, the
+paper's formula (2).  The baseline ``b`` is an exponential moving average of the rewards: the
+advantages of a batch use the baseline from *before* the batch, then ``b`` is updated with each
+reward of the batch in order, ``b <- decay * b + (1 - decay) * R``.  Before the first update ``b``
+is ``initial_baseline`` or, if that is ``None``, the mean reward of the first batch (so the first
+advantages are centred instead of all positive).  Log-probabilities are recomputed for the told
+codes with the current network (teacher forcing), so tells may come in any order and include codes
+that were never asked.
+
+What keeps it exploring (the defaults).  Measured by ``scripts/bench_controllers.py --ablation
+--ablation-seeds 8`` on the structured landscapes of :mod:`lightning_imc.controllers.benchmark`
+(8 dimensions, 86,400 points, batches of 10, runs of at least 500 proposals; random needs a median
+of several hundred queries to the top 0.1%): median queries to the top 0.1% on chain / plateau,
+repeat rate mean (worst run).
+
+=====================================  ==============  =========================
+variant                                queries         repeats
+=====================================  ==============  =========================
+configured (all of the below)          92 / 92         0.00 / 0.06 (0.00 / 0.18)
+without the entropy floor              92 / 86         0.49 / 0.49 (0.59 / 0.69)
+without the duplicate re-draw          92 / 75         0.30 / 0.36 (0.34 / 0.42)
+raw advantages ``R - b``               354 / 195       0.00 / 0.00
+Adam, lr 0.01, no clip                 137 / 108       0.00 / 0.02 (0.00 / 0.10)
+earlier controller (formula (2) only)  151 / 118       0.71 / 0.68 (0.93 / 0.74)
+=====================================  ==============  =========================
+
+* **Formula (2) alone with Adam collapses**: Adam normalises each parameter's step, so a batch whose
+  rewards differ only by noise still moves every logit by a full ``lr``; after a few dozen updates
+  one candidate holds most of the probability and most proposals are repeats.
+* **Bounded steps** (``optimizer="sgd"``, ``grad_clip=2``): SGD's step is proportional to the
+  gradient, so small reward differences make small steps, and the clip bounds the longest step to
+  ``lr * grad_clip``.  Against Adam (other changes kept) it finds the top 0.1% in 92 instead of
+  137 / 108 queries.
+* **Normalised advantages** (``advantage_scale="running_std"``): ``A = (R - b) / s`` with ``s`` the
+  running standard deviation of the rewards around the baseline, so SGD's step does not depend on
+  the reward's units (accuracy in [0, 1], a reward spread of a few hundredths) while a batch that
+  differs little from the search's usual spread still gives small advantages.  Without it SGD at
+  the same ``lr`` learns too slowly (354 / 195 queries).
+* **Entropy regularisation** (``target_entropy=0.5``, ``entropy_floor_weight=1``): a hinge that
+  pushes the policy's entropy (summed over dimensions) back up whenever it falls below half the
+  uniform policy's, so the policy never settles on one candidate; without it half of the proposals
+  are repeats (worst run 69%).  (A plain bonus ``beta * H`` at 0.01 barely changed the earlier
+  controller's repeats, 71% → 56%.)
+* **No repeated proposals** (``avoid_duplicates``): a proposal equal to an earlier one is re-drawn
+  from the policy (one batch of :data:`DUPLICATE_RESAMPLES`, the first unseen one kept); the search
+  loop would only reuse the earlier result, so a repeat wastes an episode.  Without it, with the
+  floor, about a third of the proposals repeat.
 
 Defaults and the paper.  NACIM (Sec. V-A) sets "the updating rate of the controller" to 0.2
-without naming the optimiser.  We read it as the controller's learning rate for the paper's
-own (unnamed) optimiser, not a value to transplant into Adam: measured on the synthetic
-landscapes of ``tests/test_controllers.py`` (10 dimensions of 3-8 choices, 400 evaluations,
-``m = 10``, i.e. 40 updates, 5 seeds; mean best true reward, random = 0.52), Adam reaches
-0.60 at lr 0.2 (the softmax saturates within a few updates on whatever it sampled first),
-0.82 at 0.05, 1.00 at 0.01 and 0.005, and 0.66 at the 3.5e-4 common in NAS-RL (too slow for
-the paper's 500 episodes = 50 updates, let alone rNAS's 100 steps).  Hence ``lr = 0.01``.
-``gamma = 0.99`` follows the paper's "rewards are discounted at every step" (with ~10
-decisions it changes per-step weights by at most ~10 %; 1.0 measured the same);
-``baseline_decay = 0.95``; no entropy bonus (not in formula (2); available).
+without naming the optimiser; we read it as the learning rate of the paper's own optimiser, not a
+value to transplant (Adam at 0.2 saturated the softmax within a few updates).  ``gamma = 0.99``
+follows the paper's "rewards are discounted at every step" (with ~10 decisions it changes per-step
+weights by at most ~10 %); ``baseline_decay = 0.95``.  The earlier controller is
+``optimizer="adam", lr=0.01, grad_clip=None, advantage_scale="none", target_entropy=None,
+avoid_duplicates=False``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import torch
@@ -40,7 +77,20 @@ from torch import nn
 
 from .base import Controller, check_number, decode_tensor, decode_tree, encode_tensor, encode_tree, register_controller
 
-__all__ = ["ReinforceController", "PolicyNetwork"]
+__all__ = ["ReinforceController", "PolicyNetwork", "OPTIMIZERS", "ADVANTAGE_SCALES"]
+
+OPTIMIZERS = ("adam", "sgd")
+"""Optimisers of the policy: Adam (per-parameter normalised steps) or plain SGD (steps proportional to
+the gradient, so small advantages make small steps)."""
+
+ADVANTAGE_SCALES = ("none", "running_std", "batch_std")
+"""``none``: ``R - b`` as in formula (2); ``running_std``: divided by the running standard deviation of
+the rewards around the baseline (the search's own reward scale); ``batch_std``: centred and divided by
+the batch's standard deviation."""
+
+ADVANTAGE_EPS = 1e-8
+DUPLICATE_RESAMPLES = 64
+"""Policy re-draws of a proposal that repeats an earlier one (``avoid_duplicates``) before accepting it."""
 
 
 class PolicyNetwork(nn.Module):
@@ -114,7 +164,7 @@ class ReinforceController(Controller):
         batch_size: ``m``, results per update (>= 1); told results accumulate until ``m``.
         hidden_size: LSTM hidden size (>= 1).
         embedding_size: Action-embedding size (>= 1); ``None`` = ``hidden_size``.
-        lr: Adam learning rate, in ``(0, 10]``.
+        lr: Learning rate of ``optimizer``, in ``(0, 10]``.
         gamma: Discount ``gamma`` of formula (2), in ``(0, 1]``.
         baseline_decay: Decay of the reward moving average, in ``[0, 1)``.
         initial_baseline: Baseline before the first update; ``None`` = first batch's mean reward.
@@ -126,6 +176,14 @@ class ReinforceController(Controller):
             specification): each head's bias gets ``initial_logit_bias`` times the fraction of
             ``initial`` codes choosing that value.
         initial_logit_bias: Strength of that bias (>= 0).
+        optimizer: ``sgd`` (steps proportional to the gradient) or ``adam`` (the earlier default,
+            per-parameter normalised steps), see :data:`OPTIMIZERS`.
+        advantage_scale: How advantages are scaled, see :data:`ADVANTAGE_SCALES`.
+        avoid_duplicates: Re-draw (from the policy, one batch of :data:`DUPLICATE_RESAMPLES`) a
+            proposal that repeats an earlier proposal or told code, while the space has unseen points.
+        target_entropy: Entropy floor as a fraction of the uniform policy's entropy, in ``(0, 1)``;
+            ``None`` = no floor.
+        entropy_floor_weight: Weight of the hinge ``max(0, floor - H)`` added to the loss (>= 0).
     """
 
     def __init__(
@@ -136,15 +194,20 @@ class ReinforceController(Controller):
         batch_size: int = 10,
         hidden_size: int = 64,
         embedding_size: int | None = None,
-        lr: float = 0.01,
+        lr: float = 1.0,
         gamma: float = 0.99,
         baseline_decay: float = 0.95,
         initial_baseline: float | None = None,
         entropy_weight: float = 0.0,
-        grad_clip: float | None = None,
+        grad_clip: float | None = 2.0,
         init_range: float = 0.1,
         initial: Sequence[Sequence[int]] | None = None,
         initial_logit_bias: float = 2.0,
+        optimizer: str = "sgd",
+        advantage_scale: str = "running_std",
+        avoid_duplicates: bool = True,
+        target_entropy: float | None = 0.5,
+        entropy_floor_weight: float = 1.0,
     ) -> None:
         super().__init__(cardinalities, seed)
         self.batch_size: int = check_number("batch_size", batch_size, low=1, integer=True)
@@ -164,6 +227,19 @@ class ReinforceController(Controller):
         )
         self.init_range: float = check_number("init_range", init_range, low=0.0, low_open=True)
         self.initial_logit_bias: float = check_number("initial_logit_bias", initial_logit_bias, low=0.0)
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={optimizer!r}; allowed: {list(OPTIMIZERS)}")
+        if advantage_scale not in ADVANTAGE_SCALES:
+            raise ValueError(f"advantage_scale={advantage_scale!r}; allowed: {list(ADVANTAGE_SCALES)}")
+        if not isinstance(avoid_duplicates, bool):
+            raise ValueError(f"avoid_duplicates must be a bool, got {avoid_duplicates!r}")
+        self.target_entropy: float | None = (
+            None if target_entropy is None else check_number("target_entropy", target_entropy, low=0.0, high=1.0,
+                                                              low_open=True, high_open=True))
+        self.entropy_floor_weight: float = check_number("entropy_floor_weight", entropy_floor_weight, low=0.0)
+        self.optimizer_name: str = optimizer
+        self.advantage_scale: str = advantage_scale
+        self.avoid_duplicates: bool = avoid_duplicates
         if initial is None:
             initial = []
         if isinstance(initial, (str, bytes)) or not hasattr(initial, "__iter__"):
@@ -175,8 +251,15 @@ class ReinforceController(Controller):
         self.policy.initialise(self._generator, self.init_range)
         if self.initial:
             self._bias_towards(self.initial)
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
+        if self.optimizer_name == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.lr)
+        else:
+            self.optimizer = torch.optim.SGD(self.policy.parameters(), lr=self.lr)
         self.baseline: float | None = self.initial_baseline
+        self.reward_variance: float | None = None
+        self.max_entropy: float = sum(math.log(c) for c in self.cardinalities)
+        self.last_entropy: float | None = None
+        self._seen: set[tuple[int, ...]] = set()
         self.num_updates = 0
         self._buffer: list[tuple[list[int], float]] = []
         self.last_loss: float | None = None
@@ -196,6 +279,11 @@ class ReinforceController(Controller):
             "init_range": self.init_range,
             "initial": [list(c) for c in self.initial],
             "initial_logit_bias": self.initial_logit_bias,
+            "optimizer": self.optimizer_name,
+            "advantage_scale": self.advantage_scale,
+            "avoid_duplicates": self.avoid_duplicates,
+            "target_entropy": self.target_entropy,
+            "entropy_floor_weight": self.entropy_floor_weight,
         }
 
     # ------------------------------------------------------------------ policy
@@ -230,9 +318,21 @@ class ReinforceController(Controller):
 
     # ------------------------------------------------------------------ ask/tell
     def _ask(self, n: int) -> list[list[int]]:
-        return self.policy.sample(n, self._generator).tolist()
+        codes = self.policy.sample(n, self._generator).tolist()
+        if self.avoid_duplicates:
+            for k in range(n):
+                if tuple(codes[k]) in self._seen and len(self._seen) < self.space_size:
+                    # one batch of re-draws from the policy; the first unseen one replaces the repeat
+                    for code in self.policy.sample(DUPLICATE_RESAMPLES, self._generator).tolist():
+                        if tuple(code) not in self._seen:
+                            codes[k] = code
+                            break
+                self._seen.add(tuple(codes[k]))
+        return codes
 
     def _tell(self, codes: list[list[int]], rewards: list[float]) -> None:
+        if self.avoid_duplicates:
+            self._seen.update(tuple(c) for c in codes)
         self._buffer.extend((list(c), r) for c, r in zip(codes, rewards))
         while len(self._buffer) >= self.batch_size:
             batch, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
@@ -249,12 +349,25 @@ class ReinforceController(Controller):
         m = len(codes)
         baseline = self.baseline if self.baseline is not None else sum(rewards) / m
         advantages = torch.tensor([r - baseline for r in rewards], dtype=torch.float32)
+        # running variance of the rewards around the baseline (same decay), before this batch
+        deviations = [(r - baseline) ** 2 for r in rewards]
+        variance = self.reward_variance if self.reward_variance is not None else sum(deviations) / m
+        if self.advantage_scale == "running_std":
+            advantages = advantages / max(variance ** 0.5, ADVANTAGE_EPS)
+        elif self.advantage_scale == "batch_std" and m > 1:
+            centred = advantages - advantages.mean()
+            advantages = centred / max(float(centred.std()), ADVANTAGE_EPS)
         T = self.num_dimensions
         discounts = torch.tensor([self.gamma ** (T - t) for t in range(1, T + 1)], dtype=torch.float32)
         logp, entropy = self.policy.log_probs(torch.tensor(codes, dtype=torch.long))
         loss = -(advantages[:, None] * discounts[None, :] * logp).sum() / m
+        mean_entropy = entropy.sum(dim=1).mean()
         if self.entropy_weight > 0:
-            loss = loss - self.entropy_weight * entropy.sum(dim=1).mean()
+            loss = loss - self.entropy_weight * mean_entropy
+        if self.target_entropy is not None and self.entropy_floor_weight > 0:
+            # a hinge: below the floor (a fraction of the uniform policy's entropy) the entropy is pushed up
+            floor = self.target_entropy * self.max_entropy
+            loss = loss + self.entropy_floor_weight * torch.relu(floor - mean_entropy)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:
@@ -263,6 +376,10 @@ class ReinforceController(Controller):
         for r in rewards:
             baseline = self.baseline_decay * baseline + (1.0 - self.baseline_decay) * r
         self.baseline = baseline
+        for d in deviations:
+            variance = self.baseline_decay * variance + (1.0 - self.baseline_decay) * d
+        self.reward_variance = variance
+        self.last_entropy = float(mean_entropy.detach())
         self.num_updates += 1
         self.last_loss = float(loss.detach())
 
@@ -273,6 +390,9 @@ class ReinforceController(Controller):
             "policy": encode_tree(self.policy.state_dict()),
             "optimizer": encode_tree(self.optimizer.state_dict()),
             "baseline": self.baseline,
+            "reward_variance": self.reward_variance,
+            "last_entropy": self.last_entropy,
+            "seen": sorted(list(c) for c in self._seen),
             "num_updates": self.num_updates,
             "buffer": [[list(c), r] for c, r in self._buffer],
             "last_loss": self.last_loss,
@@ -285,6 +405,9 @@ class ReinforceController(Controller):
         optim_state["state"] = {int(k): v for k, v in optim_state["state"].items()}
         self.optimizer.load_state_dict(optim_state)
         self.baseline = None if extra["baseline"] is None else float(extra["baseline"])
+        self.reward_variance = None if extra["reward_variance"] is None else float(extra["reward_variance"])
+        self._seen = {tuple(int(v) for v in c) for c in extra["seen"]}
+        self.last_entropy = None if extra["last_entropy"] is None else float(extra["last_entropy"])
         self.num_updates = int(extra["num_updates"])
         self._buffer = [([int(v) for v in c], float(r)) for c, r in extra["buffer"]]
         self.last_loss = None if extra["last_loss"] is None else float(extra["last_loss"])

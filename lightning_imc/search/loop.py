@@ -183,6 +183,9 @@ class Search:
         self.train_epochs = int(settings.trainer.get("max_epochs", 1) if epochs is None else epochs)
         self.threads = child_threads(settings.executor)
         self.chance_margin = getattr(settings.search, "chance_margin", None)
+        from .fidelity import FidelitySchedule
+
+        self.fidelity = FidelitySchedule.from_config(getattr(settings.search, "fidelity", None))
 
     # -- one phase ----------------------------------------------------------------------------------
     def _reward_for(self, switches: ModeSwitches) -> dict[str, Any]:
@@ -261,7 +264,13 @@ class Search:
             for record in ordered:
                 done[record.index] = record
                 by_key.setdefault(record.key, record)
-            controller.tell([list(c) for c in codes], [_finite(r.reward, reward["failed_reward"]) for r in ordered])
+            objectives = None
+            if getattr(controller, "multi_objective", False):  # e.g. nsga2: the named metrics, no weighted reward
+                from .pareto import objective_vectors
+
+                objectives = objective_vectors(ordered, controller.objective_names)
+            controller.tell([list(c) for c in codes], [_finite(r.reward, reward["failed_reward"]) for r in ordered],
+                            objectives)
             step += 1
             self.store.save_state(phase, step, controller.state_dict())
             index += n
@@ -280,6 +289,17 @@ class Search:
         self.on_record(stored if stored is not None else record)
         return stored if stored is not None else record
 
+    def _training_phase(self, phase: str, space: Any, switches: ModeSwitches, episodes: int,
+                        at_least: int = 1) -> tuple[list[Any], dict[str, list[Any]]]:
+        """A phase that trains its children: at full fidelity, or rung 0 then the promotion rungs
+        (``search.fidelity``, see :mod:`~lightning_imc.search.fidelity`)."""
+        if self.fidelity is None:
+            return self.run_phase(phase, space, switches, episodes, train_epochs=self.train_epochs), {}
+        from .fidelity import run_rungs
+
+        records = self.run_phase(phase, space, switches, episodes, train_epochs=self.fidelity.rungs[0])
+        return records, run_rungs(self, phase, records, switches, self.fidelity, at_least=at_least)
+
     # -- the modes -----------------------------------------------------------------------------------
     def run(self) -> dict[str, list[Any]]:
         """Run the configured mode to the end; returns the records of each phase."""
@@ -288,7 +308,8 @@ class Search:
         if mode in ("nas", "quantnas", "ptbnas"):
             switches = MODE_SWITCHES[mode]
             space = self._phase_space(switches)
-            return {mode: self.run_phase(mode, space, switches, search.episodes, train_epochs=self.train_epochs)}
+            records, rungs = self._training_phase(mode, space, switches, search.episodes)
+            return {mode: records, **rungs}
         if mode == "rnas":
             return {"rnas": self._rnas_for(self._candidate_from_config(), search.rnas_checkpoint, "rnas",
                                            search.episodes)}
@@ -325,8 +346,12 @@ class Search:
         phases: dict[str, list[Any]] = {}
         switches = MODE_SWITCHES["ptbnas"]
         ptb_space = self._phase_space(switches)
-        phases["ptbnas"] = self.run_phase("ptbnas", ptb_space, switches, search.episodes, train_epochs=self.train_epochs)
-        top = top_architectures(phases["ptbnas"], self.space, search.top_k)
+        phases["ptbnas"], rungs = self._training_phase("ptbnas", ptb_space, switches, search.episodes,
+                                                       at_least=search.top_k)
+        phases.update(rungs)
+        from .fidelity import highest_rung_records
+
+        top = top_architectures(highest_rung_records(phases["ptbnas"], rungs), self.space, search.top_k)
         self.store.set_meta("nacim/top_k", [record.key for record in top])
         for rank, record in enumerate(top):
             candidate = self.space.canonical(record.choices)
@@ -374,7 +399,8 @@ def _record(job: ChildJob, result: Mapping[str, Any], key: str, codes: Sequence[
 
     return CandidateRecord(
         phase=job.phase, index=job.index, key=key, codes=list(codes), choices=dict(choices),
-        status=result["status"], reward=float(result["reward"]), metrics=result.get("metrics", {}), seed=job.seed,
+        status=result["status"], reward=float(result["reward"]),
+        metrics={**result.get("metrics", {}), "epochs": job.train_epochs}, seed=job.seed,
         started_at=result["started_at"], finished_at=result["finished_at"],
         train_seconds=float(result.get("train_seconds", 0.0)), checkpoint_path=result.get("checkpoint_path"),
         error=result.get("error"),

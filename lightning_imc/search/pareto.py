@@ -49,6 +49,7 @@ __all__ = [
     "metric_value",
     "objective_pairs",
     "front_records",
+    "objective_vectors",
     "default_reference",
 ]
 
@@ -221,6 +222,23 @@ def metric_value(record: "CandidateRecord", metric: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if np.isfinite(value) else None
+
+
+def objective_vectors(records: Iterable["CandidateRecord"], names: Sequence[str]) -> list[list[float] | None]:
+    """Per record, the values of the metrics ``names`` (see :func:`metric_value`), or ``None`` for a
+    failed record or one lacking a figure: what a multi-objective controller is told.
+
+    >>> from lightning_imc.search.history import CandidateRecord
+    >>> rec = CandidateRecord(phase="p", index=0, key="k", codes=[0], choices={}, status="ok", reward=0.5,
+    ...                       metrics={"accuracy_variation": 0.9, "hardware": {"edp": 2e-12}})
+    >>> objective_vectors([rec], ["accuracy_variation", "edp"])
+    [[0.9, 2e-12]]
+    """
+    out: list[list[float] | None] = []
+    for record in records:
+        values = [metric_value(record, name) for name in names] if record.status == "ok" else [None]
+        out.append(None if any(v is None for v in values) else [float(v) for v in values])
+    return out
 
 
 def objective_pairs(

@@ -393,7 +393,10 @@ def render_report(
     if facts:
         lines += ["Search: " + ", ".join(f"{k} = {v}" for k, v in facts.items()), ""]
 
-    lines += ["## Candidates", "", "| phase | ok | failed | train time (s) |", "|---|---|---|---|"]
+    from .fidelity import child_epochs
+
+    lines += ["## Candidates", "", "Child-epochs: epochs of training spent (a reused genome trains none).", "",
+              "| phase | ok | failed | train time (s) | child-epochs |", "|---|---|---|---|---|"]
     phases: list[str] = []
     for r in records:
         if r.phase not in phases:
@@ -402,9 +405,10 @@ def render_report(
         recs = [r for r in records if r.phase == phase]
         ok = sum(r.status == "ok" for r in recs)
         train = sum(r.train_seconds for r in recs)
-        lines.append(f"| {phase} | {ok} | {len(recs) - ok} | {train:.1f} |")
+        lines.append(f"| {phase} | {ok} | {len(recs) - ok} | {train:.1f} | {child_epochs(recs)} |")
     ok_total = sum(r.status == "ok" for r in records)
-    lines.append(f"| all | {ok_total} | {len(records) - ok_total} | {sum(r.train_seconds for r in records):.1f} |")
+    lines.append(f"| all | {ok_total} | {len(records) - ok_total} | {sum(r.train_seconds for r in records):.1f} | "
+                 f"{child_epochs(records)} |")
     if meta:
         lines += ["", "Status: " + "; ".join(f"{k} = {v}" for k, v in meta.items())]
     lines.append("")
@@ -456,6 +460,18 @@ def render_report(
             hv = hypervolume_2d(pts, ref, (True, METRIC_MAXIMIZE[metric]))
             lines.append(f"| {metric} | {group} | {size} | {_fmt(hv)} | ({ref[0]:g}, {ref[1]:.4g}) |")
     lines.append("")
+    front = front_records(everything, "edp")
+    if front:
+        lines += ["## Pareto front: accuracy with variation against EDP", "",
+                  "The non-dominated designs of the whole search (e.g. what `controller=nsga2` optimises), "
+                  "lowest EDP first.", "",
+                  "| phase | index | key | accuracy with variation | EDP (J·s) | area (mm²) | latency (s) |",
+                  "|---|---|---|---|---|---|---|"]
+        for rec in front:
+            lines.append(f"| {rec.phase} | {rec.index} | `{rec.key}` | {_fmt(metric_value(rec, 'accuracy_variation'))} | "
+                         f"{_fmt(metric_value(rec, 'edp'))} | {_fmt(metric_value(rec, 'area_mm2'))} | "
+                         f"{_fmt(metric_value(rec, 'latency_s'))} |")
+        lines.append("")
     return "\n".join(lines)
 
 

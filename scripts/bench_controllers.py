@@ -1,0 +1,166 @@
+"""Benchmark of the search controllers: queries to the top 1% / 0.1% and repeat rate, over many seeds.
+
+Landscapes (see :mod:`lightning_imc.controllers.benchmark`):
+
+* ``chain`` — synthetic, 8 dimensions (86,400 points), every dimension interacting with its
+  neighbours through random tables; a new landscape per seed;
+* ``plateau`` — synthetic, same space, blocks of two dimensions that score only when both are right
+  (flat regions), gently sloped by a small interaction term; a new landscape per seed;
+* ``tabular`` — the project's own children: every point of a grid of the RLS space trained on the
+  digits (``data/tabular_digits_rls.jsonl``, built by ``scripts/make_tabular_benchmark.py``);
+  value = accuracy on chips with variation; the controller's seed changes per run.
+
+Each run asks batches of 10 and stops once it has proposed a point of the top 0.1% and made at least
+``--min-queries`` proposals (so repeat rates compare over the same length), or at the budget. Every
+proposal counts as a query, repeats included. A run that never hit counts as budget + 1 (the median
+is then a lower bound, marked ``>``). Controllers run with their ``conf/controller/*.yaml`` settings;
+``nsga2`` with the single objective of the landscape.
+
+Table lines first; the last line is one JSON object::
+
+    {"<landscape>": {"<controller>": {"median_queries_top0_1": ..., "repeat_rate": ...}, ...}, ...,
+     "best_over_random_top0_1": ..., "max_repeat_rate_reinforce": ...}
+
+``best_over_random_top0_1``: on the worst landscape, the best controller's median queries to the top
+0.1% divided by random's (lower is better; <= 0.5 is the target). ``max_repeat_rate_reinforce``: the
+largest repeat rate of any REINFORCE run. ``--ablation`` adds a table of REINFORCE variants (each
+change of ``conf/controller/reinforce.yaml`` off in turn) on the synthetic landscapes.
+
+Usage: ``python -m uv run python scripts/bench_controllers.py [--seeds 30] [--ablation]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from lightning_imc.controllers import get_controller  # noqa: E402
+from lightning_imc.controllers.benchmark import (  # noqa: E402
+    chain_landscape,
+    plateau_landscape,
+    run_controller,
+    tabular_landscape,
+)
+
+CONTROLLERS = ("random", "evolution", "reinforce", "tpe", "nsga2")
+TABULAR = ROOT / "data" / "tabular_digits_rls.jsonl"
+
+#: REINFORCE variants of the ablation: the configured controller with one change undone.
+ABLATION = {
+    "reinforce (configured)": {},
+    "no entropy floor": {"target_entropy": None},
+    "no duplicate re-draw": {"avoid_duplicates": False},
+    "raw advantages (R - b)": {"advantage_scale": "none"},
+    "Adam lr 0.01 (unbounded steps)": {"optimizer": "adam", "lr": 0.01, "grad_clip": None},
+    "earlier controller (all off)": {"optimizer": "adam", "lr": 0.01, "grad_clip": None, "advantage_scale": "none",
+                                     "target_entropy": None, "avoid_duplicates": False},
+}
+
+
+def controller_settings(name: str) -> dict:
+    """Hyperparameters of ``conf/controller/<name>.yaml`` (nsga2: one objective, the landscape's value)."""
+    config = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "controller" / f"{name}.yaml"))
+    config.pop("name")
+    config.pop("batch_size", None)  # reinforce's m: the benchmark's batch of 10
+    if name == "nsga2":
+        config.update(objectives=["reward"], directions=["maximize"])
+    return config
+
+
+def measure(name: str, settings: dict, make_landscape, seeds, budget: int, min_queries: int) -> dict:
+    """Median queries to the top 1% / 0.1% and repeat rates of ``len(seeds)`` runs."""
+    top1, top01, repeats = [], [], []
+    for seed in seeds:
+        landscape = make_landscape(seed)
+        controller = get_controller(name, cardinalities=landscape.cardinalities, seed=seed, **settings)
+        run = run_controller(controller, landscape, budget=budget, min_queries=min_queries)
+        top1.append(run.queries_to_top[0.01] or budget + 1)
+        top01.append(run.queries_to_top[0.001] or budget + 1)
+        repeats.append(run.repeat_rate)
+    return {
+        "median_queries_top1": statistics.median(top1), "median_queries_top0_1": statistics.median(top01),
+        "censored_top0_1": statistics.median(top01) > budget, "repeat_rate": statistics.fmean(repeats),
+        "max_repeat_rate": max(repeats), "found_top0_1": sum(q <= budget for q in top01) / len(top01),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--budget", type=int, default=3000, help="most proposals per synthetic run")
+    parser.add_argument("--min-queries", type=int, default=500, help="fewest proposals per synthetic run")
+    parser.add_argument("--tabular", default=str(TABULAR))
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--ablation-seeds", type=int, default=10)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    seeds = range(args.seeds)
+    landscapes = {"chain": (chain_landscape, args.budget, args.min_queries),
+                  "plateau": (plateau_landscape, args.budget, args.min_queries)}
+    if Path(args.tabular).exists():
+        table = tabular_landscape(args.tabular)
+        # 216 points: a budget of 3x the table, repeat rates over the first half of the table
+        landscapes["tabular"] = (lambda seed: table, 3 * table.size, table.size // 2)
+        print(f"tabular: {table.size} children, dimensions {table.cardinalities}, best accuracy on chips "
+              f"{table.threshold(0.001):.4f}, top 1% from {table.threshold(0.01):.4f}")
+    else:
+        print(f"tabular: {args.tabular} not found (run scripts/make_tabular_benchmark.py); skipped")
+
+    results: dict[str, dict[str, dict]] = {}
+    print(f"{'landscape':9s} {'controller':11s} {'top1% med':>9s} {'top0.1% med':>11s} {'found':>6s} "
+          f"{'repeat mean':>11s} {'repeat max':>10s} {'s':>5s}")
+    for land, (make, budget, min_queries) in landscapes.items():
+        results[land] = {}
+        for name in CONTROLLERS:
+            start = time.perf_counter()
+            r = measure(name, controller_settings(name), make, seeds, budget, min_queries)
+            results[land][name] = r
+            mark = ">" if r["censored_top0_1"] else " "
+            print(f"{land:9s} {name:11s} {r['median_queries_top1']:9.0f} {mark}{r['median_queries_top0_1']:10.0f} "
+                  f"{r['found_top0_1']:6.2f} {r['repeat_rate']:11.3f} {r['max_repeat_rate']:10.3f} "
+                  f"{time.perf_counter() - start:5.0f}", flush=True)
+
+    if args.ablation:
+        print(f"\nREINFORCE ablation ({args.ablation_seeds} seeds; per landscape: median queries to the top 0.1% / "
+              "repeat rate mean / max)")
+        base = controller_settings("reinforce")
+        for label, change in ABLATION.items():
+            cells = []
+            for land in ("chain", "plateau"):
+                make, budget, min_queries = landscapes[land]
+                r = measure("reinforce", {**base, **change}, make, range(args.ablation_seeds), budget, min_queries)
+                mark = ">" if r["censored_top0_1"] else ""
+                cells.append(f"{land} {mark}{r['median_queries_top0_1']:.0f} / {r['repeat_rate']:.2f} / "
+                             f"{r['max_repeat_rate']:.2f}")
+            print(f"  {label:32s} " + "   ".join(cells), flush=True)
+
+    worst_ratio = max(
+        min(results[land][n]["median_queries_top0_1"] for n in CONTROLLERS if n != "random")
+        / results[land]["random"]["median_queries_top0_1"]
+        for land in results)
+    summary: dict = {land: {n: {"median_queries_top0_1": results[land][n]["median_queries_top0_1"],
+                                "repeat_rate": round(results[land][n]["repeat_rate"], 4)} for n in CONTROLLERS}
+                     for land in results}
+    summary["best_over_random_top0_1"] = round(worst_ratio, 4)
+    summary["max_repeat_rate_reinforce"] = round(max(results[land]["reinforce"]["max_repeat_rate"]
+                                                     for land in results), 4)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
