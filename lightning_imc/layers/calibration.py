@@ -8,6 +8,10 @@
   them again on the chip from a few unlabelled batches is a cheap deployment step (no labels, no
   gradient, no weight change); :func:`~lightning_imc.layers.evaluate_on_chips` does it per chip when
   given ``bn_batches``. It is reported beside, never mixed into, the uncalibrated figure.
+* :func:`reestimate_batchnorm_under_variation` re-estimates the statistics once for a *design*, through
+  fresh variation samples (``train`` variation: a new chip at every forward): what rNAS may do after it
+  moves trained weights to another format (the noise and resolution changed, the scale did not). It
+  changes the design's statistics, so its effect shows in every figure measured afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from torch import Tensor, nn
 
 from .convert import imc_layers
 
-__all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "batchnorm_state", "BATCHNORM_TYPES"]
+__all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "reestimate_batchnorm_under_variation", "batchnorm_state",
+           "BATCHNORM_TYPES"]
 
 BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -123,4 +128,43 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[object]) -> int:
             m.momentum = momentum
     if count == 0:
         raise ValueError("recalibrate_batchnorm: no batch given")
+    return count
+
+
+@torch.no_grad()
+def reestimate_batchnorm_under_variation(model: nn.Module, batches: Iterable[object], seed: int | None = None) -> int:
+    """Re-estimate every BatchNorm's statistics on ``batches`` with a new variation sample at each forward.
+
+    The statistics then describe the design's expected chip (averaged over chips), not one chip: a
+    design-level step after a format change (rNAS), unlike the per-chip :func:`recalibrate_batchnorm`.
+    IMC layers' variation modes and chips are restored afterwards. ``seed`` makes the samples
+    reproducible (the ``k``-th batch uses chip seed ``seed + k``). Returns the number of batches used.
+    """
+    from .montecarlo import resample_chip, variation_mode
+
+    batches = list(batches)
+    if not batches:
+        raise ValueError("reestimate_batchnorm_under_variation: no batch given")
+    if seed is None:
+        with variation_mode(model, "train"):
+            return recalibrate_batchnorm(model, batches)
+    count = 0
+    norms = [m for m in model.modules() if isinstance(m, BATCHNORM_TYPES)]
+    if not norms:
+        raise ValueError("reestimate_batchnorm_under_variation: the model has no BatchNorm layer")
+    # one fixed chip per batch, statistics averaged over all of them (cumulative average)
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    try:
+        with variation_mode(model, "fixed"), _only_batchnorm_training(model):
+            for k, batch in enumerate(batches):
+                resample_chip(model, seed + k)
+                model(_inputs(batch))
+                count += 1
+            resample_chip(model, None)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
     return count
