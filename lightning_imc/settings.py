@@ -108,7 +108,7 @@ class SearchSettings:
     topk_finetune_epochs: int = 2
     rnas_neighbourhood_share: float = 0.75
     rnas_mutation_units: int = 2
-    rnas_bn_batches: int = 4
+    rnas_bn_batches: int = 0
     finetune_top: int = 1
     finetune_epochs: int = 5
     reward_alpha: float | None = None

@@ -27,6 +27,7 @@ import random
 import statistics
 import time
 import warnings
+from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
@@ -66,10 +67,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="proposals per batch (the incumbent moves between batches)")
     parser.add_argument("--share", type=float, default=0.75, help="share of mutations of the incumbent")
     parser.add_argument("--max-units", type=int, default=2, help="most layers/groups one mutation changes")
-    parser.add_argument("--bn-batches", type=int, default=4, help="BatchNorm re-estimation under variation (0: off)")
+    parser.add_argument("--bn-batches", type=int, default=0, help="BatchNorm re-estimation under variation (0: off)")
+    parser.add_argument("--bn-chips", type=int, default=4, help="chips each BatchNorm batch is seen through")
     parser.add_argument("--alpha", type=float, default=0.5, help="accuracy weight of the reward (formula (3))")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--parent-weights", default=None,
+                        help="state_dict file of the fine-tuned parent: loaded when it exists, else written after training")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
@@ -93,13 +97,19 @@ def main() -> None:
     spec = to_child(full, parent, input_shape=shape, num_classes=classes)
     pl.seed_everything(args.seed, workers=True, verbose=False)
     imc = IMCConfig(variation="train", seed=args.seed)
-    module = ChildModule(spec, imc, OptimizerConfig(name="adam", lr=3e-3, scheduler="cosine"))
-    seconds = train(module, datamodule, args.epochs)
-    tuned = ChildModule(spec, imc, OptimizerConfig(name="adam", lr=1e-3, scheduler="cosine"))
-    tuned.network.load_state_dict(module.network.state_dict())
-    if args.finetune_epochs > 0:
-        seconds += train(tuned, datamodule, args.finetune_epochs)
-    weights = {k: v.detach().clone() for k, v in tuned.network.state_dict().items()}
+    seconds = 0.0
+    if args.parent_weights and Path(args.parent_weights).is_file():
+        weights = torch.load(args.parent_weights, map_location="cpu", weights_only=True)
+    else:
+        module = ChildModule(spec, imc, OptimizerConfig(name="adam", lr=3e-3, scheduler="cosine"))
+        seconds = train(module, datamodule, args.epochs)
+        tuned = ChildModule(spec, imc, OptimizerConfig(name="adam", lr=1e-3, scheduler="cosine"))
+        tuned.network.load_state_dict(module.network.state_dict())
+        if args.finetune_epochs > 0:
+            seconds += train(tuned, datamodule, args.finetune_epochs)
+        weights = {k: v.detach().clone() for k, v in tuned.network.state_dict().items()}
+        if args.parent_weights:
+            torch.save(weights, args.parent_weights)
     loader = datamodule.test_dataloader()
     bn_batches = []
     for inputs, _ in datamodule.train_dataloader():
@@ -117,7 +127,8 @@ def main() -> None:
         judged.network.load_state_dict(weights)  # the parent's weights, re-quantized by the new formats
         judged.eval()
         if transfer and args.bn_batches > 0:
-            reestimate_batchnorm_under_variation(judged.network, bn_batches, seed=10_000 + args.seed)
+            reestimate_batchnorm_under_variation(judged.network, bn_batches, seed=10_000 + args.seed,
+                                                 chips_per_batch=args.bn_chips)
         figures = measure_on_chips(judged.network, child, loader, cpu, args.chips, seed=args.seed)
         _, _, report = hardware.evaluate_module(judged.network, child)
         hw = hardware_metrics(report)

@@ -108,12 +108,13 @@ def test_batchnorm_reestimation_under_variation_averages_fresh_chips_and_restore
     batches = [torch.randn(32, 6) for _ in range(3)]
     expected_mean = torch.zeros(4)
     with torch.no_grad(), variation_mode(model, "fixed"):
-        for k, batch in enumerate(batches):  # the same chips by hand: chip seed 5 + k for batch k
-            resample_chip(model, 5 + k)
-            expected_mean += model[0](batch).mean(0) / len(batches)
+        for k, batch in enumerate(batches):  # the same chips by hand: seed 5 + 2k + c for batch k, chip c
+            for c in range(2):
+                resample_chip(model, 5 + 2 * k + c)
+                expected_mean += model[0](batch).mean(0) / (2 * len(batches))
         resample_chip(model, 0)
         clean_out = model[0](batches[0])
-    assert reestimate_batchnorm_under_variation(model, batches, seed=5) == 3
+    assert reestimate_batchnorm_under_variation(model, batches, seed=5, chips_per_batch=2) == 6
     assert torch.allclose(model[1].running_mean, expected_mean, atol=1e-5)
     assert model[0].imc_config.variation == "fixed"  # the layers' modes are left as they were
     # the statistics saw variation: they differ from those of one chip's outputs

@@ -132,37 +132,39 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[object]) -> int:
 
 
 @torch.no_grad()
-def reestimate_batchnorm_under_variation(model: nn.Module, batches: Iterable[object], seed: int | None = None) -> int:
-    """Re-estimate every BatchNorm's statistics on ``batches`` with a new variation sample at each forward.
+def reestimate_batchnorm_under_variation(model: nn.Module, batches: Iterable[object], seed: int | None = None,
+                                         chips_per_batch: int = 4) -> int:
+    """Re-estimate every BatchNorm's statistics on ``batches``, each seen through ``chips_per_batch`` chips.
 
-    The statistics then describe the design's expected chip (averaged over chips), not one chip: a
-    design-level step after a format change (rNAS), unlike the per-chip :func:`recalibrate_batchnorm`.
-    IMC layers' variation modes and chips are restored afterwards. ``seed`` makes the samples
-    reproducible (the ``k``-th batch uses chip seed ``seed + k``). Returns the number of batches used.
+    The statistics then describe the design's expected chip (averaged over chips and batches: a
+    cumulative average), not one chip: a design-level step after a format change (rNAS), unlike the
+    per-chip :func:`recalibrate_batchnorm`. Few chips give a noisy mean shift (each chip shifts the
+    outputs), hence several per batch. IMC layers' variation modes are restored afterwards and their
+    next forward draws a new chip. ``seed`` makes the chips reproducible (batch ``k``'s ``c``-th chip
+    uses seed ``seed + k·chips_per_batch + c``). Returns the number of forwards (batches × chips).
     """
     from .montecarlo import resample_chip, variation_mode
 
     batches = list(batches)
     if not batches:
         raise ValueError("reestimate_batchnorm_under_variation: no batch given")
-    if seed is None:
-        with variation_mode(model, "train"):
-            return recalibrate_batchnorm(model, batches)
-    count = 0
+    if isinstance(chips_per_batch, bool) or not isinstance(chips_per_batch, int) or chips_per_batch < 1:
+        raise ValueError(f"chips_per_batch={chips_per_batch!r}; must be an integer >= 1")
     norms = [m for m in model.modules() if isinstance(m, BATCHNORM_TYPES)]
     if not norms:
         raise ValueError("reestimate_batchnorm_under_variation: the model has no BatchNorm layer")
-    # one fixed chip per batch, statistics averaged over all of them (cumulative average)
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None
+    count = 0
     try:
         with variation_mode(model, "fixed"), _only_batchnorm_training(model):
             for k, batch in enumerate(batches):
-                resample_chip(model, seed + k)
-                model(_inputs(batch))
-                count += 1
+                for c in range(chips_per_batch):
+                    resample_chip(model, None if seed is None else seed + k * chips_per_batch + c)
+                    model(_inputs(batch))
+                    count += 1
             resample_chip(model, None)
     finally:
         for m, momentum in zip(norms, momenta):
