@@ -100,8 +100,15 @@ class SearchSettings:
         train_epochs: Epochs per child (``None``: ``trainer.max_epochs``).
         top_k: Architectures kept after ptbNAS for rNAS (``nacim``).
         rnas_steps: Proposals per architecture in rNAS.
-        finetune_top: Designs fine-tuned at the end (``nacim``).
-        finetune_epochs: Epochs of fine-tuning.
+        topk_finetune_epochs: Epochs of fine-tuning of each of the top-K architectures before rNAS
+            (``nacim``; the paper: 200); 0 runs rNAS on the ptbNAS weights as they are.
+        rnas_neighbourhood_share: Share of rNAS proposals (after the specification) that mutate a few
+            layers of the best design so far; the rest come from the controller (0: controller only).
+        rnas_mutation_units: Most layers (or circuit/device groups) one such mutation changes.
+        rnas_bn_batches: Unlabelled batches for re-estimating BatchNorm statistics under variation after
+            an rNAS format change (0: off; the weights themselves move between formats exactly).
+        finetune_top: Best rNAS designs fine-tuned at the end (``nacim``; 0: none).
+        finetune_epochs: Epochs of that final fine-tuning.
         reward_alpha: Accuracy weight of the phases that include hardware (``None``: ``reward.alpha``).
         rnas_checkpoint: For ``mode=rnas``: the trained weights of ``candidate`` (a ``state_dict`` file).
         resume: Resume from the history in the output folder when it exists.
@@ -118,6 +125,10 @@ class SearchSettings:
     train_epochs: int | None = None
     top_k: int = 2
     rnas_steps: int = 10
+    topk_finetune_epochs: int = 2
+    rnas_neighbourhood_share: float = 0.75
+    rnas_mutation_units: int = 2
+    rnas_bn_batches: int = 0
     finetune_top: int = 1
     finetune_epochs: int = 5
     reward_alpha: float | None = None
@@ -388,7 +399,7 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
     search = _build(SearchSettings, _section(cfg, "search"), "search")
     if search.mode not in SEARCH_MODES:
         raise ConfigError(f"search.mode={search.mode!r}; allowed: {list(SEARCH_MODES)}")
-    for key in ("episodes", "batch_size", "top_k", "rnas_steps", "finetune_top"):
+    for key in ("episodes", "batch_size", "top_k", "rnas_steps", "rnas_mutation_units"):
         value = getattr(search, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 1")
@@ -411,6 +422,13 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         FidelitySchedule.from_config(search.fidelity)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    for key in ("topk_finetune_epochs", "rnas_bn_batches", "finetune_top"):  # 0 turns the step off
+        value = getattr(search, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
+    share = search.rnas_neighbourhood_share
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        raise ConfigError(f"search.rnas_neighbourhood_share={share!r}; must be a number in [0, 1]")
     if search.reward_alpha is not None and not (isinstance(search.reward_alpha, (int, float)) and 0 <= search.reward_alpha <= 1):
         raise ConfigError(f"search.reward_alpha={search.reward_alpha!r}; must be a number in [0, 1] or null")
     controller = _section(cfg, "controller") or {"name": "random"}

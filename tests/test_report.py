@@ -265,3 +265,24 @@ def test_methods_group_phases_and_count_a_key_once():
     text = render_report([a, b, copy] + failed_then_ok)
     assert "| rnas_sw |" in text and "| rnas_hw |" in text and "| edp | rnas | 2 |" in text
     assert "| rnas/1 | 2 | 0 |" in text  # the per-phase counts keep every record
+
+
+def test_report_says_what_rnas_gained_over_its_parents():
+    """Hand-made history: the rNAS parent (index 0) is beaten on EDP at −0.5 pp by a design with 2× less EDP."""
+    import dataclasses
+
+    from lightning_imc.search.report import render_report, rnas_gains
+
+    ptb = [_rec(0, 0.80, 4e-10, phase="ptbnas"), _rec(1, 0.70, 3e-10, phase="ptbnas")]
+    parent = dataclasses.replace(_rec(0, 0.80, 4e-10, phase="rnas/0", area=4.0), key=ptb[0].key)
+    rnas = [parent, _rec(1, 0.795, 2e-10, phase="rnas/0", area=2.0), _rec(2, 0.60, 1e-10, phase="rnas/0")]
+    rows = rnas_gains(ptb + rnas, tolerance_pp=1.0)
+    assert [r["phase"] for r in rows] == ["rnas/0", "NACIM_hw (rnas ∪ finetune) vs ptbnas_sw"]
+    first, union = rows
+    assert first["changed"] and first["design_key"] == rnas[1].key and first["parent_key"] == ptb[0].key
+    assert first["pareto_size"] == 3
+    assert first["accuracy_variation_delta_pp"] == pytest.approx(-0.5)
+    assert first["edp_gain"] == pytest.approx(2.0) and first["area_gain"] == pytest.approx(2.0)
+    assert union["changed"] and union["edp_gain"] == pytest.approx(2.0)
+    text = render_report(ptb + rnas, tolerance_pp=1.0)
+    assert "What rNAS gained over its parents" in text and "| rnas/0 | 3 | yes | -0.50 | 2.00× | 2.00× |" in text

@@ -154,9 +154,10 @@ def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
     summary = run(compose_config(tmp_path, *SMALL, "search.mode=nacim", "controller=evolution",
                                  "controller.population_size=4", "controller.sample_size=2", "search.episodes=4",
                                  "search.batch_size=2", "search.top_k=1", "search.rnas_steps=3",
-                                 "search.finetune_epochs=1"))
-    assert summary["phases"] == ["ptbnas", "rnas/0", "finetune"]
-    assert summary["n_ok"] + summary["n_failed"] == 4 + 3 + 1
+                                 "search.finetune_epochs=1", "search.topk_finetune_epochs=1"))
+    # the paper's order: ptbNAS -> fine-tune the top-K -> rNAS on the fine-tuned weights -> fine-tune
+    assert summary["phases"] == ["ptbnas", "topk_finetune/0", "rnas/0", "finetune"]
+    assert summary["n_ok"] + summary["n_failed"] == 4 + 1 + 3 + 1
     report = (tmp_path / "report.md").read_text()
     assert "Table II" in report and "ptbnas" in report and "rnas/0" in report
     for name in ("pareto_edp.png", "pareto_area_mm2.png", "rewards.png", "report.csv"):
@@ -164,7 +165,9 @@ def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
     with HistoryStore.open_readonly(str(tmp_path / "history.sqlite")) as store:
         rnas = store.records(phase="rnas/0")
         ptb = {r.key: r for r in store.records(phase="ptbnas")}
+        tuned = store.records(phase="topk_finetune/0")
     assert all(r.train_seconds == 0.0 for r in rnas)  # rNAS reuses saved weights: no training
+    assert tuned[0].train_seconds > 0 and {r.checkpoint_path for r in rnas} == {tuned[0].checkpoint_path}
     archs = {tuple(sorted((k, v) for k, v in r.choices.items() if k.startswith(("filters", "kh", "kw", "pool", "fc"))))
              for r in rnas}
     assert len(archs) == 1  # one fixed architecture per rNAS phase

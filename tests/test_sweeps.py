@@ -31,8 +31,8 @@ SWEEPS = sorted((CONF / "sweep").glob("*.yaml"))
 # fast_dev_run trains one batch, so every child is at chance level, which a search records as failed
 # (search.chance_margin): this plumbing test turns that rule off
 TINY = ["+trainer.fast_dev_run=true", "search.episodes=2", "search.batch_size=2", "search.top_k=1",
-        "search.rnas_steps=2", "search.finetune_top=1", "search.finetune_epochs=1", "executor.threads_per_child=1",
-        "search.chance_margin=null"]
+        "search.rnas_steps=2", "search.finetune_top=1", "search.finetune_epochs=1", "search.topk_finetune_epochs=1",
+        "executor.threads_per_child=1", "search.chance_margin=null"]
 SUMMARY_KEYS = ("best_reward", "best_accuracy_variation", "best_design_accuracy_variation", "best_design_edp",
                 "best_design_area_mm2", "best_design_latency_s", "best_design_energy_j", "best_design_tops_per_w",
                 "hypervolume_accuracy_log10edp", "hypervolume_accuracy_hardware_efficiency")
@@ -194,7 +194,7 @@ def test_a_proposed_run_executes_as_the_agent_would_run_it(tmp_path):
     folder = summaries[0].parent.name  # named after the overrides: each sweep run has its own history
     assert "device=rram_nacim" in folder and "reward.alpha=0.25" in folder and "logger" not in folder
     summary = json.loads(summaries[0].read_text())
-    assert summary["phases"] == ["ptbnas", "rnas/0", "finetune"] and summary["n_ok"] >= 1
+    assert summary["phases"] == ["ptbnas", "topk_finetune/0", "rnas/0", "finetune"] and summary["n_ok"] >= 1
     for key in SUMMARY_KEYS:
         assert isinstance(summary[key], float), key
     from lightning_imc.search.history import HistoryStore

@@ -10,7 +10,7 @@ in any model::
 
 from ..devices import DEVICE_LIBRARY, Device, get_device, register_device
 from .adc import adc_quantize, conv_tile_plan, tiled_conv2d, tiled_linear
-from .calibration import calibrate_input_ranges, recalibrate_batchnorm
+from .calibration import calibrate_input_ranges, recalibrate_batchnorm, reestimate_batchnorm_under_variation
 from .config import IMCConfig
 from .convert import convert_to_digital, convert_to_imc, imc_layers
 from .modules import IMCConv2d, IMCLayer, IMCLinear, IMCMultiheadAttention
@@ -41,4 +41,5 @@ __all__ = [
     "bit_sliced_noise_std", "cells_per_weight", "slice_codes", "recombine_slices", "sample_bit_sliced_read",
     "MonteCarloResult", "evaluate_on_chips", "classification_accuracy", "set_variation", "variation_mode",
     "resample_chip", "student_t_quantile", "calibrate_input_ranges", "recalibrate_batchnorm",
+    "reestimate_batchnorm_under_variation",
 ]

@@ -8,6 +8,10 @@
   them again on the chip from a few unlabelled batches is a cheap deployment step (no labels, no
   gradient, no weight change); :func:`~lightning_imc.layers.evaluate_on_chips` does it per chip when
   given ``bn_batches``. It is reported beside, never mixed into, the uncalibrated figure.
+* :func:`reestimate_batchnorm_under_variation` re-estimates the statistics once for a *design*, through
+  fresh variation samples (``train`` variation: a new chip at every forward): what rNAS may do after it
+  moves trained weights to another format (the noise and resolution changed, the scale did not). It
+  changes the design's statistics, so its effect shows in every figure measured afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from torch import Tensor, nn
 
 from .convert import imc_layers
 
-__all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "batchnorm_state", "BATCHNORM_TYPES"]
+__all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "reestimate_batchnorm_under_variation", "batchnorm_state",
+           "BATCHNORM_TYPES"]
 
 BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -123,4 +128,45 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[object]) -> int:
             m.momentum = momentum
     if count == 0:
         raise ValueError("recalibrate_batchnorm: no batch given")
+    return count
+
+
+@torch.no_grad()
+def reestimate_batchnorm_under_variation(model: nn.Module, batches: Iterable[object], seed: int | None = None,
+                                         chips_per_batch: int = 4) -> int:
+    """Re-estimate every BatchNorm's statistics on ``batches``, each seen through ``chips_per_batch`` chips.
+
+    The statistics then describe the design's expected chip (averaged over chips and batches: a
+    cumulative average), not one chip: a design-level step after a format change (rNAS), unlike the
+    per-chip :func:`recalibrate_batchnorm`. Few chips give a noisy mean shift (each chip shifts the
+    outputs), hence several per batch. IMC layers' variation modes are restored afterwards and their
+    next forward draws a new chip. ``seed`` makes the chips reproducible (batch ``k``'s ``c``-th chip
+    uses seed ``seed + k·chips_per_batch + c``). Returns the number of forwards (batches × chips).
+    """
+    from .montecarlo import resample_chip, variation_mode
+
+    batches = list(batches)
+    if not batches:
+        raise ValueError("reestimate_batchnorm_under_variation: no batch given")
+    if isinstance(chips_per_batch, bool) or not isinstance(chips_per_batch, int) or chips_per_batch < 1:
+        raise ValueError(f"chips_per_batch={chips_per_batch!r}; must be an integer >= 1")
+    norms = [m for m in model.modules() if isinstance(m, BATCHNORM_TYPES)]
+    if not norms:
+        raise ValueError("reestimate_batchnorm_under_variation: the model has no BatchNorm layer")
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    count = 0
+    try:
+        with variation_mode(model, "fixed"), _only_batchnorm_training(model):
+            for k, batch in enumerate(batches):
+                for c in range(chips_per_batch):
+                    resample_chip(model, None if seed is None else seed + k * chips_per_batch + c)
+                    model(_inputs(batch))
+                    count += 1
+            resample_chip(model, None)
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
     return count

@@ -189,6 +189,15 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         elif job.init_checkpoint:
             outcome["checkpoint_path"] = job.init_checkpoint
         evaluation = settings.evaluation
+        reestimate = int(job.extra.get("bn_reestimate_batches", 0) or 0)
+        if reestimate and job.train_epochs == 0:  # rNAS: BatchNorm statistics under the new formats' variation
+            from ..layers.calibration import BATCHNORM_TYPES, reestimate_batchnorm_under_variation
+
+            if any(isinstance(m, BATCHNORM_TYPES) for m in module.network.modules()):
+                datamodule.setup("fit")
+                reestimate_batchnorm_under_variation(
+                    module.network, unlabelled_batches(datamodule.train_dataloader(), reestimate, device),
+                    seed=evaluation.seed + 7919)
         loader = datamodule.test_dataloader() if evaluation.split == "test" else datamodule.val_dataloader()
         bn_batches = None
         if evaluation.bn_recalibration_batches > 0:

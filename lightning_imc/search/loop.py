@@ -8,9 +8,18 @@ groups: a mode opens some and freezes the others (:data:`MODE_SWITCHES`).
 * ``ptbnas`` — architecture + quantization + device; noise-aware training; reward = accuracy on chips.
 * ``rnas`` — quantization + circuit of a fixed architecture and device; no training: the saved
   weights are evaluated with each new quantization; reward = accuracy on chips + hardware.
-* ``nacim`` — ``ptbnas``, then the ``top_k`` architectures by accuracy on chips, then ``rnas`` for each
-  (``rnas_steps`` proposals, the controller started from that architecture's specification), then
-  fine-tuning of the ``finetune_top`` best designs (section V-A).
+* ``nacim`` — the paper's order (section IV, V-A): ``ptbnas``; the ``top_k`` architectures by accuracy
+  on chips, each fine-tuned noise-aware for ``topk_finetune_epochs`` (phase ``topk_finetune/<rank>``;
+  0 reuses the ptbNAS weights); ``rnas`` on each fine-tuned network (``rnas_steps`` proposals starting
+  at its specification and exploring its neighbourhood, :mod:`.neighbourhood`); optionally a short
+  fine-tuning of the ``finetune_top`` best rNAS designs (phase ``finetune``; 0 skips it).
+
+rNAS transfers weights exactly: child networks scale each layer's weights digitally (max|w| maps to
+the format's largest code) and calibrate each layer's input range, so moving trained weights to another
+format re-quantizes them and nothing is rescaled — the layer outputs keep their scale, the BatchNorm
+statistics stay meaningful, only resolution and noise change. ``rnas_bn_batches`` unlabelled batches
+re-estimate the BatchNorm statistics under variation for every rNAS design (the specification too, so
+all are judged alike; 0 turns it off).
 
 Durability: every finished child is written to the SQLite history at once; the controller's state is
 saved after every ``tell``. A search killed at any point and started again with the same command
@@ -30,6 +39,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .evaluate import ChildJob, ContextFactory, child_seed, run_child_job
+from .evaluate import ChildJob, child_seed, run_child_job
+from .neighbourhood import NeighbourhoodProposer
 
 __all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "SearchInputError",
            "search_fingerprint", "devices_with_variation"]
@@ -204,8 +215,13 @@ class Search:
                               seed=child_seed(self.settings.seed, phase, -1), **params)
 
     def run_phase(self, phase: str, space: Any, switches: ModeSwitches, episodes: int, *, train_epochs: int,
-                  init_checkpoint: str | None = None, initial_codes: Sequence[int] | None = None) -> list[Any]:
-        """Ask/evaluate/tell ``episodes`` proposals of ``space``; returns the phase's records."""
+                  init_checkpoint: str | None = None, initial_codes: Sequence[int] | None = None,
+                  proposer: NeighbourhoodProposer | None = None, extra: Mapping[str, Any] | None = None) -> list[Any]:
+        """Ask/evaluate/tell ``episodes`` proposals of ``space``; returns the phase's records.
+
+        With ``proposer``, it makes each batch (mixing its mutations with the controller's proposals);
+        ``extra`` is passed to every child job.
+        """
         if self.store.get_meta(f"phase_done/{phase}"):
             return self.store.records(phase=phase)
         controller = self._controller(phase, space)
@@ -221,7 +237,10 @@ class Search:
         reward = self._reward_for(switches)
         while index < episodes:
             n = min(batch, episodes - index)
-            if index == 0 and initial_codes is not None:
+            if proposer is not None:
+                told = [(done[i].codes, _finite(done[i].reward, reward["failed_reward"])) for i in sorted(done) if i < index]
+                codes = proposer.ask(step, n, told, controller.ask)
+            elif index == 0 and initial_codes is not None:
                 # "the controller starts from the specifications provided by the previous search step":
                 # the first proposal is that specification itself, evaluated and told like any other
                 codes = [list(initial_codes)] + (controller.ask(n - 1) if n > 1 else [])
@@ -253,6 +272,7 @@ class Search:
                     train_epochs=train_epochs, variation=switches.variation, accuracy_source=switches.accuracy_source,
                     reward=reward, init_checkpoint=init_checkpoint, checkpoint_path=checkpoint, threads=self.threads,
                     context_factory=self.context_factory, chance_margin=self.chance_margin,
+                    extra=dict(extra or {}),
                 )))
             for position, result in (self.executor.imap([job for _, job in jobs]) if jobs else []):
                 offset, job = jobs[position]  # recorded the moment it finishes: a crash loses nothing done
@@ -338,8 +358,13 @@ class Search:
         switches = MODE_SWITCHES["rnas"]
         space = self.space.select_groups(switches.groups, defaults=candidate)
         initial = space.encode(space.canonical({k: v for k, v in candidate.items() if k in space.names} | space.fixed))
+        search = self.settings.search
+        proposer = NeighbourhoodProposer(space, initial, share=float(search.rnas_neighbourhood_share),
+                                         max_units=int(search.rnas_mutation_units),
+                                         seed=child_seed(self.settings.seed, phase, -2))
+        extra = {"bn_reestimate_batches": int(search.rnas_bn_batches)} if search.rnas_bn_batches else None
         return self.run_phase(phase, space, switches, steps, train_epochs=0, init_checkpoint=checkpoint,
-                              initial_codes=initial)
+                              initial_codes=initial, proposer=proposer, extra=extra)
 
     def _nacim(self) -> dict[str, list[Any]]:
         search = self.settings.search
@@ -355,8 +380,15 @@ class Search:
         self.store.set_meta("nacim/top_k", [record.key for record in top])
         for rank, record in enumerate(top):
             candidate = self.space.canonical(record.choices)
+            checkpoint = record.checkpoint_path
+            if search.topk_finetune_epochs > 0:  # the paper fine-tunes its top-K before rNAS (section V-A)
+                tuned = self._finetune([record], f"topk_finetune/{rank}", search.topk_finetune_epochs,
+                                       MODE_SWITCHES["ptbnas"])
+                phases[f"topk_finetune/{rank}"] = tuned
+                ok = [r for r in tuned if r.status == "ok" and r.checkpoint_path]
+                checkpoint = ok[0].checkpoint_path if ok else checkpoint
             phase = f"rnas/{rank}"
-            phases[phase] = self._rnas_for(candidate, record.checkpoint_path, phase, search.rnas_steps)
+            phases[phase] = self._rnas_for(candidate, checkpoint, phase, search.rnas_steps)
         designs = sorted((r for p, rs in phases.items() if p.startswith("rnas/") for r in rs if r.status == "ok"),
                          key=lambda r: -r.reward)
         chosen: list[Any] = []
@@ -365,21 +397,23 @@ class Search:
                 chosen.append(record)
             if len(chosen) == search.finetune_top:
                 break
-        phases["finetune"] = self._finetune(chosen)
+        if chosen:
+            phases["finetune"] = self._finetune(chosen, "finetune", search.finetune_epochs, MODE_SWITCHES["rnas"])
         return phases
 
-    def _finetune(self, designs: Sequence[Any]) -> list[Any]:
-        """Train the chosen designs further (from their ptbNAS weights, with their quantization)."""
-        phase = "finetune"
+    def _finetune(self, designs: Sequence[Any], phase: str, epochs: int, switches: ModeSwitches) -> list[Any]:
+        """Train ``designs`` further (from their saved weights, with their quantization), noise-aware.
+
+        ``switches`` sets the reward: ptbNAS's (accuracy) before rNAS, rNAS's (with hardware) after it.
+        """
         done = {record.index: record for record in self.store.records(phase=phase)}
-        epochs = self.settings.search.finetune_epochs
-        reward = self._reward_for(MODE_SWITCHES["rnas"])
+        reward = self._reward_for(switches)
         jobs = []
         for index, design in enumerate(designs):
             if index in done:
                 continue
             seed = child_seed(self.settings.seed, phase, index)
-            checkpoint = str(self.output_dir / "checkpoints" / phase / f"{design.key}.pt")
+            checkpoint = str(self.output_dir / "checkpoints" / phase.replace("/", "_") / f"{design.key}.pt")
             jobs.append((index, design, ChildJob(
                 config=self.config, phase=phase, index=index, candidate=design.choices, seed=seed,
                 train_epochs=epochs, variation="train", accuracy_source="variation", reward=reward,

@@ -55,6 +55,7 @@ __all__ = [
     "group_records",
     "render_report",
     "write_report",
+    "rnas_gains",
 ]
 
 DEFAULT_TOLERANCE_PP = 3.0
@@ -377,6 +378,58 @@ def _table_rows(records: list[CandidateRecord], tolerance_pp: float) -> list[tup
     return rows
 
 
+def rnas_gains(records: Iterable[CandidateRecord], tolerance_pp: float = DEFAULT_TOLERANCE_PP) -> list[dict[str, Any]]:
+    """What rNAS gained over its parents: one row per ``rnas/<rank>`` phase (one architecture).
+
+    The parent is the phase's first record (the specification found by ptbNAS, judged on the same
+    chips as the proposals); the design is that architecture's ``*_hw`` pick (lowest EDP on its
+    accuracy-with-variation/EDP Pareto front within ``tolerance_pp`` points of its best accuracy).
+    Row keys: ``phase``, ``pareto_size``, ``parent_key``, ``design_key``, ``changed`` (the design
+    differs from its parent), ``accuracy_variation_delta_pp`` (design − parent, percentage points),
+    ``edp_gain`` and ``area_gain`` (parent ÷ design; > 1 is better).
+    """
+    by_phase: dict[str, list[CandidateRecord]] = {}
+    for r in records:
+        if phase_group(r.phase) == "rnas":
+            by_phase.setdefault(r.phase, []).append(r)
+    rows = []
+    for phase, recs in by_phase.items():
+        ok = _ok(recs)
+        parent = min(recs, key=lambda r: r.index)
+        if not ok or parent.status != "ok":
+            continue
+        design = select_designs(ok, prefix="x", tolerance_pp=tolerance_pp).get("x_hw")
+        _, kept = objective_pairs(ok, "edp")
+        if design is None:
+            continue
+
+        def gain(metric: str) -> float:
+            a, b = metric_value(parent, metric), metric_value(design, metric)
+            return a / b if a is not None and b else math.nan
+
+        rows.append({
+            "phase": phase, "pareto_size": len(front_records(kept, "edp")) if kept else 0,
+            "parent_key": parent.key, "design_key": design.key, "changed": design.key != parent.key,
+            "accuracy_variation_delta_pp": 100.0 * ((metric_value(design, "accuracy_variation") or math.nan)
+                                                    - (metric_value(parent, "accuracy_variation") or math.nan)),
+            "edp_gain": gain("edp"), "area_gain": gain("area_mm2"),
+        })
+    nacim = _ok(r for r in records if phase_group(r.phase) in ("rnas", "finetune"))
+    ptbnas = select_designs(_ok(r for r in records if r.phase == "ptbnas"), prefix="ptbnas").get("ptbnas_sw")
+    pick = select_designs(nacim, prefix="NACIM", tolerance_pp=tolerance_pp).get("NACIM_hw") if nacim else None
+    if rows and ptbnas is not None and pick is not None:  # the paper's picks come from the union
+        _, kept = objective_pairs(nacim, "edp")
+        rows.append({
+            "phase": "NACIM_hw (rnas ∪ finetune) vs ptbnas_sw", "pareto_size": len(front_records(kept, "edp")),
+            "parent_key": ptbnas.key, "design_key": pick.key, "changed": pick.key != ptbnas.key,
+            "accuracy_variation_delta_pp": 100.0 * ((metric_value(pick, "accuracy_variation") or math.nan)
+                                                    - (metric_value(ptbnas, "accuracy_variation") or math.nan)),
+            "edp_gain": (metric_value(ptbnas, "edp") or math.nan) / (metric_value(pick, "edp") or math.nan),
+            "area_gain": (metric_value(ptbnas, "area_mm2") or math.nan) / (metric_value(pick, "area_mm2") or math.nan),
+        })
+    return rows
+
+
 def render_report(
     source: HistoryStore | Iterable[CandidateRecord],
     *,
@@ -432,6 +485,24 @@ def render_report(
     else:
         lines.append("No successful candidate yet.")
     lines.append("")
+
+    gains = rnas_gains(records, tolerance_pp)
+    if gains:
+        lines += [
+            "## What rNAS gained over its parents",
+            "",
+            f"Per architecture: its parent (ptbNAS's specification, on the same chips) against its `*_hw` "
+            f"design (lowest EDP on that architecture's accuracy-with-variation/EDP Pareto front within "
+            f"{tolerance_pp:g} points of its best accuracy with variation). Gains are parent ÷ design.",
+            "",
+            "| architecture | Pareto size | design ≠ parent | Δ acc. w/ variation (pp) | EDP gain | area gain |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in gains:
+            lines.append(f"| {row['phase']} | {row['pareto_size']} | {'yes' if row['changed'] else 'no'} | "
+                         f"{row['accuracy_variation_delta_pp']:+.2f} | {_fmt(row['edp_gain'], 3)}× | "
+                         f"{_fmt(row['area_gain'], 3)}× |")
+        lines.append("")
 
     lines += [
         "## Pareto fronts and hypervolumes",

@@ -1,0 +1,179 @@
+"""rNAS that improves designs: exact transfer between formats, BatchNorm under variation, neighbourhood proposals.
+
+* A trained child moved to a format that is the same chip up to scale keeps its accuracy on chips; one
+  moved to more fraction bits loses no more than the chips' 95% interval (the scaled layers re-quantize
+  the weights, nothing is rescaled).
+* BatchNorm re-estimation under variation averages the statistics over fresh chips and leaves the
+  layers' variation modes as they were.
+* Neighbourhood proposals: the specification first, then designs a few layers away, the controller's
+  share still reachable; the batches are a function of (seed, step, what was told).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_imc.layers import (
+    IMCConfig,
+    IMCLinear,
+    classification_accuracy,
+    evaluate_on_chips,
+    reestimate_batchnorm_under_variation,
+    resample_chip,
+    variation_mode,
+)
+from lightning_imc.models import build_network, child_imc_config
+from lightning_imc.search.neighbourhood import NeighbourhoodProposer, changed_units, mutate, mutation_units
+from lightning_imc.space import get_space, to_child
+
+N_CHIPS = 8
+
+
+def _digits(n_train: int = 1000):
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = torch.tensor(data.images, dtype=torch.float32)[:, None] / 16.0
+    x = (x - 0.3) / 0.4
+    y = torch.tensor(data.target)
+    return x[:n_train], y[:n_train], x[1000:1500], y[1000:1500]
+
+
+def _space():
+    return get_space("rls", include=("architecture", "quantization"), filters=(8, 16), fc_units=(32, 64), n_conv=2)
+
+
+def _spec(w_int: int, w_frac: int):
+    space = _space()
+    changes = {n: (w_int if n.startswith("w_int_") else w_frac) for n in space.names if n.startswith(("w_int_", "w_frac_"))}
+    return to_child(space, space.canonical(space.default_candidate().replace(**changes)), input_shape=(1, 8, 8),
+                    num_classes=10)
+
+
+@pytest.fixture(scope="module")
+def trained_q13():
+    """A Q1.3 child trained noise-aware on the digits (120 Adam steps): its weights and test data."""
+    torch.set_num_threads(1)
+    x, y, xt, yt = _digits()
+    torch.manual_seed(0)
+    net = build_network(_spec(1, 3), child_imc_config(seed=0))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    net.train()
+    for _ in range(120):
+        index = torch.randint(0, len(x), (64,), generator=g)
+        loss = nn.functional.cross_entropy(net(x[index]), y[index])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    return net.state_dict(), xt, yt
+
+
+def _on_chips(state, w_int: int, w_frac: int, xt, yt):
+    """The trained weights transferred as they are (no rescaling) into a child of format Q<w_int>.<w_frac>."""
+    net = build_network(_spec(w_int, w_frac), child_imc_config(seed=0))
+    net.load_state_dict(state)
+    net.eval()
+    return evaluate_on_chips(net, lambda m: classification_accuracy(m, xt, yt), n_chips=N_CHIPS, seed=0)
+
+
+@pytest.mark.parametrize("w_int,w_frac", [(2, 2), (3, 1), (0, 4)])
+def test_a_trained_child_moved_to_a_same_chip_format_keeps_its_accuracy_on_chips(trained_q13, w_int, w_frac):
+    state, xt, yt = trained_q13
+    base = _on_chips(state, 1, 3, xt, yt)
+    moved = _on_chips(state, w_int, w_frac, xt, yt)
+    assert base.mean > 0.5  # it learnt
+    half_ci = (base.ci95_high - base.ci95_low) / 2
+    assert abs(moved.mean - base.mean) <= half_ci
+    assert moved.values == base.values  # same 16 levels, same noise in code units: the same chips exactly
+
+
+@pytest.mark.parametrize("w_frac", [4, 5, 6])
+def test_a_transfer_to_more_fraction_bits_loses_no_more_than_the_chips_interval(trained_q13, w_frac):
+    state, xt, yt = trained_q13
+    base = _on_chips(state, 1, 3, xt, yt)
+    moved = _on_chips(state, 1, w_frac, xt, yt)
+    assert moved.mean >= base.mean - (base.ci95_high - base.ci95_low) / 2
+
+
+def test_batchnorm_reestimation_under_variation_averages_fresh_chips_and_restores_modes():
+    torch.manual_seed(0)
+    config = IMCConfig(weight_int_bits=1, weight_frac_bits=3, weight_scaling="layer", variation="fixed", seed=1)
+    model = nn.Sequential(IMCLinear(6, 4, imc_config=config), nn.BatchNorm1d(4))
+    batches = [torch.randn(32, 6) for _ in range(3)]
+    expected_mean = torch.zeros(4)
+    with torch.no_grad(), variation_mode(model, "fixed"):
+        for k, batch in enumerate(batches):  # the same chips by hand: seed 5 + 2k + c for batch k, chip c
+            for c in range(2):
+                resample_chip(model, 5 + 2 * k + c)
+                expected_mean += model[0](batch).mean(0) / (2 * len(batches))
+        resample_chip(model, 0)
+        clean_out = model[0](batches[0])
+    assert reestimate_batchnorm_under_variation(model, batches, seed=5, chips_per_batch=2) == 6
+    assert torch.allclose(model[1].running_mean, expected_mean, atol=1e-5)
+    assert model[0].imc_config.variation == "fixed"  # the layers' modes are left as they were
+    # the statistics saw variation: they differ from those of one chip's outputs
+    assert not torch.allclose(model[1].running_mean, clean_out.mean(0), atol=1e-4)
+
+
+def _rnas_space():
+    full = get_space("rls")
+    return full.select_groups(("quantization", "circuit"), defaults=full.default_candidate())
+
+
+def test_mutation_units_are_layers_and_groups():
+    space = _rnas_space()
+    units = mutation_units(space)
+    names = [[space.names[i] for i in unit] for unit in units]
+    assert names[0] == ["w_int_1", "w_frac_1", "a_int_1", "a_frac_1"]
+    assert len(units) == 8 + 1  # 8 layers' formats + the circuit
+    assert names[-1] == ["array_size", "adc_bits", "cols_per_adc"]
+
+
+def test_neighbourhood_starts_at_the_specification_then_changes_few_layers():
+    space = _rnas_space()
+    full = get_space("rls")
+    spec = space.encode({k: v for k, v in full.default_candidate().items() if k in space.names})
+    calls: list[int] = []
+
+    def controller(n):
+        calls.append(n)
+        return [space.encode(space.sample(random.Random(i))) for i in range(n)]
+
+    proposer = NeighbourhoodProposer(space, spec, share=1.0, max_units=2, seed=3)
+    batch = proposer.ask(0, 6, [], controller)
+    assert batch[0] == spec
+    assert not calls  # share 1: all mutations
+    for codes in batch[1:]:
+        assert 1 <= changed_units(space, spec, codes) <= 2
+        changed = [i for i, (a, b) in enumerate(zip(spec, codes)) if a != b]
+        assert 1 <= len(changed) <= 4  # one or two fields per changed unit
+    assert len({tuple(c) for c in batch}) == len(batch)  # no repeats within a batch
+    assert proposer.ask(0, 6, [], controller) == batch  # a function of (seed, step, told): resumable
+
+
+def test_neighbourhood_follows_the_best_design_and_keeps_the_controller_reachable():
+    space = _rnas_space()
+    spec = [0] * len(space.names)
+    better = mutate(space, spec, random.Random(0), max_units=1)
+    far = [c - 1 for c in space.cardinalities]
+
+    def controller(n):
+        return [list(far) for _ in range(n)]
+
+    local_only = NeighbourhoodProposer(space, spec, share=1.0, max_units=1, seed=0)
+    told = [(spec, 0.2), (better, 0.9)]
+    assert local_only.incumbent(told) == better
+    for codes in local_only.ask(1, 8, told, controller):
+        assert changed_units(space, better, codes) == 1  # neighbours of the incumbent, not of the spec
+    mixed = NeighbourhoodProposer(space, spec, share=0.5, max_units=1, seed=0)
+    proposals = [c for step in range(1, 6) for c in mixed.ask(step, 8, told, controller)]
+    from_controller = sum(c == far for c in proposals)
+    assert 5 <= from_controller <= 35  # about half of 40 come from the controller (global search)
+    with pytest.raises(ValueError, match="rnas_neighbourhood_share"):
+        NeighbourhoodProposer(space, spec, share=1.5)
