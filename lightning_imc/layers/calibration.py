@@ -29,6 +29,8 @@ def _inputs(batch: object) -> Tensor:
     """The input tensor of a batch given as a tensor or as ``(inputs, targets, ...)``."""
     if isinstance(batch, Tensor):
         return batch
+    if isinstance(batch, dict) and isinstance(batch.get("input_ids"), Tensor):
+        return batch["input_ids"]
     if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
         return batch[0]
     raise ValueError(f"a calibration batch must be a tensor or (inputs, ...), got {type(batch).__name__}")
@@ -39,7 +41,8 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
     """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``.
 
     The model runs in eval mode (BatchNorm statistics untouched); layers with ``absolute`` input
-    scaling are left as they are. Returns ``{layer name: range}`` (input units).
+    scaling are left as they are. Layers with ``input_signed="auto"`` become signed if any input
+    they see is negative, else unsigned. Returns ``{layer name: range}`` (input units).
 
     >>> from lightning_imc.layers import IMCConfig, IMCLinear
     >>> layer = IMCLinear(4, 2, imc_config=IMCConfig(input_scaling="calibrated", input_signed=True, variation="off"))
@@ -50,13 +53,16 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
     if not layers:
         raise ValueError("calibrate_input_ranges: no IMC layer has input_scaling='calibrated'")
     seen: dict[str, Tensor] = {}
+    lowest: dict[str, Tensor] = {}
     handles = []
     for name, layer in layers:
         layer.input_range.zero_()  # uncalibrated: each forward ranges on its own batch meanwhile
 
         def record(module: nn.Module, args: tuple, name: str = name) -> None:
-            peak = args[0].detach().abs().amax().float()
+            x = args[0].detach()
+            peak, low = x.abs().amax().float(), x.amin().float()
             seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
+            lowest[name] = torch.minimum(lowest[name], low) if name in lowest else low
 
         handles.append(layer.register_forward_pre_hook(record))
     was_training = model.training
@@ -74,6 +80,8 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
         raise ValueError("calibrate_input_ranges: no batch given")
     for name, layer in layers:
         layer.input_range.fill_(float(seen[name]))
+        if layer.imc_config.input_signed == "auto":  # signed iff the data has negative values
+            layer.resolve_input_sign(bool(lowest[name] < 0))
     return {name: float(seen[name]) for name, _ in layers}
 
 
