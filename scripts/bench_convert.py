@@ -3,8 +3,8 @@
 Models (random initialisation, no download): torchvision resnet18, mobilenet_v3_small and vit_b_16
 (image_size=32), a Hugging Face BERT and GPT-2 from small configs, timm's tf_efficientnet_b0 (whose
 strided convolutions are ``Conv2dSame``). Each is converted with the default conversion config
-(8-bit weights scaled per layer, 8-bit calibrated inputs, sign from the data), calibrated on 2
-batches, and compared with the digital model on a third batch with variation off and no ADC:
+(8-bit weights scaled per layer, 8-bit calibrated inputs, sign from the data), calibrated on 4
+batches of 16, and compared with the digital model on a fifth batch with variation off and no ADC:
 mean per-sample cosine of the logits. ``silently_skipped`` counts modules holding a matrix weight
 (a parameter named ``*weight`` with 2 or more dimensions) that are neither converted nor listed, with
 a reason, in the conversion report.
@@ -54,10 +54,10 @@ def _models() -> dict[str, tuple[nn.Module, list, torch.Tensor]]:
     import torchvision
     from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
-    def images(size: int, n: int = 4) -> torch.Tensor:
+    def images(size: int, n: int = 16) -> torch.Tensor:
         return torch.randn(n, 3, size, size)
 
-    def tokens(n: int = 4, length: int = 16, vocab: int = 1000) -> torch.Tensor:
+    def tokens(n: int = 16, length: int = 16, vocab: int = 1000) -> torch.Tensor:
         return torch.randint(0, vocab, (n, length))
 
     bert = BertForSequenceClassification(BertConfig(
@@ -65,14 +65,14 @@ def _models() -> dict[str, tuple[nn.Module, list, torch.Tensor]]:
         max_position_embeddings=64, num_labels=3))
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=1000, n_embd=64, n_layer=2, n_head=2, n_positions=64))
     return {
-        "resnet18": (torchvision.models.resnet18(num_classes=10), [images(64) for _ in range(2)], images(64)),
+        "resnet18": (torchvision.models.resnet18(num_classes=10), [images(64) for _ in range(4)], images(64)),
         "mobilenet_v3_small": (torchvision.models.mobilenet_v3_small(num_classes=10),
-                               [images(64) for _ in range(2)], images(64)),
-        "vit_b_16": (torchvision.models.vit_b_16(image_size=32, num_classes=10), [images(32) for _ in range(2)], images(32)),
-        "bert": (bert, [tokens() for _ in range(2)], tokens()),
-        "gpt2": (gpt2, [tokens() for _ in range(2)], tokens()),
+                               [images(64) for _ in range(4)], images(64)),
+        "vit_b_16": (torchvision.models.vit_b_16(image_size=32, num_classes=10), [images(32) for _ in range(4)], images(32)),
+        "bert": (bert, [tokens() for _ in range(4)], tokens()),
+        "gpt2": (gpt2, [tokens() for _ in range(4)], tokens()),
         "timm_tf_efficientnet_b0": (timm.create_model("tf_efficientnet_b0", pretrained=False, num_classes=10),
-                                    [images(64) for _ in range(2)], images(64)),
+                                    [images(64) for _ in range(4)], images(64)),
     }
 
 
