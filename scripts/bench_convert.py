@@ -3,7 +3,7 @@
 Models (random initialisation, no download): torchvision resnet18, mobilenet_v3_small and vit_b_16
 (image_size=32), a Hugging Face BERT and GPT-2 from small configs, timm's tf_efficientnet_b0 (whose
 strided convolutions are ``Conv2dSame``). Each is converted with the default conversion config
-(8-bit weights scaled per layer, 8-bit calibrated inputs, sign from the data), calibrated on 4
+(8-bit weights scaled per output channel, 8-bit calibrated inputs, sign from the data), calibrated on 4
 batches of 16, and compared with the digital model on a fifth batch with variation off and no ADC:
 mean per-sample cosine of the logits. ``silently_skipped`` counts modules holding a matrix weight
 (a parameter named ``*weight`` with 2 or more dimensions) that are neither converted nor listed, with

@@ -138,3 +138,11 @@ def test_classification_accuracy_reads_hugging_face_style_logits():
     x = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     assert classification_accuracy(Wrapped(), x, torch.tensor([1, 0, 0])) == 2 / 3
     assert torch.equal(model_logits({"logits": x}), x)
+
+
+def test_percentile_calibration_averages_the_batch_percentiles():
+    layer = IMCLinear(10, 2, imc_config=IMCConfig(input_scaling="calibrated", input_signed=True, variation="off")).eval()
+    first = torch.arange(1.0, 11.0).view(1, 10)  # |x| = 1..10: the 90th percentile is 9
+    second = -torch.arange(11.0, 21.0).view(1, 10)  # 11..20: 19
+    assert calibrate_input_ranges(layer, [first, second], percentile=90) == {"": 14.0}
+    assert calibrate_input_ranges(layer, [first, second]) == {"": 20.0}

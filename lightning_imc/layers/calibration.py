@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterable, Iterator
 
 import torch
@@ -37,8 +38,10 @@ def _inputs(batch: object) -> Tensor:
 
 
 @torch.no_grad()
-def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[str, float]:
-    """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``.
+def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percentile: float = 100.0) -> dict[str, float]:
+    """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``
+    (``percentile=100``), or to the mean over batches of the ``percentile``-th percentile of ``|x|``
+    (e.g. 99.99: a few outliers clip, every other input gets a finer step).
 
     The model runs in eval mode (BatchNorm statistics untouched); layers with ``absolute`` input
     scaling are left as they are. Layers with ``input_signed="auto"`` become signed if any input
@@ -52,7 +55,10 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
     layers = [(name, layer) for name, layer in imc_layers(model) if layer.imc_config.input_scaling == "calibrated"]
     if not layers:
         raise ValueError("calibrate_input_ranges: no IMC layer has input_scaling='calibrated'")
+    if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
+        raise ValueError(f"calibrate_input_ranges: percentile={percentile!r}; must be in (0, 100]")
     seen: dict[str, Tensor] = {}
+    counts: dict[str, int] = {}
     lowest: dict[str, Tensor] = {}
     handles = []
     for name, layer in layers:
@@ -60,8 +66,16 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
 
         def record(module: nn.Module, args: tuple, name: str = name) -> None:
             x = args[0].detach()
-            peak, low = x.abs().amax().float(), x.amin().float()
-            seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
+            low = x.amin().float()
+            if percentile >= 100:
+                peak = x.abs().amax().float()
+                seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
+            else:
+                flat = x.abs().flatten().float()
+                rank = max(1, min(flat.numel(), math.ceil(percentile / 100 * flat.numel())))
+                peak = flat.kthvalue(rank).values
+                seen[name] = seen[name] + peak if name in seen else peak
+                counts[name] = counts.get(name, 0) + 1
             lowest[name] = torch.minimum(lowest[name], low) if name in lowest else low
 
         handles.append(layer.register_forward_pre_hook(record))
@@ -78,6 +92,8 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
         model.train(was_training)
     if count == 0:
         raise ValueError("calibrate_input_ranges: no batch given")
+    for name in counts:
+        seen[name] = seen[name] / counts[name]
     for name, layer in layers:
         layer.input_range.fill_(float(seen[name]))
         if layer.imc_config.input_signed == "auto":  # signed iff the data has negative values

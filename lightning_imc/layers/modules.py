@@ -24,7 +24,7 @@ from .variation import bit_sliced_noise_std, stuck_at_codes, stuck_cells, weight
 
 __all__ = [
     "IMCLayer", "IMCConv2d", "IMCConv2dSame", "IMCLinear", "IMCTransposedLinear", "IMCMultiheadAttention",
-    "seed_offset_for", "same_padding",
+    "seed_offset_for", "same_padding", "counter_random",
 ]
 
 
@@ -34,8 +34,45 @@ def seed_offset_for(name: str) -> int:
 
 
 def _mix_seed(*parts: int) -> int:
-    # Python's tuple hash of ints is deterministic across processes (only str/bytes are salted).
-    return hash(parts) & 0x7FFF_FFFF_FFFF_FFFF
+    """Combine integers into one 63-bit seed (plain arithmetic: deterministic, and constant-folded by
+    ``torch.compile``)."""
+    seed = 0x2545_F491_4F6C_DD1D
+    for part in parts:
+        seed = ((seed ^ (int(part) & 0xFFFF_FFFF_FFFF_FFFF)) * 0x100_0000_01B3 + 0x9E37_79B9) & 0xFFFF_FFFF_FFFF_FFFF
+    return seed & 0x7FFF_FFFF_FFFF_FFFF
+
+
+# splitmix64 constants as signed 64-bit integers (torch has no uint64 arithmetic; products wrap)
+_GOLDEN = 0x9E37_79B9_7F4A_7C15 - 2**64
+_MIX1 = 0xBF58_476D_1CE4_E5B9 - 2**64
+_MIX2 = 0x94D0_49BB_1331_11EB - 2**64
+
+
+def counter_random(seed: "int | Tensor", shape: "torch.Size | tuple[int, ...]", like: Tensor, uniform: bool = False) -> Tensor:
+    """A reproducible standard-normal (or ``U(0, 1)``) sample of ``shape`` from a 64-bit ``seed``.
+
+    Counter-based (splitmix64 of ``seed + i·φ`` for element ``i``, two 24-bit uniforms per element,
+    Box–Muller): plain tensor arithmetic, so it traces into one ``torch.compile`` graph, gives the same
+    numbers on every device, and needs no ``torch.Generator`` (which ``torch.compile`` cannot create).
+
+    >>> z = counter_random(7, (100_000,), torch.empty(0))
+    >>> round(float(z.mean()), 2), round(float(z.std()), 2), torch.equal(z, counter_random(7, (100_000,), torch.empty(0)))
+    (0.0, 1.0, True)
+    """
+    count = math.prod(shape)
+    x = torch.arange(1, count + 1, device=like.device, dtype=torch.int64) * _GOLDEN + seed
+    x = x ^ ((x >> 30) & 0x3_FFFF_FFFF)
+    x = x * _MIX1
+    x = x ^ ((x >> 27) & 0x1F_FFFF_FFFF)
+    x = x * _MIX2
+    x = x ^ ((x >> 31) & 0x1_FFFF_FFFF)
+    dtype = like.dtype if like.dtype.is_floating_point else torch.get_default_dtype()
+    u1 = (((x >> 40) & 0xFF_FFFF).to(torch.float32) + 0.5) * 2.0**-24
+    if uniform:
+        return u1.to(dtype).reshape(shape)
+    u2 = ((x & 0xFF_FFFF).to(torch.float32) + 0.5) * 2.0**-24
+    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+    return z.to(dtype).reshape(shape)
 
 
 class IMCLayer:
@@ -48,7 +85,7 @@ class IMCLayer:
     imc_config: IMCConfig
     #: Attributes this mixin adds to a module (dropped again by ``to_digital``).
     IMC_ATTRIBUTES = (
-        "imc_config", "_imc_seed_offset", "_imc_draws", "_imc_chip_seed", "_fixed_noise",
+        "imc_config", "_imc_seed_offset", "_imc_draws", "_imc_chip_seed", "_imc_chip_seeded", "_fixed_noise",
         "_weight_format", "_input_format", "_bit_sliced_std", "_bit_sliced_std_codes",
         "_input_signed_auto", "_read_std_codes", "_weight_cache", "_digital_original",
     )
@@ -60,8 +97,9 @@ class IMCLayer:
         if not isinstance(config, IMCConfig):
             raise ValueError(f"imc_config must be an IMCConfig, got {type(config).__name__}")
         self._imc_seed_offset = seed_offset
-        self._imc_draws = 0
-        self._imc_chip_seed: int | None = None
+        self._imc_draws: "Tensor | None" = None  # draws so far (a tensor: no recompile per call)
+        self._imc_chip_seed: Tensor | None = None  # a tensor: a new chip does not recompile a graph
+        self._imc_chip_seeded = False
         self._fixed_noise: dict[str, Tensor] = {}
         self._input_signed_auto: bool | None = None
         self._weight_cache: dict[int, tuple[Any, Tensor]] = {}
@@ -144,7 +182,13 @@ class IMCLayer:
         """
         self._fixed_noise.clear()
         self._weight_cache.clear()
-        self._imc_chip_seed = seed
+        self._imc_chip_seeded = seed is not None
+        if seed is not None:
+            mixed = _mix_seed(seed, self._imc_seed_offset) - 2**62  # fits int64 with room for the key
+            if isinstance(self._imc_chip_seed, Tensor):
+                self._imc_chip_seed.fill_(mixed)
+            else:
+                self._imc_chip_seed = torch.tensor(mixed, dtype=torch.int64)
 
     def weight_scale(self, weight: Tensor) -> Tensor | None:
         """Weight units per integer code of the format, or ``None`` for ``absolute`` scaling.
@@ -183,27 +227,33 @@ class IMCLayer:
               per_read: bool = False) -> Tensor:
         """A standard normal (or ``U(0, 1)``) sample of ``shape``: seeded by the chip, by ``config.seed``
         (a new draw per call), or from torch's global generator. ``per_read``: a new draw at every
-        call also on a seeded chip (read noise), reproducible from the chip's seed."""
+        call also on a seeded chip (read noise), reproducible from the chip's seed.
+
+        Seeded draws use :func:`counter_random` with a per-layer draw counter held in a tensor, so
+        seeded and fixed-chip forwards compile into one graph without recompiling per call.
+        """
         config = self.imc_config
-        sample = torch.rand if uniform else torch.randn
-        if self._imc_chip_seed is not None and per_read:
-            self._imc_draws += 1
-            seed = _mix_seed(self._imc_chip_seed, self._imc_seed_offset, key, self._imc_draws)
-        elif self._imc_chip_seed is not None:
-            seed = _mix_seed(self._imc_chip_seed, self._imc_seed_offset, key)
+        if self._imc_chip_seeded:
+            chip: Tensor = self._imc_chip_seed  # type: ignore[assignment]
+            if chip.device != like.device:
+                chip = self._imc_chip_seed = chip.to(like.device)
+            base = chip * _MIX1 + _mix_seed(key)
+            if not per_read:
+                return counter_random(base, shape, like, uniform)
         elif config.seed is not None:
-            self._imc_draws += 1
-            seed = _mix_seed(config.seed, self._imc_seed_offset, key, self._imc_draws)
+            base = _mix_seed(config.seed, self._imc_seed_offset, key)
         else:
-            return sample(shape, device=like.device, dtype=like.dtype)
-        generator = torch.Generator(device=like.device)
-        generator.manual_seed(seed)
-        return sample(shape, device=like.device, dtype=like.dtype, generator=generator)
+            return (torch.rand if uniform else torch.randn)(shape, device=like.device, dtype=like.dtype)
+        counter = self._imc_draws
+        if not isinstance(counter, Tensor) or counter.device != like.device:
+            counter = self._imc_draws = torch.zeros((), dtype=torch.int64, device=like.device)
+        counter.add_(1)
+        return counter_random(counter * _MIX2 + base, shape, like, uniform)
 
     def _chip_draw(self, key: int, shape: "torch.Size | tuple[int, ...]", like: Tensor, uniform: bool = False) -> Tensor:
         """A draw that is part of the programmed chip: fixed in ``fixed`` mode, new per forward in ``train``."""
-        if self.imc_config.variation == "train":
-            return self._draw(key, shape, like, uniform)
+        if self.imc_config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
+            return self._draw(key, shape, like, uniform)  # a seeded chip's draw is reproducible: no cache
         name = f"{key}"
         z = self._fixed_noise.get(name)
         if z is None or z.shape != torch.Size(shape):
@@ -272,7 +322,7 @@ class IMCLayer:
             w = w + (read - codes) * unit  # faults shift the value; the gradient stays straight-through
         std = self.weight_noise_std(w, scale)
         if not (isinstance(std, float) and std == 0.0):
-            if config.variation == "train":
+            if config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
                 z = self._standard_normal(key, w)
             else:
                 z = self._fixed_noise.get(str(key))
