@@ -56,6 +56,10 @@ class Device:
         write_voltage_v: Programming voltage (V), or ``None`` when the cell is written at the logic
             supply (SRAM). Above 1.5 V the array needs level shifters on its word, bit and source
             lines (NeuroSim Param.cpp: "Enable level shifter if writeVoltage > 1.5V").
+        drift_nu: Mean conductance-drift exponent ν (dimensionless): a programmed conductance decays
+            as ``G(t) = G0 · (t / t0)**-ν`` (``IMCConfig.drift_time_s``). 0 = no drift.
+        drift_nu_std: Device-to-device std of ν (dimensionless); each cell draws its own
+            ``ν ~ N(drift_nu, drift_nu_std²)`` (clamped at 0) once per programmed chip.
     """
 
     name: str
@@ -71,6 +75,8 @@ class Device:
     access: str = "1T1R"
     source: str = ""
     write_voltage_v: float | None = None
+    drift_nu: float = 0.0
+    drift_nu_std: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -88,6 +94,10 @@ class Device:
             _check_positive("write_voltage_v", self.write_voltage_v, self.name)
         if not (math.isfinite(self.on_off_ratio) and self.on_off_ratio > 1):
             raise ValueError(f"Device.on_off_ratio={self.on_off_ratio!r} for {self.name!r}; must be > 1")
+        for field in ("drift_nu", "drift_nu_std"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"Device.{field}={value!r} for {self.name!r}; must be a finite number >= 0")
         if not (math.isfinite(self.sigma_levels) and self.sigma_levels >= 0):
             raise ValueError(f"Device.sigma_levels={self.sigma_levels!r} for {self.name!r}; must be >= 0")
 
@@ -283,8 +293,11 @@ for _device in (
         r_on_ohm=40e3,
         on_off_ratio=12.5,
         cell_area_f2=48.0,
-        source="representative PCM figures (Ron ≈ 40 kΩ, on/off ≈ 12.5); σ illustrative",
+        source="representative PCM figures (Ron ≈ 40 kΩ, on/off ≈ 12.5); σ illustrative; drift ν ≈ 0.05 ± 0.01 "
+        "as commonly reported for GST PCM (e.g. Joshi et al., Nat. Commun. 11, 2473, 2020: ν of order 0.05); illustrative",
         write_voltage_v=3.0,  # PCM RESET pulse of about 3 V (representative)
+        drift_nu=0.05,
+        drift_nu_std=0.01,
     ),
 ):
     register_device(_device)

@@ -124,10 +124,21 @@ class Layer:
 
 @dataclass(frozen=True)
 class Network:
-    """An ordered tuple of layers (execution order) with a name."""
+    """An ordered tuple of layers (execution order) with a name.
+
+    Attributes:
+        layers: The crossbar layers, in execution order.
+        name: Label.
+        digital_macs: Multiply-accumulates per inference that run digitally, not on crossbars
+            (depthwise/grouped convolutions, layers a converted model kept digital); reported, not
+            charged by the chip model.
+        digital_layers: Names of those layers, with the reason.
+    """
 
     layers: tuple[Layer, ...]
     name: str = "network"
+    digital_macs: int = 0
+    digital_layers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.layers, tuple):
@@ -273,20 +284,27 @@ def _bits_attr(module: Any, name: str, default: int) -> int:
     return int(value)
 
 
-def network_from_module(model: Any, input_shape: Sequence[int], *, default_bits: int = DEFAULT_BITS,
+def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = DEFAULT_BITS,
                         name: str | None = None) -> Network:
-    """Describe a torch model's conv/linear layers by running one forward pass with hooks.
+    """Describe a torch model's crossbar layers by running one forward pass with hooks.
 
-    Works for any graph (residual networks included): each ``nn.Conv2d``/``nn.Linear`` call is
-    recorded in execution order with the IFM size it actually received. Precisions come from the
+    Works for any graph (residual networks, transformers): each ``nn.Conv2d``/``nn.Linear`` call, each
+    ``nn.MultiheadAttention``'s q/k/v and output projections, and each Hugging Face ``Conv1D`` (GPT-2)
+    is recorded in execution order with the input it actually received (a linear layer applied to
+    ``P`` positions, e.g. tokens, is a 1×1 conv over ``P`` positions). Precisions come from the
     layer's ``weight_bits`` / ``input_bits`` attributes when present (the IMC layers carry them; any
-    module may), else ``default_bits``. A max/avg-pool module that directly consumes a recorded
-    layer's output (after an optional activation) marks that layer as pooled, which affects only the
-    output-buffer traffic.
+    module may), else ``default_bits``. Work that does not map onto a crossbar — depthwise/grouped
+    convolutions, and in a converted model (one with IMC layers) every layer it kept digital — is
+    summed in ``Network.digital_macs`` and named in ``Network.digital_layers`` instead of raising. A
+    max/avg-pool module that directly consumes a recorded layer's output (after an optional
+    activation) marks that layer as pooled, which affects only the output-buffer traffic.
 
     Args:
         model: A ``torch.nn.Module``.
-        input_shape: Shape of one input without the batch dimension, e.g. ``(3, 32, 32)``.
+        example_inputs: Either the shape of one input without the batch dimension, e.g.
+            ``(3, 32, 32)`` (a zero float tensor of batch 1 is fed), or example inputs fed as they
+            are: a tensor (integer token IDs included), a tuple of positional tensors, or a dict of
+            keyword tensors. Their batch size should be 1 (figures are per inference).
         default_bits: Precision (bits) used where a layer does not carry one.
         name: Network name (default: the model's class name).
     """
@@ -294,15 +312,35 @@ def network_from_module(model: Any, input_shape: Sequence[int], *, default_bits:
     from torch import nn
 
     records: list[dict[str, Any]] = []
+    digital: list[tuple[str, int]] = []
     handles = []
     last_output: dict[str, Any] = {"tensor": None, "index": None}
+    converted = any(hasattr(m, "imc_config") for m in model.modules())
+
+    def label(mod: nn.Module) -> str:
+        return mod_names.get(id(mod), type(mod).__name__)
+
+    def bits(mod: nn.Module) -> dict[str, int]:
+        return {"weight_bits": _bits_attr(mod, "weight_bits", default_bits),
+                "input_bits": _bits_attr(mod, "input_bits", default_bits)}
+
+    def linear_record(mod: nn.Module, x: Any, in_f: int, out_f: int, suffix: str = "") -> dict[str, Any]:
+        positions = int(x.numel() // max(1, x.shape[0]) // in_f) if x.dim() > 1 else 1
+        return dict(kind="linear" if positions == 1 else "conv", in_h=1, in_w=max(1, positions), in_c=in_f,
+                    out_c=out_f, kernel_h=1, kernel_w=1, stride=1, padding=0, pool=1,
+                    name=label(mod) + suffix, **bits(mod))
+
+    def on_crossbar(mod: nn.Module) -> bool:
+        return not converted or hasattr(mod, "imc_config")
+
+    def add(rec: dict[str, Any], output: Any) -> None:
+        records.append(rec)
+        last_output["tensor"] = output
+        last_output["index"] = len(records) - 1
 
     def conv_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
         x = inputs[0]
         if isinstance(mod, nn.Conv2d):
-            if mod.groups != 1:
-                raise ValueError(f"{type(mod).__name__} with groups={mod.groups}: grouped/depthwise convolutions "
-                                 "are not supported by the crossbar mapping")
             kh, kw = mod.kernel_size
             sh, sw = mod.stride
             if isinstance(mod.padding, str):
@@ -310,19 +348,38 @@ def network_from_module(model: Any, input_shape: Sequence[int], *, default_bits:
             else:
                 ph, pw = mod.padding
             h, w = int(x.shape[-2]), int(x.shape[-1])
+            if mod.groups != 1 or not on_crossbar(mod):
+                macs = int(output.shape[-2] * output.shape[-1]) * kh * kw * (mod.in_channels // mod.groups) * mod.out_channels
+                why = f"groups={mod.groups}" if mod.groups != 1 else "kept digital"
+                digital.append((f"{label(mod)} ({type(mod).__name__}, {why})", macs))
+                return
             rec = dict(kind="conv", in_h=h, in_w=w, in_c=mod.in_channels, out_c=mod.out_channels,
-                       kernel_h=kh, kernel_w=kw, stride=max(sh, sw), padding=ph, padding_w=pw)
+                       kernel_h=kh, kernel_w=kw, stride=max(sh, sw), padding=ph, padding_w=pw, pool=1,
+                       name=label(mod), **bits(mod))
         else:
-            positions = int(x.numel() // max(1, x.shape[0]) // mod.in_features)
-            rec = dict(kind="linear" if positions == 1 else "conv", in_h=1, in_w=max(1, positions),
-                       in_c=mod.in_features, out_c=mod.out_features, kernel_h=1, kernel_w=1, stride=1, padding=0)
-        rec["weight_bits"] = _bits_attr(mod, "weight_bits", default_bits)
-        rec["input_bits"] = _bits_attr(mod, "input_bits", default_bits)
-        rec["pool"] = 1
-        rec["name"] = mod_names.get(id(mod), type(mod).__name__)
-        records.append(rec)
-        last_output["tensor"] = output
-        last_output["index"] = len(records) - 1
+            in_f, out_f = _linear_shape(mod)
+            rec = linear_record(mod, x, in_f, out_f)
+            if not on_crossbar(mod):
+                digital.append((f"{rec['name']} ({type(mod).__name__}, kept digital)",
+                                rec["in_w"] * rec["in_c"] * rec["out_c"]))
+                return
+        add(rec, output)
+
+    def attention_hook(mod: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        query = args[0] if args else kwargs["query"]
+        key = args[1] if len(args) > 1 else kwargs.get("key", query)
+        value = args[2] if len(args) > 2 else kwargs.get("value", key)
+        e = mod.embed_dim
+        projections = (("q", query, e), ("k", key, mod.kdim), ("v", value, mod.vdim))
+        recs = [linear_record(mod, t, d, e, f".{p}_proj") for p, t, d in projections]
+        recs.append(linear_record(mod, query, e, e, ".out_proj"))
+        for rec in recs:
+            if on_crossbar(mod):
+                records.append(rec)
+            else:
+                digital.append((f"{rec['name']} (MultiheadAttention, kept digital)",
+                                rec["in_w"] * rec["in_c"] * rec["out_c"]))
+        last_output["index"] = None
 
     def pool_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
         idx = last_output["index"]
@@ -334,8 +391,16 @@ def network_from_module(model: Any, input_shape: Sequence[int], *, default_bits:
         last_output["index"] = None
 
     mod_names = {id(m): n for n, m in model.named_modules()}
+    inside_attention: set[int] = set()
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, nn.MultiheadAttention):
+            inside_attention.update(id(sub) for sub in m.modules() if sub is not m)
+    for m in model.modules():
+        if id(m) in inside_attention:
+            continue  # MultiheadAttention's out_proj is read through F.multi_head_attention_forward
+        if isinstance(m, nn.MultiheadAttention):
+            handles.append(m.register_forward_hook(attention_hook, with_kwargs=True))
+        elif isinstance(m, (nn.Conv2d, nn.Linear)) or _linear_shape(m) is not None:
             handles.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
             handles.append(m.register_forward_hook(pool_hook))
@@ -345,19 +410,43 @@ def network_from_module(model: Any, input_shape: Sequence[int], *, default_bits:
         param = next(iter(model.parameters()), None)
         dev = param.device if param is not None else "cpu"
         with torch.no_grad():
-            model(torch.zeros((1, *tuple(int(s) for s in input_shape)), device=dev))
+            if isinstance(example_inputs, torch.Tensor):
+                model(example_inputs.to(dev))
+            elif isinstance(example_inputs, dict):
+                model(**{k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in example_inputs.items()})
+            elif isinstance(example_inputs, (tuple, list)) and example_inputs and all(
+                    isinstance(v, torch.Tensor) for v in example_inputs):
+                model(*(v.to(dev) for v in example_inputs))
+            else:
+                shape = tuple(int(s) for s in example_inputs)
+                model(torch.zeros((1, *shape), device=dev))
     finally:
         for hnd in handles:
             hnd.remove()
         model.train(was_training)
     if not records:
-        raise ValueError(f"network_from_module: {type(model).__name__} has no nn.Conv2d/nn.Linear layer to map")
+        raise ValueError(f"network_from_module: {type(model).__name__} has no conv/linear layer on a crossbar to map"
+                         + (f" (digital: {[d for d, _ in digital][:8]})" if digital else ""))
     layers = []
     for r in records:
         r["weight_bits"] = min(16, max(1, r["weight_bits"]))
         r["input_bits"] = min(16, max(1, r["input_bits"]))
         layers.append(Layer(**r))
-    return Network(tuple(layers), name or type(model).__name__)
+    return Network(tuple(layers), name or type(model).__name__, digital_macs=sum(m for _, m in digital),
+                   digital_layers=tuple(d for d, _ in digital))
+
+
+def _linear_shape(module: Any) -> tuple[int, int] | None:
+    """``(in_features, out_features)`` of a linear-like module: ``nn.Linear``, an IMC transposed linear,
+    or Hugging Face's ``Conv1D`` (weight ``(in, out)``); ``None`` for anything else."""
+    from torch import nn
+
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    weight = getattr(module, "weight", None)
+    if type(module).__name__ in ("Conv1D", "IMCTransposedLinear") and weight is not None and weight.dim() == 2:
+        return int(weight.shape[0]), int(weight.shape[1])
+    return None
 
 
 def device_from_module(model: Any, default: Any = None) -> Any:

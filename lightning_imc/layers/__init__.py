@@ -11,13 +11,14 @@ in any model::
 from ..devices import DEVICE_LIBRARY, Device, get_device, register_device
 from .adc import adc_quantize, conv_tile_plan, tiled_conv2d, tiled_linear
 from .calibration import calibrate_input_ranges, recalibrate_batchnorm, reestimate_batchnorm_under_variation
-from .config import IMCConfig
-from .convert import convert_to_digital, convert_to_imc, imc_layers
-from .modules import IMCConv2d, IMCLayer, IMCLinear, IMCMultiheadAttention
+from .config import IMCConfig, conversion_config
+from .convert import ConversionReport, convert_to_digital, convert_to_imc, imc_layers
+from .modules import IMCConv2d, IMCConv2dSame, IMCLayer, IMCLinear, IMCMultiheadAttention, IMCTransposedLinear
 from .montecarlo import (
     MonteCarloResult,
     classification_accuracy,
     evaluate_on_chips,
+    model_logits,
     resample_chip,
     set_variation,
     student_t_quantile,
@@ -30,16 +31,19 @@ from .variation import (
     recombine_slices,
     sample_bit_sliced_read,
     slice_codes,
+    stuck_at_codes,
+    weight_noise_std_levels,
 )
 
 __all__ = [
     "DEVICE_LIBRARY", "Device", "get_device", "register_device",
-    "IMCConfig", "FixedPoint", "fixed_point_quantize", "quantize_to_codes",
+    "IMCConfig", "conversion_config", "ConversionReport", "IMCConv2dSame", "IMCTransposedLinear",
+    "stuck_at_codes", "weight_noise_std_levels", "FixedPoint", "fixed_point_quantize", "quantize_to_codes",
     "IMCLayer", "IMCConv2d", "IMCLinear", "IMCMultiheadAttention",
     "convert_to_imc", "convert_to_digital", "imc_layers",
     "adc_quantize", "tiled_linear", "tiled_conv2d", "conv_tile_plan",
     "bit_sliced_noise_std", "cells_per_weight", "slice_codes", "recombine_slices", "sample_bit_sliced_read",
-    "MonteCarloResult", "evaluate_on_chips", "classification_accuracy", "set_variation", "variation_mode",
+    "MonteCarloResult", "model_logits", "evaluate_on_chips", "classification_accuracy", "set_variation", "variation_mode",
     "resample_chip", "student_t_quantile", "calibrate_input_ranges", "recalibrate_batchnorm",
     "reestimate_batchnorm_under_variation",
 ]

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Iterable, Iterator
 
 import torch
@@ -34,17 +35,22 @@ def _inputs(batch: object) -> Tensor:
     """The input tensor of a batch given as a tensor or as ``(inputs, targets, ...)``."""
     if isinstance(batch, Tensor):
         return batch
+    if isinstance(batch, dict) and isinstance(batch.get("input_ids"), Tensor):
+        return batch["input_ids"]
     if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
         return batch[0]
     raise ValueError(f"a calibration batch must be a tensor or (inputs, ...), got {type(batch).__name__}")
 
 
 @torch.no_grad()
-def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[str, float]:
-    """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``.
+def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percentile: float = 100.0) -> dict[str, float]:
+    """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``
+    (``percentile=100``), or to the mean over batches of the ``percentile``-th percentile of ``|x|``
+    (e.g. 99.99: a few outliers clip, every other input gets a finer step).
 
     The model runs in eval mode (BatchNorm statistics untouched); layers with ``absolute`` input
-    scaling are left as they are. Returns ``{layer name: range}`` (input units).
+    scaling are left as they are. Layers with ``input_signed="auto"`` become signed if any input
+    they see is negative, else unsigned. Returns ``{layer name: range}`` (input units).
 
     >>> from lightning_imc.layers import IMCConfig, IMCLinear
     >>> layer = IMCLinear(4, 2, imc_config=IMCConfig(input_scaling="calibrated", input_signed=True, variation="off"))
@@ -54,14 +60,28 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
     layers = [(name, layer) for name, layer in imc_layers(model) if layer.imc_config.input_scaling == "calibrated"]
     if not layers:
         raise ValueError("calibrate_input_ranges: no IMC layer has input_scaling='calibrated'")
+    if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
+        raise ValueError(f"calibrate_input_ranges: percentile={percentile!r}; must be in (0, 100]")
     seen: dict[str, Tensor] = {}
+    counts: dict[str, int] = {}
+    lowest: dict[str, Tensor] = {}
     handles = []
     for name, layer in layers:
         layer.input_range.zero_()  # uncalibrated: each forward ranges on its own batch meanwhile
 
         def record(module: nn.Module, args: tuple, name: str = name) -> None:
-            peak = args[0].detach().abs().amax().float()
-            seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
+            x = args[0].detach()
+            low = x.amin().float()
+            if percentile >= 100:
+                peak = x.abs().amax().float()
+                seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
+            else:
+                flat = x.abs().flatten().float()
+                rank = max(1, min(flat.numel(), math.ceil(percentile / 100 * flat.numel())))
+                peak = flat.kthvalue(rank).values
+                seen[name] = seen[name] + peak if name in seen else peak
+                counts[name] = counts.get(name, 0) + 1
+            lowest[name] = torch.minimum(lowest[name], low) if name in lowest else low
 
         handles.append(layer.register_forward_pre_hook(record))
     was_training = model.training
@@ -77,8 +97,12 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object]) -> dict[
         model.train(was_training)
     if count == 0:
         raise ValueError("calibrate_input_ranges: no batch given")
+    for name in counts:
+        seen[name] = seen[name] / counts[name]
     for name, layer in layers:
         layer.input_range.fill_(float(seen[name]))
+        if layer.imc_config.input_signed == "auto":  # signed iff the data has negative values
+            layer.resolve_input_sign(bool(lowest[name] < 0))
     return {name: float(seen[name]) for name, _ in layers}
 
 

@@ -10,10 +10,14 @@ from typing import Any, Literal, Union
 from ..devices import Device, get_device
 from .quantization import FixedPoint, check_fixed_point
 
-__all__ = ["IMCConfig", "VARIATION_MODES", "VARIATION_MODELS", "ADC_RANGES", "WEIGHT_SCALINGS", "INPUT_SCALINGS"]
+__all__ = [
+    "IMCConfig", "VARIATION_MODES", "VARIATION_MODELS", "ADC_RANGES", "WEIGHT_SCALINGS", "INPUT_SCALINGS",
+    "WEIGHT_MAPPINGS", "conversion_config",
+]
 
 VARIATION_MODES = ("off", "train", "fixed")
 VARIATION_MODELS = ("bit_sliced", "relative")
+WEIGHT_MAPPINGS = ("offset_binary", "differential")
 ADC_RANGES = ("dynamic", "worst_case")
 WEIGHT_SCALINGS = ("absolute", "layer", "channel")
 INPUT_SCALINGS = ("absolute", "calibrated")
@@ -33,7 +37,10 @@ class IMCConfig:
         input_int_bits: Integer bits of the layer input, i.e. the previous layer's activation (bits).
         input_frac_bits: Fraction bits of the layer input (bits).
         input_signed: Quantize the input as signed (e.g. a network's first layer, transformers) or
-            unsigned (post-ReLU activations, the default).
+            unsigned (post-ReLU activations, the default), or ``"auto"``: decided per layer from the
+            data — by :func:`~lightning_imc.layers.calibrate_input_ranges` (signed iff any calibration
+            input is negative) or by the first training-mode batch; until then the layer quantizes
+            as signed (never clips negative data).
         quantize_weights: Quantize weights to the fixed-point grid (needed by ``bit_sliced`` noise).
         quantize_inputs: Quantize inputs (the crossbar's bit-serial word-line drive).
         device: Device name from :data:`lightning_imc.devices.DEVICE_LIBRARY`, or a ``Device``.
@@ -70,6 +77,33 @@ class IMCConfig:
         rows_in_parallel: Word lines read at once (partial-parallel read, NeuroSim V1.4
             ``numRowParallel``); ``None`` = all ``array_rows``. Each ADC conversion then sees the
             partial sum of ``adc_rows = min(array_rows, rows_in_parallel)`` consecutive rows.
+        weight_mapping: How a signed weight code is stored: ``offset_binary`` (one column,
+            ``u = n + 2**(b-1)``, offset removed digitally; NeuroSim's scheme) or ``differential``
+            (a G+/G− column pair: the magnitude ``|n|`` on ``b - 1`` bits in the column of its sign,
+            the other at level 0; read as G+ − G−). Differential pairs read two cells per slice,
+            so per-cell variation adds ``√2×`` over ``b - 1`` bits (see :mod:`~lightning_imc.layers.variation`).
+        read_noise_levels: Std of the read noise of one cell, in level units, drawn anew at every
+            forward (every read) — also on a fixed, programmed chip. Recombined over the slices like
+            the programming variation (same equation, :func:`~lightning_imc.layers.weight_noise_std_levels`).
+        drift_time_s: Time since programming (s) at which the chip is read; ``None`` = no drift.
+            Each weight's conductances decay as ``G(t) = G0 · (t / drift_t0_s)**-ν`` with ``ν`` drawn
+            per weight once per chip from the device's ``drift_nu ± drift_nu_std`` (or ``drift_nu``
+            here). Offset-binary's reference column drifts alike, so the signed weight scales too.
+        drift_t0_s: Reference time of the drift law (s), when the conductances were verified (AIHWKit: 20 s).
+        drift_nu: Drift exponent ν overriding the device's ``drift_nu`` (its spread stays the device's).
+        drift_compensation: Global drift compensation (AIHWKit's ``GlobalDriftCompensation``): one
+            digital factor per layer, ``Σ|w(t)| / Σ|w(t0)|`` (what a known reference input reads at
+            ``t`` versus at ``t0``), divides the outputs. Exact when all cells share one ν.
+        stuck_on_prob: Probability that a cell is stuck at its highest level (Gmax), per chip.
+        stuck_off_prob: Probability that a cell is stuck at level 0 (Gmin), per chip.
+        output_noise: Std of Gaussian noise added to each crossbar output at every forward, relative
+            to the largest |output| of that forward (the readout's full scale); bias excluded.
+
+    ``variation="off"`` turns off every random non-ideality (programming variation, read noise,
+    stuck-at faults, output noise and drift): quantization only. IR drop along the word and bit lines
+    is not modelled (it depends on the input pattern per read: a cheap first-order model would scale
+    each column by ``1 - k·(active rows)``, which per-layer weight remapping and drift compensation
+    would largely absorb; it is left out rather than guessed).
 
     Weight formats must have at least one positive and one negative non-zero level: a signed format
     needs at least 2 bits (Q0.1 is {-0.5, 0}, Q1.0 is {-1, 0}); so must a signed input format.
@@ -79,7 +113,7 @@ class IMCConfig:
     weight_frac_bits: int = 7
     input_int_bits: int = 3
     input_frac_bits: int = 4
-    input_signed: bool = False
+    input_signed: Union[bool, Literal["auto"]] = False
     quantize_weights: bool = True
     quantize_inputs: bool = True
     device: Union[str, Device] = "rram_nacim"
@@ -96,6 +130,15 @@ class IMCConfig:
     input_range_momentum: float = 0.1
     seed: int | None = None
     rows_in_parallel: int | None = None
+    weight_mapping: str = "offset_binary"
+    read_noise_levels: float = 0.0
+    drift_time_s: float | None = None
+    drift_t0_s: float = 20.0
+    drift_nu: float | None = None
+    drift_compensation: bool = True
+    stuck_on_prob: float = 0.0
+    stuck_off_prob: float = 0.0
+    output_noise: float = 0.0
 
     def __post_init__(self) -> None:
         check_fixed_point(
@@ -109,12 +152,14 @@ class IMCConfig:
                 f"IMCConfig.weight_int_bits + weight_frac_bits = {self.weight_int_bits + self.weight_frac_bits} bit; "
                 "a signed weight format needs at least 2 bits (one positive and one negative non-zero level)"
             )
-        if self.input_signed and self.input_int_bits + self.input_frac_bits < 2:
+        if self.input_signed is not False and self.input_int_bits + self.input_frac_bits < 2:
             raise ValueError(
                 f"IMCConfig.input_int_bits + input_frac_bits = {self.input_int_bits + self.input_frac_bits} bit with "
-                "input_signed=True; a signed input format needs at least 2 bits"
+                f"input_signed={self.input_signed!r}; a signed input format needs at least 2 bits"
             )
-        for field in ("input_signed", "quantize_weights", "quantize_inputs"):
+        if not isinstance(self.input_signed, bool) and self.input_signed != "auto":
+            raise ValueError(f"IMCConfig.input_signed={self.input_signed!r}; must be true, false or 'auto'")
+        for field in ("quantize_weights", "quantize_inputs", "drift_compensation"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"IMCConfig.{field}={getattr(self, field)!r}; must be true or false")
         try:
@@ -146,6 +191,27 @@ class IMCConfig:
             0 < self.input_range_momentum <= 1
         ):
             raise ValueError(f"IMCConfig.input_range_momentum={self.input_range_momentum!r}; must be a number in (0, 1]")
+        _check_choice("weight_mapping", self.weight_mapping, WEIGHT_MAPPINGS)
+        for field in ("read_noise_levels", "output_noise", "drift_t0_s"):
+            _check_non_negative(field, getattr(self, field))
+        if self.drift_t0_s <= 0:
+            raise ValueError(f"IMCConfig.drift_t0_s={self.drift_t0_s!r}; must be > 0 s")
+        if self.drift_time_s is not None:
+            _check_non_negative("drift_time_s", self.drift_time_s)
+            if self.drift_time_s <= 0:
+                raise ValueError(f"IMCConfig.drift_time_s={self.drift_time_s!r}; must be > 0 s (or None: no drift)")
+        if self.drift_nu is not None:
+            _check_non_negative("drift_nu", self.drift_nu)
+        for field in ("stuck_on_prob", "stuck_off_prob"):
+            _check_non_negative(field, getattr(self, field))
+            if getattr(self, field) > 1:
+                raise ValueError(f"IMCConfig.{field}={getattr(self, field)!r}; must be a probability in [0, 1]")
+        if self.stuck_on_prob + self.stuck_off_prob > 1:
+            raise ValueError(
+                f"IMCConfig.stuck_on_prob + stuck_off_prob = {self.stuck_on_prob + self.stuck_off_prob}; must be <= 1"
+            )
+        if (self.stuck_on_prob > 0 or self.stuck_off_prob > 0) and not self.quantize_weights:
+            raise ValueError("IMCConfig.stuck_on_prob/stuck_off_prob need quantize_weights=True (faults act on cells)")
         if self.seed is not None:
             _check_int("seed", self.seed, 0, 2**63 - 1, none_ok=True)
         if self.variation != "off" and self.variation_model == "bit_sliced" and not self.quantize_weights:
@@ -162,8 +228,13 @@ class IMCConfig:
 
     @property
     def input_format(self) -> FixedPoint:
-        """Fixed-point format of the layer input."""
-        return FixedPoint(self.input_int_bits, self.input_frac_bits, signed=self.input_signed)
+        """Fixed-point format of the layer input (``"auto"`` not yet decided: signed)."""
+        return FixedPoint(self.input_int_bits, self.input_frac_bits, signed=self.input_signed is not False)
+
+    @property
+    def effective_drift_nu(self) -> float:
+        """Mean drift exponent ν (``drift_nu`` or the device's)."""
+        return self.device_spec.drift_nu if self.drift_nu is None else float(self.drift_nu)
 
     @property
     def adc_rows(self) -> int:
@@ -186,6 +257,25 @@ class IMCConfig:
         if unknown:
             raise ValueError(f"unknown IMCConfig field(s) {unknown}; allowed: {field_names()}")
         return dataclasses.replace(self, **changes)
+
+
+def conversion_config(**changes: Any) -> IMCConfig:
+    """The configuration :func:`~lightning_imc.layers.convert_to_imc` uses by default.
+
+    8-bit weights mapped per output channel (``weight_scaling="channel"``: one digital scale per
+    crossbar column, AIHWKit's channel-wise remapping), 8-bit inputs on a calibrated range
+    whose sign is decided from the data (``input_signed="auto"``), device variation on in training
+    mode. Call :func:`~lightning_imc.layers.calibrate_input_ranges` on a few batches after converting.
+
+    >>> c = conversion_config(variation="off")
+    >>> (c.weight_format.total_bits, c.input_int_bits + c.input_frac_bits, c.weight_scaling, c.input_signed)
+    (8, 8, 'channel', 'auto')
+    """
+    base = IMCConfig(
+        weight_int_bits=1, weight_frac_bits=7, input_int_bits=1, input_frac_bits=7, input_signed="auto",
+        weight_scaling="channel", input_scaling="calibrated",
+    )
+    return base.replace(**changes)
 
 
 def field_names() -> list[str]:

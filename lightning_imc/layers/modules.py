@@ -9,6 +9,7 @@ layers, and ``state_dict`` keys are those of the digital layer (variation sample
 
 from __future__ import annotations
 
+import math
 import zlib
 from typing import Any
 
@@ -18,10 +19,13 @@ from torch import Tensor, nn
 
 from .adc import conv_tile_plan, tiled_conv2d, tiled_linear
 from .config import VARIATION_MODES, IMCConfig
-from .quantization import fixed_point_quantize, quantize_to_codes
-from .variation import bit_sliced_noise_std
+from .quantization import FixedPoint, fixed_point_quantize, quantize_to_codes
+from .variation import bit_sliced_noise_std, stuck_at_codes, stuck_cells, weight_noise_std_levels
 
-__all__ = ["IMCLayer", "IMCConv2d", "IMCLinear", "IMCMultiheadAttention", "seed_offset_for"]
+__all__ = [
+    "IMCLayer", "IMCConv2d", "IMCConv2dSame", "IMCLinear", "IMCTransposedLinear", "IMCMultiheadAttention",
+    "seed_offset_for", "same_padding", "counter_random",
+]
 
 
 def seed_offset_for(name: str) -> int:
@@ -30,8 +34,45 @@ def seed_offset_for(name: str) -> int:
 
 
 def _mix_seed(*parts: int) -> int:
-    # Python's tuple hash of ints is deterministic across processes (only str/bytes are salted).
-    return hash(parts) & 0x7FFF_FFFF_FFFF_FFFF
+    """Combine integers into one 63-bit seed (plain arithmetic: deterministic, and constant-folded by
+    ``torch.compile``)."""
+    seed = 0x2545_F491_4F6C_DD1D
+    for part in parts:
+        seed = ((seed ^ (int(part) & 0xFFFF_FFFF_FFFF_FFFF)) * 0x100_0000_01B3 + 0x9E37_79B9) & 0xFFFF_FFFF_FFFF_FFFF
+    return seed & 0x7FFF_FFFF_FFFF_FFFF
+
+
+# splitmix64 constants as signed 64-bit integers (torch has no uint64 arithmetic; products wrap)
+_GOLDEN = 0x9E37_79B9_7F4A_7C15 - 2**64
+_MIX1 = 0xBF58_476D_1CE4_E5B9 - 2**64
+_MIX2 = 0x94D0_49BB_1331_11EB - 2**64
+
+
+def counter_random(seed: "int | Tensor", shape: "torch.Size | tuple[int, ...]", like: Tensor, uniform: bool = False) -> Tensor:
+    """A reproducible standard-normal (or ``U(0, 1)``) sample of ``shape`` from a 64-bit ``seed``.
+
+    Counter-based (splitmix64 of ``seed + i·φ`` for element ``i``, two 24-bit uniforms per element,
+    Box–Muller): plain tensor arithmetic, so it traces into one ``torch.compile`` graph, gives the same
+    numbers on every device, and needs no ``torch.Generator`` (which ``torch.compile`` cannot create).
+
+    >>> z = counter_random(7, (100_000,), torch.empty(0))
+    >>> round(float(z.mean()), 2), round(float(z.std()), 2), torch.equal(z, counter_random(7, (100_000,), torch.empty(0)))
+    (0.0, 1.0, True)
+    """
+    count = math.prod(shape)
+    x = torch.arange(1, count + 1, device=like.device, dtype=torch.int64) * _GOLDEN + seed
+    x = x ^ ((x >> 30) & 0x3_FFFF_FFFF)
+    x = x * _MIX1
+    x = x ^ ((x >> 27) & 0x1F_FFFF_FFFF)
+    x = x * _MIX2
+    x = x ^ ((x >> 31) & 0x1_FFFF_FFFF)
+    dtype = like.dtype if like.dtype.is_floating_point else torch.get_default_dtype()
+    u1 = (((x >> 40) & 0xFF_FFFF).to(torch.float32) + 0.5) * 2.0**-24
+    if uniform:
+        return u1.to(dtype).reshape(shape)
+    u2 = ((x & 0xFF_FFFF).to(torch.float32) + 0.5) * 2.0**-24
+    z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+    return z.to(dtype).reshape(shape)
 
 
 class IMCLayer:
@@ -44,28 +85,47 @@ class IMCLayer:
     imc_config: IMCConfig
     #: Attributes this mixin adds to a module (dropped again by ``to_digital``).
     IMC_ATTRIBUTES = (
-        "imc_config", "_imc_seed_offset", "_imc_draws", "_imc_chip_seed", "_fixed_noise",
+        "imc_config", "_imc_seed_offset", "_imc_draws", "_imc_chip_seed", "_imc_chip_seeded", "_fixed_noise",
         "_weight_format", "_input_format", "_bit_sliced_std", "_bit_sliced_std_codes",
+        "_input_signed_auto", "_read_std_codes", "_weight_cache", "_digital_original",
     )
+    # draw keys of the non-idealities beside the programming variation (``key`` itself)
+    _STUCK_KEY, _DRIFT_KEY, _READ_KEY, _OUTPUT_KEY = 1000, 2000, 3000, 4000
 
     def _init_imc(self, config: IMCConfig | None, seed_offset: int = 0) -> None:
         config = IMCConfig() if config is None else config
         if not isinstance(config, IMCConfig):
             raise ValueError(f"imc_config must be an IMCConfig, got {type(config).__name__}")
         self._imc_seed_offset = seed_offset
-        self._imc_draws = 0
-        self._imc_chip_seed: int | None = None
+        self._imc_draws: "Tensor | None" = None  # draws so far (a tensor: no recompile per call)
+        self._imc_chip_seed: Tensor | None = None  # a tensor: a new chip does not recompile a graph
+        self._imc_chip_seeded = False
         self._fixed_noise: dict[str, Tensor] = {}
+        self._input_signed_auto: bool | None = None
+        self._weight_cache: dict[int, tuple[Any, Tensor]] = {}
         self._apply_config(config)
 
     def _apply_config(self, config: IMCConfig) -> None:
         self.imc_config = config
         self._weight_format = config.weight_format
         self._input_format = config.input_format
+        if config.input_signed == "auto" and getattr(self, "_input_signed_auto", None) is not None:
+            self._input_format = FixedPoint(config.input_int_bits, config.input_frac_bits, signed=self._input_signed_auto)
         device = config.device_spec
-        self._bit_sliced_std = bit_sliced_noise_std(
-            self._weight_format, device.bits_per_cell, config.effective_sigma_levels
+        bits = self._weight_format.total_bits
+        if config.weight_mapping == "offset_binary":
+            self._bit_sliced_std = bit_sliced_noise_std(
+                self._weight_format, device.bits_per_cell, config.effective_sigma_levels
+            )
+        else:
+            self._bit_sliced_std = weight_noise_std_levels(
+                bits, device.bits_per_cell, config.effective_sigma_levels, config.weight_mapping
+            ) * self._weight_format.step
+        self._read_std_codes = weight_noise_std_levels(
+            bits, device.bits_per_cell, config.read_noise_levels, config.weight_mapping
         )
+        if hasattr(self, "_weight_cache"):
+            self._weight_cache.clear()
         # the same std in units of the format's least significant bit (exact: the step is a power of 2)
         self._bit_sliced_std_codes = self._bit_sliced_std / self._weight_format.step
         if config.input_scaling == "calibrated" and "input_range" not in self._buffers:
@@ -76,6 +136,18 @@ class IMCLayer:
         like = next((p for p in self._parameters.values() if p is not None), None)
         device = None if like is None or like.device.type == "meta" else like.device
         self.register_buffer("input_range", torch.zeros((), device=device))  # type: ignore[attr-defined]
+
+    def resolve_input_sign(self, signed: bool) -> None:
+        """Decide an ``input_signed="auto"`` layer's input format: signed or unsigned (from the data)."""
+        if self.imc_config.input_signed != "auto":
+            raise ValueError(f"resolve_input_sign: the layer's input_signed is {self.imc_config.input_signed!r}, not 'auto'")
+        self._input_signed_auto = bool(signed)
+        self._apply_config(self.imc_config)
+
+    @property
+    def input_is_signed(self) -> bool:
+        """Whether the layer quantizes its input as signed now (``"auto"`` undecided: signed)."""
+        return self._input_format.signed
 
     def set_config(self, config: IMCConfig) -> None:
         """Replace the layer's configuration (variation samples of a fixed chip are kept if shapes allow)."""
@@ -109,7 +181,14 @@ class IMCLayer:
                 layer's sequence (seeded by ``imc_config.seed``) or uses the global generator.
         """
         self._fixed_noise.clear()
-        self._imc_chip_seed = seed
+        self._weight_cache.clear()
+        self._imc_chip_seeded = seed is not None
+        if seed is not None:
+            mixed = _mix_seed(seed, self._imc_seed_offset) - 2**62  # fits int64 with room for the key
+            if isinstance(self._imc_chip_seed, Tensor):
+                self._imc_chip_seed.fill_(mixed)
+            else:
+                self._imc_chip_seed = torch.tensor(mixed, dtype=torch.int64)
 
     def weight_scale(self, weight: Tensor) -> Tensor | None:
         """Weight units per integer code of the format, or ``None`` for ``absolute`` scaling.
@@ -142,42 +221,147 @@ class IMCLayer:
         return config.relative_sigma * weight.detach().abs().amax()
 
     def _standard_normal(self, key: int, like: Tensor) -> Tensor:
+        return self._draw(key, like.shape, like)
+
+    def _draw(self, key: int, shape: "torch.Size | tuple[int, ...]", like: Tensor, uniform: bool = False,
+              per_read: bool = False) -> Tensor:
+        """A standard normal (or ``U(0, 1)``) sample of ``shape``: seeded by the chip, by ``config.seed``
+        (a new draw per call), or from torch's global generator. ``per_read``: a new draw at every
+        call also on a seeded chip (read noise), reproducible from the chip's seed.
+
+        Seeded draws use :func:`counter_random` with a per-layer draw counter held in a tensor, so
+        seeded and fixed-chip forwards compile into one graph without recompiling per call.
+        """
         config = self.imc_config
-        if self._imc_chip_seed is not None:
-            seed = _mix_seed(self._imc_chip_seed, self._imc_seed_offset, key)
+        if self._imc_chip_seeded:
+            chip: Tensor = self._imc_chip_seed  # type: ignore[assignment]
+            if chip.device != like.device:
+                chip = self._imc_chip_seed = chip.to(like.device)
+            base = chip * _MIX1 + _mix_seed(key)
+            if not per_read:
+                return counter_random(base, shape, like, uniform)
         elif config.seed is not None:
-            self._imc_draws += 1
-            seed = _mix_seed(config.seed, self._imc_seed_offset, key, self._imc_draws)
+            base = _mix_seed(config.seed, self._imc_seed_offset, key)
         else:
-            return torch.randn(like.shape, device=like.device, dtype=like.dtype)
-        generator = torch.Generator(device=like.device)
-        generator.manual_seed(seed)
-        return torch.randn(like.shape, device=like.device, dtype=like.dtype, generator=generator)
+            return (torch.rand if uniform else torch.randn)(shape, device=like.device, dtype=like.dtype)
+        counter = self._imc_draws
+        if not isinstance(counter, Tensor) or counter.device != like.device:
+            counter = self._imc_draws = torch.zeros((), dtype=torch.int64, device=like.device)
+        counter.add_(1)
+        return counter_random(counter * _MIX2 + base, shape, like, uniform)
+
+    def _chip_draw(self, key: int, shape: "torch.Size | tuple[int, ...]", like: Tensor, uniform: bool = False) -> Tensor:
+        """A draw that is part of the programmed chip: fixed in ``fixed`` mode, new per forward in ``train``."""
+        if self.imc_config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
+            return self._draw(key, shape, like, uniform)  # a seeded chip's draw is reproducible: no cache
+        name = f"{key}"
+        z = self._fixed_noise.get(name)
+        if z is None or z.shape != torch.Size(shape):
+            z = self._fixed_noise[name] = self._draw(key, shape, like, uniform)
+        elif z.device != like.device or z.dtype != like.dtype:
+            z = self._fixed_noise[name] = z.to(device=like.device, dtype=like.dtype)
+        return z
+
+    def _has_device_effects(self) -> bool:
+        c = self.imc_config
+        return c.variation != "off" and (
+            c.stuck_on_prob > 0 or c.stuck_off_prob > 0 or c.drift_time_s is not None or c.read_noise_levels > 0
+        )
 
     def _effective_weight(self, key: int, weight: Tensor) -> Tensor:
-        """Quantized weight plus this forward's variation sample."""
+        """Quantized weight plus this forward's non-idealities (variation, faults, drift, read noise).
+
+        On a fixed chip in eval mode without gradient, the programmed weight (everything but the read
+        noise) is cached until the weight, the chip or the configuration changes.
+        """
+        config = self.imc_config
+        cacheable = (
+            config.variation == "fixed" and not torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        )
+        if cacheable:
+            hit = self._weight_cache.get(key)
+            stamp = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
+            if hit is not None and hit[0] == stamp:
+                programmed = hit[1]
+            else:
+                programmed = self._programmed_weight(key, weight)
+                self._weight_cache[key] = (stamp, programmed)
+        else:
+            programmed = self._programmed_weight(key, weight)
+        if config.variation != "off" and config.read_noise_levels > 0:
+            unit = self._code_unit(weight)
+            z = self._draw(key + self._READ_KEY, programmed.shape, programmed, per_read=True)
+            programmed = programmed + (self._read_std_codes * z) * unit
+        return programmed
+
+    def _code_unit(self, weight: Tensor) -> "float | Tensor":
+        """Weight units per code: the format's step (``absolute``) or the layer/channel scale."""
+        scale = self.weight_scale(weight) if self.imc_config.quantize_weights else None
+        return self._weight_format.step if scale is None else scale
+
+    def _programmed_weight(self, key: int, weight: Tensor) -> Tensor:
+        """Quantized weight as programmed on this chip: stuck cells, variation and drift (no read noise)."""
         config = self.imc_config
         scale = self.weight_scale(weight) if config.quantize_weights else None
+        fmt = self._weight_format
         if not config.quantize_weights:
             w = weight
         elif scale is None:
-            w = fixed_point_quantize(weight, self._weight_format)
+            w = fixed_point_quantize(weight, fmt)
         else:
-            fmt = self._weight_format
             w = quantize_to_codes(weight / scale, fmt.min_code, fmt.max_code) * scale
-        std = self.weight_noise_std(w, scale)
-        if isinstance(std, float) and std == 0.0:
+        if config.variation == "off":
             return w
-        if config.variation == "train":
-            z = self._standard_normal(key, w)
-        else:
-            z = self._fixed_noise.get(str(key))
-            if z is None or z.shape != w.shape:
+        unit = fmt.step if scale is None else scale
+        if config.stuck_on_prob > 0 or config.stuck_off_prob > 0:
+            codes = torch.round(w.detach() / unit)
+            cells = stuck_cells(fmt.total_bits, config.device_spec.bits_per_cell, config.weight_mapping)
+            u = self._chip_draw(key + self._STUCK_KEY, (cells, *w.shape), w, uniform=True)
+            read = stuck_at_codes(codes, fmt.total_bits, config.device_spec.bits_per_cell, u,
+                                  config.stuck_on_prob, config.stuck_off_prob, config.weight_mapping)
+            w = w + (read - codes) * unit  # faults shift the value; the gradient stays straight-through
+        std = self.weight_noise_std(w, scale)
+        if not (isinstance(std, float) and std == 0.0):
+            if config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
                 z = self._standard_normal(key, w)
-                self._fixed_noise[str(key)] = z
-            elif z.device != w.device or z.dtype != w.dtype:
-                z = self._fixed_noise[str(key)] = z.to(device=w.device, dtype=w.dtype)
-        return w + std * z
+            else:
+                z = self._fixed_noise.get(str(key))
+                if z is None or z.shape != w.shape:
+                    z = self._standard_normal(key, w)
+                    self._fixed_noise[str(key)] = z
+                elif z.device != w.device or z.dtype != w.dtype:
+                    z = self._fixed_noise[str(key)] = z.to(device=w.device, dtype=w.dtype)
+            w = w + std * z
+        if config.drift_time_s is not None:
+            w = self._drifted(key, w)
+        return w
+
+    def drift_factor(self, key: int, like: Tensor) -> Tensor:
+        """``(t / t0)**-ν`` per weight, ``ν ~ N(ν̄, σ_ν²)`` clamped at 0, fixed per chip."""
+        config = self.imc_config
+        ratio = config.drift_time_s / config.drift_t0_s  # type: ignore[operator]
+        nu = torch.full_like(like, config.effective_drift_nu)
+        spread = config.device_spec.drift_nu_std
+        if spread > 0:
+            nu = (nu + spread * self._chip_draw(key + self._DRIFT_KEY, like.shape, like)).clamp_min(0.0)
+        return torch.exp(-nu * math.log(ratio))
+
+    def _drifted(self, key: int, w: Tensor) -> Tensor:
+        drifted = w * self.drift_factor(key, w.detach())
+        if not self.imc_config.drift_compensation:
+            return drifted
+        # global drift compensation: one digital factor per layer, what a reference read sees
+        reference = w.detach().abs().sum().clamp_min(torch.finfo(w.dtype).tiny)
+        factor = drifted.detach().abs().sum() / reference
+        return drifted / factor.clamp_min(torch.finfo(w.dtype).tiny)
+
+    def _add_output_noise(self, out: Tensor) -> Tensor:
+        """Crossbar output plus ``output_noise · max|out|`` Gaussian noise (fresh each forward)."""
+        config = self.imc_config
+        if config.output_noise == 0 or config.variation == "off":
+            return out
+        peak = out.detach().abs().amax()
+        return out + config.output_noise * peak * self._draw(self._OUTPUT_KEY, out.shape, out, per_read=True)
 
     def input_scale(self, x: Tensor) -> Tensor | None:
         """Input units per integer code of the input format (``calibrated`` scaling), else ``None``.
@@ -204,6 +388,8 @@ class IMCLayer:
     def _quantize_input(self, x: Tensor) -> Tensor:
         if not self.imc_config.quantize_inputs:
             return x
+        if self._input_signed_auto is None and self.imc_config.input_signed == "auto" and self.training:  # type: ignore[attr-defined]
+            self.resolve_input_sign(bool((x.detach() < 0).any()))
         scale = self.input_scale(x)
         if scale is None:
             return fixed_point_quantize(x, self._input_format)
@@ -225,9 +411,25 @@ class IMCLayer:
         device = c.device if isinstance(c.device, str) else c.device.name
         return (
             f"w=Q{c.weight_int_bits}.{c.weight_frac_bits}, x=Q{c.input_int_bits}.{c.input_frac_bits}"
-            f"{'s' if c.input_signed else 'u'}, device={device}, variation={c.variation}, "
+            f"{'s' if self._input_format.signed else 'u'}{' (auto)' if c.input_signed == 'auto' else ''}, device={device}, variation={c.variation}, "
             f"adc_bits={c.adc_bits}"
         )
+
+
+def _crossbar_linear(layer: IMCLayer, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ weight.T + bias`` through the crossbar: ideal or tiled ADC readout, optional output noise."""
+    config = layer.imc_config
+    noisy = config.output_noise > 0 and config.variation != "off"
+    inner_bias = None if noisy else bias
+    if config.adc_bits is None:
+        out = F.linear(x, weight, inner_bias)
+    else:
+        out = tiled_linear(x, weight, inner_bias, config.adc_rows, config.adc_bits,
+                           layer._adc_full_scale(x, weight, weight.shape[1]))
+    if noisy:
+        out = layer._add_output_noise(out)
+        out = out if bias is None else out + bias
+    return out
 
 
 class IMCConv2d(nn.Conv2d, IMCLayer):
@@ -254,8 +456,15 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         config = self.imc_config
         x = self._quantize_input(x)
         weight = self._effective_weight(0, self.weight)
+        if config.output_noise > 0 and config.variation != "off":
+            out = self._add_output_noise(self._crossbar_conv(x, weight, None))
+            return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
+        return self._crossbar_conv(x, weight, self.bias)
+
+    def _crossbar_conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        config = self.imc_config
         if config.adc_bits is None:
-            return self._conv_forward(x, weight, self.bias)
+            return self._conv_forward(x, weight, bias)
         padding: "tuple[int, ...] | str" = self.padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
@@ -267,7 +476,7 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
             )
         rows = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         return tiled_conv2d(
-            x, weight, self.bias, self.stride, padding, self.dilation, config.adc_rows, config.adc_bits,
+            x, weight, bias, self.stride, padding, self.dilation, config.adc_rows, config.adc_bits,
             self._adc_full_scale(x, weight, rows), plan,
         )
 
@@ -284,10 +493,15 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         if "input_range" in layer._buffers:
             layer._add_input_range()
         layer.train(module.training)
+        _remember_original(layer, module, nn.Conv2d)
         return layer
 
     def to_digital(self) -> nn.Conv2d:
-        """A plain ``nn.Conv2d`` sharing this layer's parameters (full-precision, noise-free)."""
+        """The digital layer this one was converted from (a subclass comes back as itself), or a plain
+        ``nn.Conv2d`` sharing this layer's parameters (full-precision, noise-free)."""
+        original = _original(self)
+        if original is not None:
+            return original
         module = nn.Conv2d(
             self.in_channels, self.out_channels, self.kernel_size, stride=self.stride, padding=self.padding,
             dilation=self.dilation, groups=self.groups, bias=self.bias is not None,
@@ -299,6 +513,106 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, {self._imc_repr()}"
+
+
+def _remember_original(layer: nn.Module, module: nn.Module, base: type) -> None:
+    """Keep a subclass instance (not as a submodule: parameters are shared) so ``to_digital`` restores it."""
+    if type(module) is not base:
+        layer.__dict__["_digital_original"] = module
+
+
+def _original(layer: nn.Module) -> nn.Module | None:
+    original = layer.__dict__.get("_digital_original")
+    if original is not None:
+        for name, param in layer._parameters.items():  # parameters may have been replaced since
+            original._parameters[name] = param
+        original.train(layer.training)
+    return original
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TensorFlow "SAME" padding of one dimension (before, after), as timm's ``Conv2dSame`` pads.
+
+    >>> same_padding(32, 3, 2, 1), same_padding(31, 3, 1, 1), same_padding(32, 1, 1, 1)
+    ((0, 1), (1, 1), (0, 0))
+    """
+    total = max((-(-size // stride) - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class IMCConv2dSame(nn.Conv2d, IMCLayer):
+    """A crossbar ``Conv2d`` with TensorFlow-"SAME" padding computed from each input's size (timm's
+    ``Conv2dSame``): the input is padded (before, after) per dimension, then convolved unpadded."""
+
+    def __init__(self, *args: Any, imc_config: IMCConfig | None = None, seed_offset: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._init_imc(imc_config, seed_offset)
+        self._tile_plans: dict[int, tuple[Tensor, Tensor, int]] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        top, bottom = same_padding(int(x.shape[-2]), kh, sh, dh)
+        left, right = same_padding(int(x.shape[-1]), kw, sw, dw)
+        x = F.pad(x, (left, right, top, bottom))
+        return IMCConv2d.forward(self, x)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_digital(cls, module: nn.Conv2d, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCConv2dSame":
+        """An ``IMCConv2dSame`` sharing ``module``'s parameters; ``to_digital`` gives ``module`` back."""
+        layer = cls(
+            module.in_channels, module.out_channels, module.kernel_size, stride=module.stride, padding=0,
+            dilation=module.dilation, groups=1, bias=module.bias is not None, device="meta",
+            imc_config=imc_config, seed_offset=seed_offset,
+        )
+        layer.weight, layer.bias = module.weight, module.bias
+        if "input_range" in layer._buffers:
+            layer._add_input_range()
+        layer.train(module.training)
+        layer.__dict__["_digital_original"] = module
+        return layer
+
+    def to_digital(self) -> nn.Module:
+        """The digital layer this one was converted from."""
+        return _original(self)  # type: ignore[return-value]
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, padding=SAME, {self._imc_repr()}"
+
+
+class IMCTransposedLinear(nn.Module, IMCLayer):
+    """A crossbar linear layer whose weight is stored ``(in_features, out_features)``: Hugging Face's
+    ``Conv1D`` (GPT-2's attention and MLP projections), ``y = x @ W + b``. The state-dict keys and the
+    parameters are the original layer's; ``to_digital`` gives the original module back.
+    """
+
+    def __init__(self, weight: nn.Parameter, bias: nn.Parameter | None, imc_config: IMCConfig | None = None,
+                 seed_offset: int = 0):
+        super().__init__()
+        self.weight = weight
+        self.bias = bias
+        self.in_features, self.out_features = int(weight.shape[0]), int(weight.shape[1])
+        self._init_imc(imc_config, seed_offset)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self._quantize_input(x)
+        # the crossbar holds W^T's columns as its outputs: scale per output channel = per column of W
+        weight = self._effective_weight(0, self.weight.t())
+        return _crossbar_linear(self, x, weight, self.bias)
+
+    @classmethod
+    def from_digital(cls, module: nn.Module, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCTransposedLinear":
+        """Wrap a ``Conv1D``-style module (``weight`` of shape ``(in, out)``, ``bias`` of ``(out,)``)."""
+        layer = cls(module.weight, getattr(module, "bias", None), imc_config, seed_offset)
+        layer.train(module.training)
+        layer.__dict__["_digital_original"] = module
+        return layer
+
+    def to_digital(self) -> nn.Module:
+        """The digital module this one was converted from (parameters shared)."""
+        return _original(self)  # type: ignore[return-value]
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, transposed weight, {self._imc_repr()}"
 
 
 class IMCLinear(nn.Linear, IMCLayer):
@@ -317,12 +631,7 @@ class IMCLinear(nn.Linear, IMCLayer):
         config = self.imc_config
         x = self._quantize_input(x)
         weight = self._effective_weight(0, self.weight)
-        if config.adc_bits is None:
-            return F.linear(x, weight, self.bias)
-        return tiled_linear(
-            x, weight, self.bias, config.adc_rows, config.adc_bits,
-            self._adc_full_scale(x, weight, self.in_features),
-        )
+        return _crossbar_linear(self, x, weight, self.bias)
 
     @classmethod
     def from_digital(cls, module: nn.Linear, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCLinear":
@@ -335,10 +644,14 @@ class IMCLinear(nn.Linear, IMCLayer):
         if "input_range" in layer._buffers:
             layer._add_input_range()
         layer.train(module.training)
+        _remember_original(layer, module, nn.Linear)
         return layer
 
     def to_digital(self) -> nn.Linear:
-        """A plain ``nn.Linear`` sharing this layer's parameters."""
+        """The digital layer this one was converted from, or a plain ``nn.Linear`` sharing its parameters."""
+        original = _original(self)
+        if original is not None:
+            return original
         module = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None, device="meta")
         module.weight, module.bias = self.weight, self.bias
         module.train(self.training)
@@ -424,3 +737,6 @@ class IMCMultiheadAttention(nn.MultiheadAttention, IMCLayer):
         if self.batch_first and batched:
             attn_output = attn_output.transpose(1, 0)
         return attn_output, attn_weights
+
+
+IMCConv2dSame._crossbar_conv = IMCConv2d._crossbar_conv  # type: ignore[assignment]

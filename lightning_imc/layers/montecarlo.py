@@ -21,6 +21,7 @@ __all__ = [
     "resample_chip",
     "classification_accuracy",
     "student_t_quantile",
+    "model_logits",
 ]
 
 
@@ -169,15 +170,33 @@ def evaluate_on_chips(
     return MonteCarloResult.from_values(values, value_range)
 
 
+def model_logits(output: object) -> Tensor:
+    """The logits of a model's output: a tensor, a Hugging Face output (``.logits``), a dict with
+    ``"logits"``, or the first element of a tuple."""
+    if isinstance(output, Tensor):
+        return output
+    logits = getattr(output, "logits", None)
+    if logits is None and isinstance(output, dict):
+        logits = output.get("logits")
+    if logits is None and isinstance(output, (tuple, list)) and output and isinstance(output[0], Tensor):
+        logits = output[0]
+    if not isinstance(logits, Tensor):
+        raise ValueError(f"cannot find logits in a model output of type {type(output).__name__}")
+    return logits
+
+
 @torch.no_grad()
 def classification_accuracy(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``model`` on in-memory tensors (eval mode; training mode restored after)."""
+    """Top-1 accuracy of ``model`` on in-memory tensors (eval mode; training mode restored after).
+
+    The model may return logits or a Hugging Face output (its ``.logits`` are used).
+    """
     was_training = model.training
     model.eval()
     try:
         correct = 0
         for start in range(0, len(inputs), batch_size):
-            logits = model(inputs[start : start + batch_size])
+            logits = model_logits(model(inputs[start : start + batch_size]))
             correct += int((logits.argmax(-1) == targets[start : start + batch_size]).sum())
         return correct / len(inputs)
     finally:

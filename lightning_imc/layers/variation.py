@@ -25,6 +25,19 @@ in the search. The layers draw this error directly (one ``randn`` per weight), w
 in distribution to programming and reading every slice; :func:`slice_codes`, :func:`recombine_slices`
 and :func:`sample_bit_sliced_read` do it cell by cell and are what the tests check the shortcut against.
 
+Differential mapping (``IMCConfig.weight_mapping="differential"``). The magnitude ``|n|`` (``b - 1``
+bits) is stored in the column of its sign (G+ for n > 0, G− for n < 0), sliced as above, and the other
+column's cells sit at level 0; the read is G+ − G−. Both columns' cells carry independent errors, so::
+
+    sigma_w = sigma_levels * 2**-F * sqrt(2 * sum_k ((2**b_k - 1) / (L - 1))**2 * 4**(k * bits_per_cell))
+
+with ``b_k`` the slices of the ``b - 1`` magnitude bits (:func:`weight_noise_std_levels`;
+:func:`sample_differential_read` does it cell by cell). Read noise (``read_noise_levels``) is the same
+equation with a per-read sigma.
+
+Stuck-at faults (:func:`stuck_at_codes`): each cell independently reads its highest level with
+probability ``p_on`` or level 0 with probability ``p_off``, whatever it was programmed to.
+
 The ``relative`` model (common in other toolkits) instead draws ``N(0, (relative_sigma * max|w|)**2)``
 per weight, with ``max|w|`` over the layer.
 """
@@ -46,6 +59,9 @@ __all__ = [
     "slice_codes",
     "recombine_slices",
     "sample_bit_sliced_read",
+    "weight_noise_std_levels",
+    "sample_differential_read",
+    "stuck_at_codes",
 ]
 
 
@@ -134,3 +150,90 @@ def sample_bit_sliced_read(
     noise = torch.randn(programmed.shape, generator=generator, dtype=torch.float64, device=programmed.device)
     read_levels = programmed + sigma_levels * noise
     return recombine_slices(read_levels / scale, fmt, bits_per_cell)
+
+
+def weight_noise_std_levels(total_bits: int, bits_per_cell: int, sigma_levels: float, mapping: str = "offset_binary") -> float:
+    """Std of one weight's read error in units of its code's LSB, for per-cell errors of ``sigma_levels``.
+
+    ``offset_binary``: the ``total_bits`` offset code in one column; ``differential``: the
+    ``total_bits - 1`` magnitude bits in a G+/G− pair (two cells per slice).
+
+    >>> round(weight_noise_std_levels(8, 4, 0.8), 4) == round(bit_sliced_noise_std(FixedPoint(1, 7), 4, 0.8) * 2**7, 4)
+    True
+    >>> round(weight_noise_std_levels(8, 4, 1.0, "differential"), 4)  # 7 bits: slices of 4 and 3 bits, 2 columns
+    10.6537
+    """
+    bits = total_bits if mapping == "offset_binary" else total_bits - 1
+    copies = 1.0 if mapping == "offset_binary" else 2.0
+    if mapping not in ("offset_binary", "differential"):
+        raise ValueError(f"mapping={mapping!r}; allowed: ['offset_binary', 'differential']")
+    variance = sum(4.0 ** (k * bits_per_cell) / level_scale(b, bits_per_cell) ** 2
+                   for k, b in enumerate(slice_bits(bits, bits_per_cell)))
+    return sigma_levels * math.sqrt(copies * variance)
+
+
+def _slice_unsigned(values: Tensor, bits: int, bits_per_cell: int) -> list[Tensor]:
+    mask = 2**bits_per_cell - 1
+    return [(values >> (k * bits_per_cell)) & mask for k in range(cells_per_weight(bits, bits_per_cell))]
+
+
+def sample_differential_read(
+    codes: Tensor, total_bits: int, bits_per_cell: int, sigma_levels: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """Program signed integer ``codes`` on G+/G− pairs cell by cell, add per-cell Gaussian errors
+    (level units), read G+ − G− and recombine (code units, float64)."""
+    n = codes.to(torch.int64)
+    bits = total_bits - 1
+    read = torch.zeros(codes.shape, dtype=torch.float64, device=codes.device)
+    for sign, column in ((1.0, n.clamp_min(0)), (-1.0, (-n).clamp_min(0))):
+        for k, (slice_k, b) in enumerate(zip(_slice_unsigned(column, bits, bits_per_cell), slice_bits(bits, bits_per_cell))):
+            scale = level_scale(b, bits_per_cell)
+            noise = torch.randn(codes.shape, generator=generator, dtype=torch.float64, device=codes.device)
+            levels = slice_k.to(torch.float64) * scale + sigma_levels * noise
+            read += sign * levels / scale * 2.0 ** (k * bits_per_cell)
+    return read
+
+
+def stuck_at_codes(
+    codes: Tensor, total_bits: int, bits_per_cell: int, uniform: Tensor, p_on: float, p_off: float,
+    mapping: str = "offset_binary",
+) -> Tensor:
+    """Signed integer ``codes`` as read from cells some of which are stuck.
+
+    Args:
+        codes: Integer-valued weight codes (float or int tensor).
+        uniform: ``U(0, 1)`` draws of shape ``(cells, *codes.shape)`` (``2 * cells`` for
+            ``differential``): a cell is stuck on where the draw is ``< p_on``, off where it is
+            ``>= 1 - p_off``.
+        p_on: Probability of a cell stuck at its highest level.
+        p_off: Probability of a cell stuck at level 0.
+
+    >>> u = torch.tensor([[[0.0]], [[0.5]]])  # low cell stuck on, high cell fine
+    >>> stuck_at_codes(torch.tensor([[-128.0]]), 8, 4, u, 0.1, 0.0)  # u = 0 -> 15 -> code -113
+    tensor([[-113.]])
+    """
+    n = codes.to(torch.int64)
+    if mapping == "offset_binary":
+        columns = [(1, n + 2 ** (total_bits - 1), total_bits)]
+        offset = 2 ** (total_bits - 1)
+    else:
+        columns = [(1, n.clamp_min(0), total_bits - 1), (-1, (-n).clamp_min(0), total_bits - 1)]
+        offset = 0
+    out = torch.zeros_like(n)
+    cell = 0
+    for sign, column, bits in columns:
+        for k, (slice_k, b) in enumerate(zip(_slice_unsigned(column, bits, bits_per_cell), slice_bits(bits, bits_per_cell))):
+            draw = uniform[cell]
+            full = 2**b - 1
+            slice_k = torch.where(draw < p_on, torch.full_like(slice_k, full), slice_k)
+            slice_k = torch.where(draw >= 1 - p_off, torch.zeros_like(slice_k), slice_k)
+            out = out + sign * (slice_k << (k * bits_per_cell))
+            cell += 1
+    return (out - offset).to(codes.dtype)
+
+
+def stuck_cells(total_bits: int, bits_per_cell: int, mapping: str = "offset_binary") -> int:
+    """Cells per weight that can be stuck: the offset code's cells, or both columns' for ``differential``."""
+    if mapping == "offset_binary":
+        return cells_per_weight(total_bits, bits_per_cell)
+    return 2 * cells_per_weight(total_bits - 1, bits_per_cell)
