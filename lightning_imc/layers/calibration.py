@@ -126,6 +126,23 @@ def _only_batchnorm_training(model: nn.Module) -> Iterator[None]:
             module.training = modes[name]
 
 
+@contextlib.contextmanager
+def _cumulative_batchnorm(model: nn.Module, caller: str) -> Iterator[None]:
+    """Reset every BatchNorm's statistics to a cumulative average (``momentum=None``) for the block."""
+    norms = [m for m in model.modules() if isinstance(m, BATCHNORM_TYPES)]
+    if not norms:
+        raise ValueError(f"{caller}: the model has no BatchNorm layer")
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+
+
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, batches: Iterable[object]) -> int:
     """Re-estimate every BatchNorm's running statistics on ``batches`` through the model as it is now.
@@ -134,22 +151,11 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[object]) -> int:
     ``momentum=None`` does); everything else runs in eval mode, so IMC layers keep their fixed chip
     and their input ranges. Returns the number of batches used.
     """
-    norms = [m for m in model.modules() if isinstance(m, BATCHNORM_TYPES)]
-    if not norms:
-        raise ValueError("recalibrate_batchnorm: the model has no BatchNorm layer")
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
     count = 0
-    try:
-        with _only_batchnorm_training(model):
-            for batch in batches:
-                model(_inputs(batch))
-                count += 1
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
+    with _cumulative_batchnorm(model, "recalibrate_batchnorm"), _only_batchnorm_training(model):
+        for batch in batches:
+            model(_inputs(batch))
+            count += 1
     if count == 0:
         raise ValueError("recalibrate_batchnorm: no batch given")
     return count
@@ -174,23 +180,13 @@ def reestimate_batchnorm_under_variation(model: nn.Module, batches: Iterable[obj
         raise ValueError("reestimate_batchnorm_under_variation: no batch given")
     if isinstance(chips_per_batch, bool) or not isinstance(chips_per_batch, int) or chips_per_batch < 1:
         raise ValueError(f"chips_per_batch={chips_per_batch!r}; must be an integer >= 1")
-    norms = [m for m in model.modules() if isinstance(m, BATCHNORM_TYPES)]
-    if not norms:
-        raise ValueError("reestimate_batchnorm_under_variation: the model has no BatchNorm layer")
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
     count = 0
-    try:
-        with variation_mode(model, "fixed"), _only_batchnorm_training(model):
-            for k, batch in enumerate(batches):
-                for c in range(chips_per_batch):
-                    resample_chip(model, None if seed is None else seed + k * chips_per_batch + c)
-                    model(_inputs(batch))
-                    count += 1
-            resample_chip(model, None)
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
+    with _cumulative_batchnorm(model, "reestimate_batchnorm_under_variation"), variation_mode(model, "fixed"), \
+            _only_batchnorm_training(model):
+        for k, batch in enumerate(batches):
+            for c in range(chips_per_batch):
+                resample_chip(model, None if seed is None else seed + k * chips_per_batch + c)
+                model(_inputs(batch))
+                count += 1
+        resample_chip(model, None)
     return count
