@@ -72,8 +72,11 @@ def test_quickstart_trains_well_above_chance_and_logs_named_metrics(tmp_path):
 
 
 def test_variation_aware_training_keeps_more_accuracy_on_chips(tmp_path):
+    # With the weights spread over the cell's range (scaled formats), NACIM's sigma = 0.8 level is ~11% of
+    # the largest 4-bit weight and this child survives the chip either way (98.0% vs 97.4%); the paper's
+    # finding is about noise that is large against the weights: sigma = 2 levels (measured 60.0% vs 34.2%)
     common = ["+experiment=quickstart", "mode=child", "trainer.max_epochs=8", "logger=none", "callbacks.variation_eval.n_chips=6",
-              "reward=accuracy", "trainer.enable_progress_bar=false", "seed=0"]
+              "reward=accuracy", "trainer.enable_progress_bar=false", "seed=0", "imc.sigma_levels=2.0"]
     aware = run(compose_config(tmp_path / "aware", *common, "imc=noise_aware"))
     unaware = run(compose_config(tmp_path / "unaware", *common, "imc=noise_unaware"))
     assert aware["candidate_key"] == unaware["candidate_key"]

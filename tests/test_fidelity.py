@@ -113,7 +113,8 @@ def test_nacim_with_fidelity_sends_fully_trained_architectures_to_rnas(tmp_path)
     executor = EpochExecutor()
     search, store = _search(tmp_path, executor, "search.mode=nacim", "search.episodes=6", "search.batch_size=3",
                             "controller=random", "search.top_k=2", "search.rnas_steps=2", "search.finetune_top=1",
-                            "search.finetune_epochs=1", "search.fidelity={rungs: [1, 4], eta: 4}")
+                            "search.finetune_epochs=1", "search.fidelity={rungs: [1, 4], eta: 4}",
+                            "search.topk_finetune_epochs=0")  # no top-K fine-tune: rNAS starts from rung 1's weights
     with store:
         phases = search.run()
     assert len(phases["ptbnas/rung1"]) == 2  # ceil(6 / 4) = 2, raised to top_k = 2 anyway
