@@ -14,7 +14,7 @@ from lightning_imc.layers import IMCConfig
         ({"weight_int_bits": 0, "weight_frac_bits": 0}, r"IMCConfig.weight_int_bits \+ IMCConfig.weight_frac_bits = 0"),
         ({"input_int_bits": 2.5}, r"IMCConfig.input_int_bits=2.5; must be an integer"),
         ({"input_int_bits": 10, "input_frac_bits": 10}, r"total width must be in \[1, 16\]"),
-        ({"input_signed": "yes"}, r"IMCConfig.input_signed='yes'; must be true or false"),
+        ({"input_signed": "yes"}, r"IMCConfig.input_signed='yes'; must be true, false or 'auto'"),
         ({"device": "rram9"}, r"IMCConfig.device='rram9' is unknown; allowed: \['fefet', 'pcm', 'rram_nacim'"),
         ({"variation": "always"}, r"IMCConfig.variation='always'; allowed: \['off', 'train', 'fixed'\]"),
         ({"variation_model": "lognormal"}, r"IMCConfig.variation_model='lognormal'; allowed: \['bit_sliced', 'relative'\]"),
