@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .quantization import peak_magnitude
+
 __all__ = ["adc_quantize", "tiled_linear", "tiled_conv2d", "conv_tile_plan"]
 
 
@@ -201,9 +203,8 @@ class _TiledConvADC(torch.autograd.Function):
 def _adc_codes(partial: Tensor, adc_bits: int, full_scale: "float | str | Tensor") -> tuple[Tensor, Tensor]:
     """ADC codes ``round(p / step)`` in ``[-2**(b-1), 2**(b-1) - 1]``, in place on this call's own partial sums
     (no autograd here), and the step (a 0-d tensor: no host sync)."""
-    if isinstance(full_scale, str):  # "dynamic": the largest |partial sum| of this call (no |p| temporary)
-        low, high = torch.aminmax(partial)
-        full_scale = torch.maximum(-low, high)
+    if isinstance(full_scale, str):  # "dynamic": the largest |partial sum| of this call
+        full_scale = peak_magnitude(partial)
     levels = 2 ** (adc_bits - 1)
     step = torch.as_tensor(full_scale, dtype=torch.float32, device=partial.device) / levels
     step = step.clamp_min(torch.finfo(torch.float32).tiny).reshape(())

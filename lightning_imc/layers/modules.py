@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .adc import conv_tile_plan, tiled_conv2d, tiled_linear
 from .config import VARIATION_MODES, IMCConfig
-from .quantization import FixedPoint, fixed_point_quantize, quantize_to_codes
+from .quantization import FixedPoint, fixed_point_quantize, peak_magnitude, quantize_to_codes
 from .variation import bit_sliced_noise_std, stuck_at_codes, stuck_cells, weight_noise_std_levels
 
 __all__ = [
@@ -373,7 +373,7 @@ class IMCLayer:
         if config.input_scaling == "absolute":
             return None
         stored: Tensor = self._buffers["input_range"]  # type: ignore[attr-defined]
-        batch_max = x.detach().abs().amax().to(stored.dtype)
+        batch_max = peak_magnitude(x).to(stored.dtype)  # computed on every call: no host sync to branch on
         if self.training:  # type: ignore[attr-defined]
             with torch.no_grad():
                 momentum = config.input_range_momentum

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["FixedPoint", "check_fixed_point", "fixed_point_quantize", "quantize_to_codes", "MAX_TOTAL_BITS"]
+__all__ = ["FixedPoint", "check_fixed_point", "fixed_point_quantize", "quantize_to_codes", "peak_magnitude", "MAX_TOTAL_BITS"]
 
 MAX_TOTAL_BITS = 16
 
@@ -139,3 +139,13 @@ def quantize_to_codes(codes: Tensor, min_code: int, max_code: int) -> Tensor:
     tensor([ 0.,  3., -8.,  7.])
     """
     return _FixedPointSTE.apply(codes, 1.0, min_code, max_code)
+
+
+def peak_magnitude(x: Tensor) -> Tensor:
+    """``max|x|`` as a 0-d tensor, without allocating ``|x|`` (one pass; stays on the device, no sync).
+
+    >>> peak_magnitude(torch.tensor([0.5, -3.0, 2.0]))
+    tensor(3.)
+    """
+    low, high = torch.aminmax(x.detach())
+    return torch.maximum(-low, high)
