@@ -185,8 +185,14 @@ class _TiledConvADC(torch.autograd.Function):
         # the ADC works element by element: run it over the memory as laid out (channels-last), then sum tiles
         dense = partial.permute(0, 2, 3, 1) if partial.is_contiguous(memory_format=torch.channels_last) else partial
         codes, step = _adc_codes(dense, adc_bits, full_scale)
-        codes = codes.permute(0, 3, 1, 2) if dense is not partial else codes  # back to (N, C, H, W), a view
-        total = codes.view(codes.shape[0], tiles, out_channels, *codes.shape[2:]).sum(1)
+        if dense is not partial:  # (N, H, W, tiles*O): add the tiles' contiguous slices (integer codes: exact)
+            per_tile = codes.view(*codes.shape[:3], tiles, out_channels)
+            total = per_tile[..., 0, :].clone()
+            for tile in range(1, tiles):
+                total.add_(per_tile[..., tile, :])
+            total = total.permute(0, 3, 1, 2)  # (N, O, H, W), channels-last memory
+        else:
+            total = codes.view(codes.shape[0], tiles, out_channels, *codes.shape[2:]).sum(1)
         return total.mul_(step).to(x.dtype)
 
     @staticmethod
