@@ -26,6 +26,7 @@ from lightning_imc.layers import (
     evaluate_on_chips,
     classification_accuracy,
     fixed_point_quantize,
+    mse_clip_range,
     quantize_to_codes,
     recalibrate_batchnorm,
 )
@@ -121,6 +122,48 @@ def test_first_layer_input_is_not_clipped_with_calibrated_ranges():
     scale = layer.eval().input_scale(image)
     codes = image / scale
     assert float(((codes < fmt.min_code - 0.5) | (codes > fmt.max_code + 0.5)).float().mean()) == 0.0
+
+
+def _quantization_mse(x: torch.Tensor, value_range: float, min_code: int, max_code: int) -> float:
+    step = value_range / max_code
+    return float((torch.clamp(torch.round(x / step), min_code, max_code) * step - x).square().mean())
+
+
+def test_mse_clip_range_grows_with_bits_and_never_loses_to_max():
+    """Half-normal activations (post-ReLU): the least-error range clips harder with fewer bits, and its
+    error is never above the max|x| range's (max|x| is one of the candidates)."""
+    torch.manual_seed(0)
+    x = torch.randn(4000).abs()
+    peak = float(x.max())
+    ranges = [float(mse_clip_range(x, 0, 2 ** bits - 1)) for bits in (1, 2, 3, 4, 6, 8)]
+    assert ranges == sorted(ranges) and ranges[0] < 0.45 * peak and ranges[-1] > 0.7 * peak
+    for bits, value_range in zip((1, 2, 3, 4, 6, 8), ranges):
+        max_code = 2 ** bits - 1
+        assert _quantization_mse(x, value_range, 0, max_code) <= _quantization_mse(x, peak, 0, max_code)
+    # 1 bit on a half-normal of unit scale: the best single level is near 1.2 sigma (hand search below)
+    grid = torch.linspace(0.2, 3.0, 281)
+    best = float(grid[torch.argmin(torch.tensor([_quantization_mse(x, float(r), 0, 1) for r in grid]))])
+    assert abs(ranges[0] - best) / best < 0.2  # within one step of the candidates' 19% grid
+
+
+def test_mse_clipping_lifts_a_two_bit_input_above_max_clipping():
+    """A 2-bit unsigned input with max|x| ranging rounds most of a heavy-tailed batch to zero; the
+    least-error range keeps it. Training-mode ranges follow the batch's statistic; calibration too."""
+    torch.manual_seed(1)
+    x = torch.randn(16, 32).exp()  # log-normal: heavy tail
+    errors = {}
+    for clipping in ("max", "mse"):
+        layer = IMCLinear(32, 4, imc_config=IMCConfig(input_int_bits=0, input_frac_bits=2, input_scaling="calibrated",
+                                                      input_clipping=clipping, variation="off"))
+        layer.train()(x)  # first batch: the range is this batch's statistic
+        expected = float(x.max()) if clipping == "max" else float(mse_clip_range(x, 0, 3))
+        assert float(layer.input_range) == pytest.approx(expected)
+        calibrate_input_ranges(layer, [x, x])
+        assert float(layer.input_range) == pytest.approx(expected)
+        errors[clipping] = _quantization_mse(x, float(layer.input_range), 0, 3)
+    assert errors["mse"] < 0.6 * errors["max"]
+    with pytest.raises(ValueError, match="input_clipping"):
+        IMCConfig(input_clipping="percentile")
 
 
 def test_nan_stays_nan_in_quantizers():

@@ -24,7 +24,7 @@ from .montecarlo import (
     student_t_quantile,
     variation_mode,
 )
-from .quantization import FixedPoint, fixed_point_quantize, quantize_to_codes
+from .quantization import FixedPoint, fixed_point_quantize, mse_clip_range, quantize_to_codes
 from .variation import (
     bit_sliced_noise_std,
     cells_per_weight,
@@ -38,7 +38,7 @@ from .variation import (
 __all__ = [
     "DEVICE_LIBRARY", "Device", "get_device", "register_device",
     "IMCConfig", "conversion_config", "ConversionReport", "IMCConv2dSame", "IMCTransposedLinear",
-    "stuck_at_codes", "weight_noise_std_levels", "FixedPoint", "fixed_point_quantize", "quantize_to_codes",
+    "stuck_at_codes", "weight_noise_std_levels", "FixedPoint", "fixed_point_quantize", "quantize_to_codes", "mse_clip_range",
     "IMCLayer", "IMCConv2d", "IMCLinear", "IMCMultiheadAttention",
     "convert_to_imc", "convert_to_digital", "imc_layers",
     "adc_quantize", "tiled_linear", "tiled_conv2d", "conv_tile_plan",

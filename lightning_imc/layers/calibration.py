@@ -45,7 +45,8 @@ def _inputs(batch: object) -> Tensor:
 @torch.no_grad()
 def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percentile: float = 100.0) -> dict[str, float]:
     """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``
-    (``percentile=100``), or to the mean over batches of the ``percentile``-th percentile of ``|x|``
+    (``percentile=100``; with ``input_clipping="mse"``, to the mean over batches of the least-error
+    range for the layer's format), or to the mean over batches of the ``percentile``-th percentile of ``|x|``
     (e.g. 99.99: a few outliers clip, every other input gets a finer step).
 
     The model runs in eval mode (BatchNorm statistics untouched); layers with ``absolute`` input
@@ -72,7 +73,13 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
         def record(module: nn.Module, args: tuple, name: str = name) -> None:
             x = args[0].detach()
             low = x.amin().float()
-            if percentile >= 100:
+            if percentile >= 100 and module.imc_config.input_clipping == "mse":
+                if module.imc_config.input_signed == "auto":  # the range depends on the codes' sign
+                    module.resolve_input_sign(bool(low < 0) or bool(lowest.get(name, low) < 0))
+                peak = module.batch_input_range(x).float()
+                seen[name] = seen[name] + peak if name in seen else peak
+                counts[name] = counts.get(name, 0) + 1
+            elif percentile >= 100:
                 peak = x.abs().amax().float()
                 seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
             else:

@@ -11,7 +11,7 @@ from ..devices import Device, get_device
 from .quantization import FixedPoint, check_fixed_point
 
 __all__ = [
-    "IMCConfig", "VARIATION_MODES", "VARIATION_MODELS", "ADC_RANGES", "WEIGHT_SCALINGS", "INPUT_SCALINGS",
+    "IMCConfig", "VARIATION_MODES", "VARIATION_MODELS", "ADC_RANGES", "WEIGHT_SCALINGS", "INPUT_SCALINGS", "INPUT_CLIPPINGS",
     "WEIGHT_MAPPINGS", "conversion_config",
 ]
 
@@ -21,6 +21,7 @@ WEIGHT_MAPPINGS = ("offset_binary", "differential")
 ADC_RANGES = ("dynamic", "worst_case")
 WEIGHT_SCALINGS = ("absolute", "layer", "channel")
 INPUT_SCALINGS = ("absolute", "calibrated")
+INPUT_CLIPPINGS = ("max", "mse")
 #: Sub-array rows/columns the chip model accepts (``ChipConfig.subarray_rows``), cells.
 MIN_ARRAY_SIZE, MAX_ARRAY_SIZE = 8, 2048
 
@@ -73,6 +74,12 @@ class IMCConfig:
             (momentum ``input_range_momentum``), is frozen in eval mode, and can be set from data with
             :func:`~lightning_imc.layers.calibrate_input_ranges`.
         input_range_momentum: Momentum of the ``calibrated`` input range's moving average, in (0, 1].
+        input_clipping: Which statistic of a batch the ``calibrated`` range follows. ``max``: ``max|x|``
+            (never clips the batch). ``mse``: the range that minimises the batch's mean squared
+            quantization error for this layer's format (:func:`~lightning_imc.layers.quantization.mse_clip_range`):
+            a 1- or 2-bit input clips the activations' tail so that the rest is not rounded to zero;
+            an 8-bit input keeps (nearly) the whole range. Either is a fixed digital scale per layer
+            on the chip; the format's bits still set the resolution.
         seed: Seed of the variation samples; ``None`` draws from torch's global generator.
         rows_in_parallel: Word lines read at once (partial-parallel read, NeuroSim V1.4
             ``numRowParallel``); ``None`` = all ``array_rows``. Each ADC conversion then sees the
@@ -128,6 +135,7 @@ class IMCConfig:
     weight_scaling: str = "absolute"
     input_scaling: str = "absolute"
     input_range_momentum: float = 0.1
+    input_clipping: str = "max"
     seed: int | None = None
     rows_in_parallel: int | None = None
     weight_mapping: str = "offset_binary"
@@ -187,6 +195,7 @@ class IMCConfig:
             )
         _check_choice("weight_scaling", self.weight_scaling, WEIGHT_SCALINGS)
         _check_choice("input_scaling", self.input_scaling, INPUT_SCALINGS)
+        _check_choice("input_clipping", self.input_clipping, INPUT_CLIPPINGS)
         if isinstance(self.input_range_momentum, bool) or not isinstance(self.input_range_momentum, (int, float)) or not (
             0 < self.input_range_momentum <= 1
         ):

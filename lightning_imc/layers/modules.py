@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from .adc import conv_tile_plan, tiled_conv2d, tiled_linear
 from .config import VARIATION_MODES, IMCConfig
-from .quantization import FixedPoint, fixed_point_quantize, peak_magnitude, quantize_to_codes
+from .quantization import FixedPoint, fixed_point_quantize, mse_clip_range, peak_magnitude, quantize_to_codes
 from .variation import bit_sliced_noise_std, stuck_at_codes, stuck_cells, weight_noise_std_levels
 
 __all__ = [
@@ -366,14 +366,15 @@ class IMCLayer:
     def input_scale(self, x: Tensor) -> Tensor | None:
         """Input units per integer code of the input format (``calibrated`` scaling), else ``None``.
 
-        In training mode the layer's ``input_range`` follows ``max|x|`` of the batches (exponential
-        moving average); in eval mode it is frozen (a layer never calibrated uses this batch's ``max|x|``).
+        In training mode the layer's ``input_range`` follows the batches' :meth:`batch_input_range`
+        (exponential moving average); in eval mode it is frozen (a layer never calibrated uses this
+        batch's).
         """
         config = self.imc_config
         if config.input_scaling == "absolute":
             return None
         stored: Tensor = self._buffers["input_range"]  # type: ignore[attr-defined]
-        batch_max = peak_magnitude(x).to(stored.dtype)  # computed on every call: no host sync to branch on
+        batch_max = self.batch_input_range(x).to(stored.dtype)  # computed on every call: no host sync to branch on
         if self.training:  # type: ignore[attr-defined]
             with torch.no_grad():
                 momentum = config.input_range_momentum
@@ -384,6 +385,14 @@ class IMCLayer:
         else:
             current = torch.where(stored > 0, stored, batch_max)
         return current.clamp_min(torch.finfo(stored.dtype).tiny).to(x.dtype) / self._input_format.max_code
+
+    def batch_input_range(self, x: Tensor) -> Tensor:
+        """The input range this batch asks for (``IMCConfig.input_clipping``): ``max|x|``, or the
+        range with the least squared quantization error for this layer's input format (input units)."""
+        if self.imc_config.input_clipping == "mse":
+            fmt = self._input_format
+            return mse_clip_range(x, fmt.min_code, fmt.max_code)
+        return peak_magnitude(x)
 
     def _quantize_input(self, x: Tensor) -> Tensor:
         if not self.imc_config.quantize_inputs:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["FixedPoint", "check_fixed_point", "fixed_point_quantize", "quantize_to_codes", "peak_magnitude", "MAX_TOTAL_BITS"]
+__all__ = ["FixedPoint", "check_fixed_point", "fixed_point_quantize", "quantize_to_codes", "peak_magnitude",
+           "mse_clip_range", "MAX_TOTAL_BITS"]
 
 MAX_TOTAL_BITS = 16
 
@@ -149,3 +150,39 @@ def peak_magnitude(x: Tensor) -> Tensor:
     """
     low, high = torch.aminmax(x.detach())
     return torch.maximum(-low, high)
+
+
+#: Candidate clipping ranges of :func:`mse_clip_range`, as fractions of ``max|x|``: ``2^(-k/4)``,
+#: k = 0..23 (1 down to 0.019; neighbouring candidates 19% apart).
+CLIP_FRACTIONS = tuple(2.0 ** (-k / 4) for k in range(24))
+#: Elements of ``x`` that :func:`mse_clip_range` looks at (an even stride over the flattened tensor).
+CLIP_SAMPLES = 8192
+
+
+def mse_clip_range(x: Tensor, min_code: int, max_code: int) -> Tensor:
+    """The clipping range ``r`` that minimises the mean squared error of quantizing ``x`` on the codes
+    ``[min_code, max_code]`` with step ``r / max_code`` (0-d tensor, ``x``'s units; no host sync).
+
+    ``r`` is chosen among :data:`CLIP_FRACTIONS` of ``max|x|``, on at most :data:`CLIP_SAMPLES`
+    elements of ``x`` (an even stride). With few bits the best range clips the tail of a
+    heavy-tailed activation distribution to give every other value a finer step (Banner et al.,
+    "Post-training 4-bit quantization", NeurIPS 2019, sec. 3: the optimal clip grows with the
+    bit width); with many bits it is ``max|x|`` itself.
+
+    >>> x = torch.tensor([1.0] * 20 + [3.0])           # one outlier
+    >>> round(float(mse_clip_range(x, 0, 1)), 3)        # 1 bit: clip the outlier rather than round all else to 0
+    1.061
+    >>> float(mse_clip_range(x, 0, 255))                # 8 bits: keep the whole range
+    3.0
+    """
+    flat = x.detach().reshape(-1)
+    if flat.numel() > CLIP_SAMPLES:
+        flat = flat[:: flat.numel() // CLIP_SAMPLES][:CLIP_SAMPLES]
+    flat = flat.float()
+    peak = peak_magnitude(flat)
+    fractions = torch.tensor(CLIP_FRACTIONS, dtype=flat.dtype, device=flat.device)
+    ranges = (peak * fractions).clamp_min(torch.finfo(flat.dtype).tiny)  # (K,)
+    steps = (ranges / max_code).unsqueeze(1)  # (K, 1)
+    codes = torch.clamp(torch.round(flat.unsqueeze(0) / steps), min_code, max_code)
+    errors = (codes * steps - flat.unsqueeze(0)).square().mean(dim=1)  # (K,)
+    return ranges[torch.argmin(errors)].to(x.dtype)

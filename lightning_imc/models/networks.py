@@ -53,7 +53,7 @@ def layer_config(base: IMCConfig, layer: Any, device: str | None, circuit: Mappi
 #: How a child network's layers map onto the crossbar unless its configuration says otherwise: a
 #: per-layer digital weight scale and calibrated input ranges, so that a format's integer/fraction
 #: split (a power-of-two scale behind batch norm) does not change training (see ``IMCConfig``).
-CHILD_SCALING: dict[str, str] = {"weight_scaling": "layer", "input_scaling": "calibrated"}
+CHILD_SCALING: dict[str, str] = {"weight_scaling": "layer", "input_scaling": "calibrated", "input_clipping": "mse"}
 
 
 def child_imc_config(**changes: Any) -> IMCConfig:
