@@ -107,6 +107,9 @@ class SearchSettings:
         rnas_mutation_units: Most layers (or circuit/device groups) one such mutation changes.
         rnas_bn_batches: Unlabelled batches for re-estimating BatchNorm statistics under variation after
             an rNAS format change (0: off; the weights themselves move between formats exactly).
+        finetune_baselines: ``nas``/``quantnas``/``ptbnas`` also fine-tune their top-K architectures (by
+            their own reward) for ``topk_finetune_epochs``, as ``nacim`` does before rNAS: the same
+            child-epochs for every method of a Table II comparison.
         finetune_top: Best rNAS designs fine-tuned at the end (``nacim``; 0: none).
         finetune_epochs: Epochs of that final fine-tuning.
         reward_alpha: Accuracy weight of the phases that include hardware (``None``: ``reward.alpha``).
@@ -129,6 +132,7 @@ class SearchSettings:
     rnas_neighbourhood_share: float = 0.75
     rnas_mutation_units: int = 2
     rnas_bn_batches: int = 0
+    finetune_baselines: bool = False
     finetune_top: int = 1
     finetune_epochs: int = 5
     reward_alpha: float | None = None
@@ -426,6 +430,8 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         value = getattr(search, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
+    if not isinstance(search.finetune_baselines, bool):
+        raise ConfigError(f"search.finetune_baselines={search.finetune_baselines!r}; must be true or false")
     share = search.rnas_neighbourhood_share
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
         raise ConfigError(f"search.rnas_neighbourhood_share={share!r}; must be a number in [0, 1]")

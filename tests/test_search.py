@@ -35,10 +35,11 @@ def compose_config(out: Path, *overrides: str):
 class FakeExecutor:
     """Scores candidates without training: reward = mean code value; chosen codes fail."""
 
-    def __init__(self, fail_if=lambda job: False, stop_after: int | None = None):
+    def __init__(self, fail_if=lambda job: False, stop_after: int | None = None, checkpoints: bool = False):
         self.jobs: list = []
         self.fail_if = fail_if
         self.stop_after = stop_after
+        self.checkpoints = checkpoints  # report the job's checkpoint path as written (top-K phases need one)
 
     def imap(self, jobs):
         for position, job in enumerate(jobs):
@@ -52,7 +53,8 @@ class FakeExecutor:
                                                       "tops": 0.1, "tops_per_w": 10.0, "edp": 1e-12}}
             yield position, {"status": "failed" if failed else "ok", "reward": reward, "metrics": metrics,
                              "started_at": 0.0, "finished_at": 0.0, "train_seconds": 0.0,
-                             "checkpoint_path": None, "error": "boom" if failed else None}
+                             "checkpoint_path": job.checkpoint_path if self.checkpoints else None,
+                             "error": "boom" if failed else None}
 
     def close(self):
         pass
@@ -88,6 +90,31 @@ def test_modes_open_their_switches_only(tmp_path, mode):
                 assert values == {default[name]}, (group, name)  # frozen at the default
     assert {job.variation for job in executor.jobs} == {switches.variation}
     assert {job.accuracy_source for job in executor.jobs} == {switches.accuracy_source}
+
+
+@pytest.mark.parametrize("mode", ["quantnas", "ptbnas"])
+def test_finetune_baselines_spend_the_top_k_epochs_that_nacim_spends(tmp_path, mode):
+    """Table II's budgets: a baseline fine-tunes its own top-K (by its own reward, with its own training:
+    QuantNAS without variation) for topk_finetune_epochs, as NACIM does before rNAS."""
+    executor = FakeExecutor(checkpoints=True)
+    search, store = _search(tmp_path, executor, f"search.mode={mode}", "search.episodes=6", "search.batch_size=3",
+                            "controller=random", "search.finetune_baselines=true", "search.top_k=2",
+                            "search.topk_finetune_epochs=3")
+    with store:
+        phases = search.run()
+        searched = store.records(phase=mode)
+    assert list(phases) == [mode, "topk_finetune/0", "topk_finetune/1"]
+    tuned = [job for job in executor.jobs if job.phase.startswith("topk_finetune/")]
+    assert len(tuned) == 2 and all(job.train_epochs == 3 for job in tuned)
+    assert {job.variation for job in tuned} == {MODE_SWITCHES[mode].variation}
+    assert {job.accuracy_source for job in tuned} == {MODE_SWITCHES[mode].accuracy_source}
+    best = max(searched, key=lambda r: r.reward)
+    assert tuned[0].init_checkpoint == best.checkpoint_path and tuned[0].candidate == best.choices
+    without = FakeExecutor(checkpoints=True)
+    search, store = _search(tmp_path / "off", without, f"search.mode={mode}", "search.episodes=6",
+                            "search.batch_size=3", "controller=random", "search.top_k=2")
+    with store:
+        assert list(search.run()) == [mode]  # off by default: the modes alone are unchanged
 
 
 def test_same_genome_is_never_trained_twice_and_failures_are_recorded(tmp_path):

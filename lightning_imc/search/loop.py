@@ -328,8 +328,12 @@ class Search:
         if mode in ("nas", "quantnas", "ptbnas"):
             switches = MODE_SWITCHES[mode]
             space = self._phase_space(switches)
-            records, rungs = self._training_phase(mode, space, switches, search.episodes)
-            return {mode: records, **rungs}
+            at_least = search.top_k if search.finetune_baselines else 1
+            records, rungs = self._training_phase(mode, space, switches, search.episodes, at_least=at_least)
+            phases = {mode: records, **rungs}
+            if search.finetune_baselines and search.topk_finetune_epochs > 0:
+                phases.update(self._finetune_top_k(phases, mode, rungs, switches))
+            return phases
         if mode == "rnas":
             return {"rnas": self._rnas_for(self._candidate_from_config(), search.rnas_checkpoint, "rnas",
                                            search.episodes)}
@@ -401,8 +405,23 @@ class Search:
             phases["finetune"] = self._finetune(chosen, "finetune", search.finetune_epochs, MODE_SWITCHES["rnas"])
         return phases
 
+    def _finetune_top_k(self, phases: Mapping[str, list[Any]], mode: str, rungs: Mapping[str, list[Any]],
+                        switches: ModeSwitches) -> dict[str, list[Any]]:
+        """``search.finetune_baselines``: a baseline's top-K architectures (by its own reward) trained
+        ``topk_finetune_epochs`` more, as NACIM does before rNAS, so every method of Table II spends the
+        same child-epochs (phases ``topk_finetune/<rank>``; QuantNAS's stay variation-unaware)."""
+        from .fidelity import highest_rung_records
+
+        search = self.settings.search
+        top = top_architectures(highest_rung_records(phases[mode], rungs), self.space, search.top_k, by="reward")
+        self.store.set_meta(f"{mode}/top_k", [record.key for record in top])
+        return {f"topk_finetune/{rank}": self._finetune([record], f"topk_finetune/{rank}", search.topk_finetune_epochs,
+                                                        switches)
+                for rank, record in enumerate(top)}
+
     def _finetune(self, designs: Sequence[Any], phase: str, epochs: int, switches: ModeSwitches) -> list[Any]:
-        """Train ``designs`` further (from their saved weights, with their quantization), noise-aware.
+        """Train ``designs`` further (from their saved weights, with their quantization), noise-aware
+        unless ``switches`` trains without variation (QuantNAS, NAS).
 
         ``switches`` sets the reward: ptbNAS's (accuracy) before rNAS, rNAS's (with hardware) after it.
         """
@@ -416,7 +435,7 @@ class Search:
             checkpoint = str(self.output_dir / "checkpoints" / phase.replace("/", "_") / f"{design.key}.pt")
             jobs.append((index, design, ChildJob(
                 config=self.config, phase=phase, index=index, candidate=design.choices, seed=seed,
-                train_epochs=epochs, variation="train", accuracy_source="variation", reward=reward,
+                train_epochs=epochs, variation=switches.variation, accuracy_source=switches.accuracy_source, reward=reward,
                 init_checkpoint=design.checkpoint_path, checkpoint_path=checkpoint if epochs > 0 else None,
                 threads=self.threads, context_factory=self.context_factory, chance_margin=self.chance_margin,
             )))
@@ -441,13 +460,17 @@ def _record(job: ChildJob, result: Mapping[str, Any], key: str, codes: Sequence[
     )
 
 
-def top_architectures(records: Sequence[Any], space: Any, k: int) -> list[Any]:
-    """The ``k`` best successful records by accuracy on chips, one per architecture."""
+def top_architectures(records: Sequence[Any], space: Any, k: int, by: str = "accuracy_variation") -> list[Any]:
+    """The ``k`` best successful records, one per architecture, by ``by``: a metric's name (default:
+    accuracy on chips) or ``"reward"`` (what the phase's search itself ranked by)."""
     arch = space.all_groups.get("architecture", [])
     seen: set[str] = set()
     chosen = []
-    ranked = sorted((r for r in records if r.status == "ok" and r.checkpoint_path),
-                    key=lambda r: -float(r.metrics.get("accuracy_variation", -1.0)))
+
+    def score(record: Any) -> float:
+        return float(record.reward if by == "reward" else record.metrics.get(by, -1.0))
+
+    ranked = sorted((r for r in records if r.status == "ok" and r.checkpoint_path), key=lambda r: -score(r))
     for record in ranked:
         signature = json.dumps({name: record.choices.get(name) for name in arch}, sort_keys=True, default=str)
         if signature in seen:
