@@ -9,18 +9,25 @@ budget experiment (``conf/experiment/table2_<budget>.yaml``), then builds, from 
   the best accuracy with variation, and the lowest EDP on the accuracy-with-variation/EDP Pareto front
   within 3 percentage points of that accuracy (:func:`lightning_imc.search.report.select_designs`).
 
-Writes ``table2.md`` (the table, the area and EDP ratios of NACIM_hw against QuantNAS, and the provenance
-of every row), ``table2.csv``, and Pareto plots of accuracy with variation against latency, energy, area
-and EDP with every method's points. A finished method is not run again (its history is reused;
-an interrupted one resumes).
+Per seed (``--seeds 0,1``: the whole comparison once per seed, ``seed=<s>`` for every method) it writes
+``<out>/seed<s>/<method>/`` (each method's history), and over all seeds ``table2.md`` (per seed: the table
+with accuracy on chips before and after per-chip BatchNorm re-calibration as separate columns, each
+row's provenance, the child-epochs each method spent, the ratios against QuantNAS and the paper's three
+claims checked one by one), ``table2.csv`` (columns ``seed, approach, accuracy, accuracy_variation,
+area_mm2, edp_js, tops, tops_per_w``; accuracies in %, area in mm², EDP in J·s) and Pareto plots of
+accuracy with variation against latency, energy, area and EDP with every method's points. ``--docs``
+also writes them as ``docs/results.md``, ``docs/table2.csv`` and ``docs/figures/``. A finished method is
+not run again (its history is reused; an interrupted one resumes).
 
-    python -m uv run python scripts/reproduce_table2.py --budget small            # Fashion-MNIST, CPU
+    python -m uv run python scripts/reproduce_table2.py --budget cpu --seeds 0,1 --docs   # Fashion-MNIST, 2 CPU cores
+    python -m uv run python scripts/reproduce_table2.py --budget medium --seeds 0,1        # one GPU
     python -m uv run python scripts/reproduce_table2.py --budget paper trainer=auto executor=ray
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import sys
@@ -32,7 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 METHODS = (("QuantNAS", "quantnas"), ("ptbNAS", "ptbnas"), ("NACIM", "nacim"))
-BUDGETS = ("tiny", "small", "medium", "paper")
+BUDGETS = ("tiny", "small", "cpu", "medium", "paper")
+#: The columns of ``table2.csv`` (accuracies in %, area in mm², EDP in J·s).
+CSV_COLUMNS = ("seed", "approach", "accuracy", "accuracy_variation", "area_mm2", "edp_js", "tops", "tops_per_w")
+#: The paper's claims (Table II) as this page checks them: NACIM_sw on chips at least this many points
+#: above QuantNAS; NACIM_sw's loss under variation at most this many points; NACIM_hw's EDP at least this
+#: factor better than QuantNAS's at most this many points below NACIM_sw on chips.
+CLAIM_SW_OVER_QUANTNAS_PP, CLAIM_SW_LOSS_PP, CLAIM_HW_EDP_GAIN, CLAIM_HW_WITHIN_PP = 10.0, 3.0, 2.0, 3.0
 
 
 def compose(budget: str, mode: str, out: Path, overrides: Sequence[str]) -> Any:
@@ -82,20 +95,57 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator and math.isfinite(numerator) and math.isfinite(denominator) else float("nan")
 
 
-def write_table(rows: list[tuple[str, Any]], histories: dict[str, list[Any]], out: Path, budget: str,
-                summaries: dict[str, dict[str, Any]], command: str) -> dict[str, Path]:
-    """table2.md, table2.csv and the Pareto plots; returns the written paths."""
-    from lightning_imc.search.report import plot_pareto, table2, to_csv, to_markdown
+def claims(named: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """The paper's three claims on one seed's rows: ``(claim, holds, the figures)``; ``None`` when a row
+    is missing."""
+    def acc(label: str, key: str = "accuracy_variation") -> float:
+        return 100 * float(named[label].metrics.get(key, math.nan))
+
+    out: list[tuple[str, bool | None, str]] = []
+    if {"NACIM_sw", "QuantNAS"} <= set(named):
+        gap = acc("NACIM_sw") - acc("QuantNAS")
+        out.append((f"NACIM_sw on chips ≥ QuantNAS + {CLAIM_SW_OVER_QUANTNAS_PP:g} points", gap >= CLAIM_SW_OVER_QUANTNAS_PP,
+                    f"{acc('NACIM_sw'):.2f}% vs {acc('QuantNAS'):.2f}% ({gap:+.2f} points)"))
+    else:
+        out.append((f"NACIM_sw on chips ≥ QuantNAS + {CLAIM_SW_OVER_QUANTNAS_PP:g} points", None, "a row is missing"))
+    if "NACIM_sw" in named:
+        loss = acc("NACIM_sw", "accuracy_clean") - acc("NACIM_sw")
+        out.append((f"NACIM_sw loses ≤ {CLAIM_SW_LOSS_PP:g} points under variation", loss <= CLAIM_SW_LOSS_PP,
+                    f"{acc('NACIM_sw', 'accuracy_clean'):.2f}% → {acc('NACIM_sw'):.2f}% ({loss:.2f} points)"))
+    else:
+        out.append((f"NACIM_sw loses ≤ {CLAIM_SW_LOSS_PP:g} points under variation", None, "a row is missing"))
+    label = (f"NACIM_hw's EDP ≥ {CLAIM_HW_EDP_GAIN:g}× better than QuantNAS's, ≤ {CLAIM_HW_WITHIN_PP:g} points "
+             "below NACIM_sw on chips")
+    if {"NACIM_hw", "NACIM_sw", "QuantNAS"} <= set(named):
+        gain = ratio(named["QuantNAS"].metrics["hardware"]["edp"], named["NACIM_hw"].metrics["hardware"]["edp"])
+        below = acc("NACIM_sw") - acc("NACIM_hw")
+        out.append((label, gain >= CLAIM_HW_EDP_GAIN and below <= CLAIM_HW_WITHIN_PP,
+                    f"{gain:.2f}× better EDP, {below:.2f} points below NACIM_sw"))
+    else:
+        out.append((label, None, "a row is missing"))
+    return out
+
+
+def _seed_section(seed: int, rows: list[tuple[str, Any]], histories: dict[str, list[Any]],
+                  summaries: dict[str, dict[str, Any]], figures: Path, link_prefix: str) -> list[str]:
+    """The markdown of one seed: table, re-calibrated column, ratios, claims, provenance, plots."""
+    from lightning_imc.search.fidelity import child_epochs
+    from lightning_imc.search.report import plot_pareto, table2, to_markdown
 
     table = table2(rows)
-    paths = {"csv": to_csv(table, out / "table2.csv")}
-    by_label = {label: [r for r in histories[mode] if r.status == "ok"] for label, mode in METHODS}
-    for metric in ("latency_s", "energy_j", "area_mm2", "edp"):
-        path = out / f"table2_pareto_{metric}.png"
-        plot_pareto(by_label, metric, path, title=f"Accuracy with variation vs {metric}: QuantNAS, ptbNAS, NACIM")
-        paths[f"pareto_{metric}"] = path
     named = dict(rows)
-    lines = [f"# Table II reproduction (budget `{budget}`)", "", f"Command: `{command}`", "", to_markdown(table), ""]
+    lines = [f"## Seed {seed}", "", to_markdown(table), ""]
+    recal = [(label, record.metrics.get("accuracy_variation_bn_recal"), record.metrics.get("accuracy_variation_bn_recal_ci95"))
+             for label, record in rows]
+    if any(value is not None for _, value, _ in recal):
+        lines += ["The same designs on the same chips after per-chip BatchNorm re-calibration (a deployment step: "
+                  "4 unlabelled training batches per chip; never mixed into the table above):", "",
+                  "| Approach | Acc. w/ variation (%) | Acc. w/ variation, BN re-calibrated per chip (%) |", "|---|---|---|"]
+        for (label, value, ci), row in zip(recal, table):
+            text = "–" if value is None else f"{100 * value:.2f}" + (
+                f" ({100 * ci[0]:.2f}–{100 * ci[1]:.2f})" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "")
+            lines.append(f"| {label} | {row['accuracy_variation_pct']:.2f} | {text} |")
+        lines.append("")
     if "QuantNAS" in named and "NACIM_hw" in named:
         q, h = named["QuantNAS"].metrics["hardware"], named["NACIM_hw"].metrics["hardware"]
         lines += [f"NACIM_hw against QuantNAS: {ratio(q['area_mm2'], h['area_mm2']):.3g}× less area, "
@@ -104,41 +154,124 @@ def write_table(rows: list[tuple[str, Any]], histories: dict[str, list[Any]], ou
         m = named["QuantNAS"].metrics
         lines += [f"QuantNAS's design: {100 * m['accuracy_clean']:.2f}% without variation → "
                   f"{100 * m['accuracy_variation']:.2f}% on chips with variation (paper: 84.92% → 8.48%).", ""]
-    lines += ["| approach | phase | index | key | reward | children in the method's history | wall time (s) |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["| The paper's claim | holds? | figures |", "|---|---|---|"]
+    for claim, holds, text in claims(named):
+        lines.append(f"| {claim} | {'yes' if holds else 'no' if holds is False else '–'} | {text} |")
+    lines += ["", "| approach | phase | index | key | reward | children in the method's history | child-epochs of the method | wall time (s) |",
+              "|---|---|---|---|---|---|---|---|"]
     mode_of = {label: mode for label, mode in METHODS}
     for label, record in rows:
         mode = mode_of.get(label.split("_")[0], "nacim")
         lines.append(f"| {label} | {record.phase} | {record.index} | `{record.key}` | {record.reward:.4f} | "
-                     f"{len(histories[mode])} | {summaries.get(mode, {}).get('wall_seconds', float('nan')):.0f} |")
-    lines += ["", "Every number above is read from the methods' `history.sqlite` files "
-              "(`<out>/<method>/history.sqlite`); `scripts/search_report.py <out>/<method>` prints each in full.", ""]
+                     f"{len(histories[mode])} | {child_epochs(histories[mode])} | "
+                     f"{summaries.get(mode, {}).get('wall_seconds', float('nan')):.0f} |")
+    by_label = {label: [r for r in histories[mode] if r.status == "ok"] for label, mode in METHODS}
+    plots = []
+    for metric in ("latency_s", "energy_j", "area_mm2", "edp"):
+        path = figures / f"seed{seed}_pareto_{metric}.png"
+        plot_pareto(by_label, metric, path, title=f"Seed {seed}: accuracy with variation vs {metric}")
+        plots.append(f"[{metric}]({link_prefix}{path.name})")
+    lines += ["", "Pareto fronts of accuracy with variation (every method's points): " + ", ".join(plots) + ".", "",
+              f"![accuracy with variation vs EDP, seed {seed}]({link_prefix}seed{seed}_pareto_edp.png)", ""]
+    return lines
+
+
+def write_results(per_seed: dict[int, tuple[list[tuple[str, Any]], dict[str, list[Any]], dict[str, dict[str, Any]]]],
+                  out: Path, budget: str, command: str, figures: Path, link_prefix: str = "") -> dict[str, Path]:
+    """``table2.md`` and ``table2.csv`` over all seeds, with the plots in ``figures``; returns the paths."""
+    from lightning_imc.search.report import table2
+
+    figures.mkdir(parents=True, exist_ok=True)
+    csv_rows = []
+    lines = [f"# Table II reproduction (budget `{budget}`, seeds {', '.join(map(str, per_seed))})", "",
+             f"Command: `{command}`", "",
+             "Every number below is read from the methods' `history.sqlite` files (`<out>/seed<s>/<method>/`); "
+             "`scripts/search_report.py <out>/seed<s>/<method>` prints each in full. Accuracy with variation: "
+             "the mean over the same Monte-Carlo chips for every design ± the half-width of its 95% interval.", ""]
+    verdicts: dict[str, list[bool | None]] = {}
+    paths: dict[str, Path] = {}
+    for seed, (rows, histories, summaries) in per_seed.items():
+        lines += _seed_section(seed, rows, histories, summaries, figures, link_prefix)
+        for row in table2(rows):
+            csv_rows.append({"seed": seed, "approach": row["approach"], "accuracy": row["accuracy_pct"],
+                             "accuracy_variation": row["accuracy_variation_pct"], "area_mm2": row["area_mm2"],
+                             "edp_js": row["edp_js"], "tops": row["tops"], "tops_per_w": row["tops_per_w"]})
+        for claim, holds, _ in claims(dict(rows)):
+            verdicts.setdefault(claim, []).append(holds)
+        for metric in ("latency_s", "energy_j", "area_mm2", "edp"):
+            paths[f"pareto_{metric}" if len(per_seed) == 1 else f"seed{seed}_pareto_{metric}"] = figures / f"seed{seed}_pareto_{metric}.png"
+    lines += ["## The claims over seeds", "", "| The paper's claim | seeds where it holds |", "|---|---|"]
+    for claim, holds in verdicts.items():
+        lines.append(f"| {claim} | {sum(1 for h in holds if h)} of {len(holds)} |")
+    lines.append("")
+    with open(out / "table2.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
+        writer.writeheader()
+        for row in csv_rows:
+            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
     (out / "table2.md").write_text("\n".join(lines))
-    paths["markdown"] = out / "table2.md"
-    (out / "table2.json").write_text(json.dumps({"rows": table, "summaries": summaries}, indent=2, default=str))
+    (out / "table2.json").write_text(json.dumps({str(seed): {"rows": table2(rows), "summaries": summaries}
+                                                 for seed, (rows, _, summaries) in per_seed.items()}, indent=2, default=str))
+    paths.update(csv=out / "table2.csv", markdown=out / "table2.md")
     return paths
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0,1"`` → ``[0, 1]``, with a clear error for anything else."""
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds={text!r}: give comma-separated integers, e.g. 0,1") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise SystemExit(f"--seeds={text!r}: give distinct integers >= 0, e.g. 0,1")
+    return seeds
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", choices=BUDGETS, default="small")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds; the whole comparison runs once per seed")
     parser.add_argument("--out", default=None, help="output folder (default outputs/table2_<budget>)")
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every method, e.g. data=cifar10 seed=1")
+    parser.add_argument("--docs", action="store_true",
+                        help="also write docs/results.md, docs/table2.csv and docs/figures/table2_<budget>_*")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides for every method, e.g. data=cifar10")
     args = parser.parse_args(argv)
+    seeds = parse_seeds(args.seeds)
+    if any(o.split("=", 1)[0].lstrip("+~") == "seed" for o in args.overrides):
+        parser.error("give seeds with --seeds, not as an override")
     out = Path(args.out or ROOT / "outputs" / f"table2_{args.budget}").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    summaries: dict[str, dict[str, Any]] = {}
-    histories: dict[str, list[Any]] = {}
-    for label, mode in METHODS:
-        print(f"=== {label} ({mode}) ===", flush=True)
-        summaries[mode] = run_method(args.budget, mode, out / mode, args.overrides)
-        histories[mode] = _records(out / mode)
-    rows = pick_rows(histories)
+    per_seed = {}
+    for seed in seeds:
+        summaries: dict[str, dict[str, Any]] = {}
+        histories: dict[str, list[Any]] = {}
+        for label, mode in METHODS:
+            print(f"=== seed {seed}: {label} ({mode}) ===", flush=True)
+            folder = out / f"seed{seed}" / mode
+            summaries[mode] = run_method(args.budget, mode, folder, [*args.overrides, f"seed={seed}"])
+            histories[mode] = _records(folder)
+        per_seed[seed] = (pick_rows(histories), histories, summaries)
     command = "python -m uv run python scripts/reproduce_table2.py " + " ".join(
-        [f"--budget {args.budget}", *args.overrides])
-    paths = write_table(rows, histories, out, args.budget, summaries, command)
+        [f"--budget {args.budget}", f"--seeds {','.join(map(str, seeds))}", *(["--docs"] if args.docs else []), *args.overrides])
+    paths = write_results(per_seed, out, args.budget, command, out)
+    if args.docs:
+        docs = ROOT / "docs"
+        write_results(per_seed, out, args.budget, command, docs / "figures" / f"table2_{args.budget}",
+                      link_prefix=f"figures/table2_{args.budget}/")
+        (docs / "results.md").write_text((out / "table2.md").read_text() + RESULTS_FOOTER)
+        (docs / "table2.csv").write_text((out / "table2.csv").read_text())
+        write_results(per_seed, out, args.budget, command, out)  # the output folder's copy links its own plots
     print((out / "table2.md").read_text())
     return paths
+
+
+RESULTS_FOOTER = """
+---
+
+This page is written by `scripts/reproduce_table2.py --docs`; do not edit it by hand. Controlled
+experiments on single children (the same child trained with and without variation, formats, rNAS)
+are in [search_signal.md](search_signal.md), [rnas.md](rnas.md) and [controlled_comparisons.md](controlled_comparisons.md).
+"""
 
 
 if __name__ == "__main__":

@@ -30,6 +30,10 @@ def test_smallest_budget_end_to_end(tmp_path):
     assert "| Approach | Accuracy (%) | Acc. w/ variation (%) | Area (mm²) | EDP (J·s) | TOPS | TOPS/W |" in markdown
     with open(paths["csv"]) as handle:
         rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["seed", "approach", "accuracy", "accuracy_variation", "area_mm2", "edp_js", "tops",
+                             "tops_per_w"]
+    assert {row["seed"] for row in rows} == {"0"}
+    assert "child-epochs of the method" in markdown and "The paper's claim" in markdown
     approaches = [row["approach"] for row in rows]
     assert approaches[:2] == ["QuantNAS", "ptbNAS"] and {"NACIM_hw", "NACIM_sw"} <= set(approaches)
     for name in ("latency_s", "energy_j", "area_mm2", "edp"):
@@ -38,30 +42,59 @@ def test_smallest_budget_end_to_end(tmp_path):
     # every figure of the table is that of a record of the corresponding method's history
     histories = {}
     for mode in ("quantnas", "ptbnas", "nacim"):
-        with HistoryStore.open_readonly(str(tmp_path / mode / "history.sqlite")) as store:
+        with HistoryStore.open_readonly(str(tmp_path / "seed0" / mode / "history.sqlite")) as store:
             histories[mode] = [r for r in store.records() if r.status == "ok"]
+    # the same child-epochs for every method: the baselines fine-tune their top-K as NACIM does
+    from lightning_imc.search.fidelity import child_epochs
+
+    spent = {mode: child_epochs(records) for mode, records in histories.items()}
+    assert spent["quantnas"] == spent["ptbnas"] == spent["nacim"] > 0, spent
     source = {"QuantNAS": "quantnas", "ptbNAS": "ptbnas", "NACIM_hw": "nacim", "NACIM_sw": "nacim"}
     for row in rows:
         candidates = histories[source[row["approach"]]]
         matches = [r for r in candidates
-                   if math.isclose(100 * r.metrics["accuracy_clean"], float(row["accuracy_pct"]), rel_tol=1e-9)
-                   and math.isclose(100 * r.metrics["accuracy_variation"], float(row["accuracy_variation_pct"]), rel_tol=1e-9)
+                   if math.isclose(100 * r.metrics["accuracy_clean"], float(row["accuracy"]), rel_tol=1e-9)
+                   and math.isclose(100 * r.metrics["accuracy_variation"], float(row["accuracy_variation"]), rel_tol=1e-9)
                    and math.isclose(r.metrics["hardware"]["area_mm2"], float(row["area_mm2"]), rel_tol=1e-9)
                    and math.isclose(r.metrics["hardware"]["edp"], float(row["edp_js"]), rel_tol=1e-9)]
         assert matches, f"{row['approach']}: no record of the {source[row['approach']]} history has these figures"
     # the picks follow the stated rules
     quantnas = max(histories["quantnas"], key=lambda r: r.reward)
-    assert float(rows[0]["accuracy_pct"]) == pytest.approx(100 * quantnas.metrics["accuracy_clean"])
+    assert float(rows[0]["accuracy"]) == pytest.approx(100 * quantnas.metrics["accuracy_clean"])
     ptbnas = max(histories["ptbnas"], key=lambda r: r.reward)
-    assert float(rows[1]["accuracy_variation_pct"]) == pytest.approx(100 * ptbnas.metrics["accuracy_variation"])
+    assert float(rows[1]["accuracy_variation"]) == pytest.approx(100 * ptbnas.metrics["accuracy_variation"])
     nacim_designs = [r for r in histories["nacim"] if r.phase.split("/")[0] in ("rnas", "finetune")]
     best_sw = max(100 * r.metrics["accuracy_variation"] for r in nacim_designs)
     sw_row = next(row for row in rows if row["approach"] == "NACIM_sw")
-    assert float(sw_row["accuracy_variation_pct"]) == pytest.approx(best_sw)
+    assert float(sw_row["accuracy_variation"]) == pytest.approx(best_sw)
 
     # a second call reuses the finished histories (nothing is trained again)
     before = {mode: len(h) for mode, h in histories.items()}
     script.main(["--budget", "tiny", "--out", str(tmp_path), "logger=none", "search.chance_margin=null"])
     for mode in before:
-        with HistoryStore.open_readonly(str(tmp_path / mode / "history.sqlite")) as store:
+        with HistoryStore.open_readonly(str(tmp_path / "seed0" / mode / "history.sqlite")) as store:
             assert len([r for r in store.records() if r.status == "ok"]) == before[mode]
+
+
+class _Record:
+    def __init__(self, clean: float, chips: float, edp: float):
+        self.metrics = {"accuracy_clean": clean, "accuracy_variation": chips, "hardware": {"edp": edp}}
+
+
+def test_claims_are_checked_one_by_one_on_hand_made_rows():
+    script = _load_script()
+    holds = script.claims({"QuantNAS": _Record(0.85, 0.10, 4e-9), "NACIM_sw": _Record(0.74, 0.72, 3e-9),
+                           "NACIM_hw": _Record(0.73, 0.70, 1e-9)})
+    assert [h for _, h, _ in holds] == [True, True, True]
+    assert "+62.00 points" in holds[0][2] and "4.00× better EDP, 2.00 points below" in holds[2][2]
+    fails = script.claims({"QuantNAS": _Record(0.85, 0.70, 4e-9), "NACIM_sw": _Record(0.80, 0.75, 3e-9),
+                           "NACIM_hw": _Record(0.73, 0.70, 3e-9)})
+    assert [h for _, h, _ in fails] == [False, False, False]  # +5 points; loses 5; 1.33x and 5 points below
+    assert [h for _, h, _ in script.claims({"QuantNAS": _Record(0.8, 0.5, 1e-9)})] == [None, None, None]
+
+
+@pytest.mark.parametrize("text", ["", "a", "0,0", "-1", "1,x"])
+def test_bad_seed_lists_are_refused_with_the_value(text):
+    script = _load_script()
+    with pytest.raises(SystemExit, match="--seeds"):
+        script.parse_seeds(text)

@@ -396,7 +396,7 @@ class Search:
         designs = sorted((r for p, rs in phases.items() if p.startswith("rnas/") for r in rs if r.status == "ok"),
                          key=lambda r: -r.reward)
         chosen: list[Any] = []
-        for record in designs:  # the best designs, one per key
+        for record in designs if search.finetune_top > 0 else []:  # the best designs, one per key (0: none)
             if record.key not in {c.key for c in chosen}:
                 chosen.append(record)
             if len(chosen) == search.finetune_top:
