@@ -105,6 +105,9 @@ class SearchSettings:
         rnas_neighbourhood_share: Share of rNAS proposals (after the specification) that mutate a few
             layers of the best design so far; the rest come from the controller (0: controller only).
         rnas_mutation_units: Most layers (or circuit/device groups) one such mutation changes.
+        rnas_input_calibration_batches: Unlabelled batches from which an rNAS proposal's calibrated input
+            ranges are set again for its own input formats (the least-error range depends on the bits;
+            a programming-time step, like the weight scale; 0: keep the parent's ranges).
         rnas_bn_batches: Unlabelled batches for re-estimating BatchNorm statistics under variation after
             an rNAS format change (0: off; the weights themselves move between formats exactly).
         finetune_baselines: ``nas``/``quantnas``/``ptbnas`` also fine-tune their top-K architectures (by
@@ -131,6 +134,7 @@ class SearchSettings:
     topk_finetune_epochs: int = 2
     rnas_neighbourhood_share: float = 0.75
     rnas_mutation_units: int = 2
+    rnas_input_calibration_batches: int = 4
     rnas_bn_batches: int = 0
     finetune_baselines: bool = False
     finetune_top: int = 1
@@ -426,7 +430,7 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         FidelitySchedule.from_config(search.fidelity)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    for key in ("topk_finetune_epochs", "rnas_bn_batches", "finetune_top"):  # 0 turns the step off
+    for key in ("topk_finetune_epochs", "rnas_bn_batches", "rnas_input_calibration_batches", "finetune_top"):  # 0 turns the step off
         value = getattr(search, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")

@@ -8,7 +8,9 @@ when Fashion-MNIST is not installed), then fine-tuned. rNAS then proposes ``--pr
 specification first, then mutations of a few layers of the best design so far, a share
 ``1 - --share`` drawn uniformly from the whole space as the stand-in controller); each proposal gets the
 parent's weights as they are (no retraining: the per-layer weight scale makes the format mapping exact),
-an optional BatchNorm re-estimation under variation (``--bn-batches``, unlabelled), and is judged on the
+its input ranges set again for its own input formats (``--calib-batches`` unlabelled batches, as the
+search's ``rnas_input_calibration_batches``), an optional BatchNorm re-estimation under variation
+(``--bn-batches``, unlabelled), and is judged on the
 same ``--chips`` Monte-Carlo chips and with the chip model (EDP, J·s). The reward that picks the
 incumbent is NACIM's formula (3): ``alpha·accuracy + (1 − alpha)·F(latency, energy, area)``.
 
@@ -34,8 +36,8 @@ import torch
 
 from lightning_imc.callbacks import HardwareMetricsCallback, estimate_reward_bounds, hardware_metrics, measure_on_chips
 from lightning_imc.data import FashionMNISTDataModule, get_datamodule
-from lightning_imc.layers import IMCConfig, reestimate_batchnorm_under_variation
-from lightning_imc.models import ChildModule, OptimizerConfig
+from lightning_imc.layers import calibrate_input_ranges, reestimate_batchnorm_under_variation
+from lightning_imc.models import ChildModule, OptimizerConfig, child_imc_config
 from lightning_imc.reward import RewardConfig, compute_reward
 from lightning_imc.search.neighbourhood import NeighbourhoodProposer, changed_units
 from lightning_imc.space import get_space, to_child
@@ -67,6 +69,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="proposals per batch (the incumbent moves between batches)")
     parser.add_argument("--share", type=float, default=0.75, help="share of mutations of the incumbent")
     parser.add_argument("--max-units", type=int, default=2, help="most layers/groups one mutation changes")
+    parser.add_argument("--calib-batches", type=int, default=4,
+                        help="unlabelled batches that set each proposal's input ranges for its formats (0: the parent's)")
     parser.add_argument("--bn-batches", type=int, default=0, help="BatchNorm re-estimation under variation (0: off)")
     parser.add_argument("--bn-chips", type=int, default=4, help="chips each BatchNorm batch is seen through")
     parser.add_argument("--alpha", type=float, default=0.5, help="accuracy weight of the reward (formula (3))")
@@ -96,7 +100,7 @@ def main() -> None:
     # ptbNAS's parent: noise-aware training, then the fine-tune NACIM gives its top-K before rNAS
     spec = to_child(full, parent, input_shape=shape, num_classes=classes)
     pl.seed_everything(args.seed, workers=True, verbose=False)
-    imc = IMCConfig(variation="train", seed=args.seed)
+    imc = child_imc_config(variation="train", seed=args.seed)  # the search's child layers (conf/imc/noise_aware.yaml)
     seconds = 0.0
     if args.parent_weights and Path(args.parent_weights).is_file():
         weights = torch.load(args.parent_weights, map_location="cpu", weights_only=True)
@@ -111,11 +115,12 @@ def main() -> None:
         if args.parent_weights:
             torch.save(weights, args.parent_weights)
     loader = datamodule.test_dataloader()
-    bn_batches = []
+    unlabelled = []
     for inputs, _ in datamodule.train_dataloader():
-        bn_batches.append(inputs)
-        if len(bn_batches) == args.bn_batches:
+        unlabelled.append(inputs)
+        if len(unlabelled) >= max(args.bn_batches, args.calib_batches):
             break
+    bn_batches, calib_batches = unlabelled[:args.bn_batches], unlabelled[:args.calib_batches]
 
     bounds = estimate_reward_bounds(full.select_groups(("quantization", "circuit"), defaults=parent), to_child,
                                     shape, classes, hardware, n_samples=48, seed=args.seed)
@@ -126,6 +131,8 @@ def main() -> None:
         judged = ChildModule(child, imc, OptimizerConfig())
         judged.network.load_state_dict(weights)  # the parent's weights, re-quantized by the new formats
         judged.eval()
+        if transfer and calib_batches:  # the least-error input range depends on the proposal's input bits
+            calibrate_input_ranges(judged.network, calib_batches)
         if transfer and args.bn_batches > 0:
             reestimate_batchnorm_under_variation(judged.network, bn_batches, seed=10_000 + args.seed,
                                                  chips_per_batch=args.bn_chips)
@@ -140,7 +147,8 @@ def main() -> None:
     parent_raw = judge(parent, transfer=False)
     print(f"{data}: {args.train_samples} training images, parent {args.epochs}+{args.finetune_epochs} epochs "
           f"({seconds:.0f} s), {args.chips} chips on {args.eval_samples} images, {args.proposals} proposals, "
-          f"share {args.share}, BN re-estimation {args.bn_batches} batches, alpha {args.alpha}", flush=True)
+          f"share {args.share}, input calibration {args.calib_batches} batches, BN re-estimation {args.bn_batches} batches, "
+          f"alpha {args.alpha}", flush=True)
     print(f"parent as trained: clean {parent_raw['clean']:.4f}  chips {parent_raw['chips']:.4f}  "
           f"EDP {parent_raw['edp']:.3e} J·s  area {parent_raw['area']:.3f} mm²", flush=True)
 

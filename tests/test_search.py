@@ -133,6 +133,20 @@ def test_same_genome_is_never_trained_twice_and_failures_are_recorded(tmp_path):
     assert failed and all(r.reward == -1.0 and r.error for r in failed)
 
 
+@pytest.mark.parametrize("batches", [4, 0])
+def test_rnas_proposals_set_their_input_ranges_for_their_own_formats(tmp_path, batches):
+    weights = tmp_path / "parent.pt"
+    weights.write_bytes(b"")  # the fake executor never loads it
+    executor = FakeExecutor()
+    search, store = _search(tmp_path, executor, "search.mode=rnas", "search.episodes=3", "search.batch_size=3",
+                            "controller=random", f"search.rnas_checkpoint={weights}",
+                            f"search.rnas_input_calibration_batches={batches}")
+    with store:
+        search.run()
+    assert executor.jobs and all(job.train_epochs == 0 for job in executor.jobs)
+    assert {job.extra.get("input_calibration_batches") for job in executor.jobs} == {batches}
+
+
 def test_interrupted_search_resumes_without_retraining_and_with_the_same_sequence(tmp_path):
     overrides = ["search.mode=ptbnas", "search.episodes=12", "search.batch_size=4", "controller=reinforce"]
     reference, store = _search(tmp_path / "a", FakeExecutor(), *overrides)

@@ -189,6 +189,14 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         elif job.init_checkpoint:
             outcome["checkpoint_path"] = job.init_checkpoint
         evaluation = settings.evaluation
+        calibration = int(job.extra.get("input_calibration_batches", 0) or 0)
+        if calibration and job.train_epochs == 0 and job.init_checkpoint:  # rNAS: ranges for the new formats
+            from ..layers.calibration import calibrate_input_ranges
+            from ..layers.convert import imc_layers
+
+            if any(layer.imc_config.input_scaling == "calibrated" for _, layer in imc_layers(module.network)):
+                datamodule.setup("fit")
+                calibrate_input_ranges(module.network, unlabelled_batches(datamodule.train_dataloader(), calibration, device))
         reestimate = int(job.extra.get("bn_reestimate_batches", 0) or 0)
         if reestimate and job.train_epochs == 0:  # rNAS: BatchNorm statistics under the new formats' variation
             from ..layers.calibration import BATCHNORM_TYPES, reestimate_batchnorm_under_variation

@@ -366,7 +366,9 @@ class Search:
         proposer = NeighbourhoodProposer(space, initial, share=float(search.rnas_neighbourhood_share),
                                          max_units=int(search.rnas_mutation_units),
                                          seed=child_seed(self.settings.seed, phase, -2))
-        extra = {"bn_reestimate_batches": int(search.rnas_bn_batches)} if search.rnas_bn_batches else None
+        extra = {"input_calibration_batches": int(search.rnas_input_calibration_batches)}
+        if search.rnas_bn_batches:
+            extra["bn_reestimate_batches"] = int(search.rnas_bn_batches)
         return self.run_phase(phase, space, switches, steps, train_epochs=0, init_checkpoint=checkpoint,
                               initial_codes=initial, proposer=proposer, extra=extra)
 
