@@ -91,7 +91,7 @@ def test_degenerate_signed_formats_are_rejected(int_bits, frac_bits):
 
 @pytest.mark.parametrize("field,value,message", [
     ("weight_scaling", "tensor", r"IMCConfig.weight_scaling='tensor'; allowed: \['absolute', 'layer', 'channel'\]"),
-    ("input_scaling", "learned", r"IMCConfig.input_scaling='learned'; allowed: \['absolute', 'calibrated'\]"),
+    ("input_scaling", "learned", r"IMCConfig.input_scaling='learned'; allowed: \['absolute', 'calibrated', 'dynamic'\]"),
     ("input_range_momentum", 0.0, r"IMCConfig.input_range_momentum=0.0; must be a number in \(0, 1\]"),
 ])
 def test_scaling_fields_are_validated(field, value, message):

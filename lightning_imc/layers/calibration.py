@@ -44,10 +44,12 @@ def _inputs(batch: object) -> Tensor:
 
 @torch.no_grad()
 def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percentile: float = 100.0) -> dict[str, float]:
-    """Set each ``calibrated`` IMC layer's input range to the largest ``|x|`` it sees on ``batches``
-    (``percentile=100``; with ``input_clipping="mse"``, to the mean over batches of the least-error
-    range for the layer's format), or to the mean over batches of the ``percentile``-th percentile of ``|x|``
-    (e.g. 99.99: a few outliers clip, every other input gets a finer step).
+    """Set each ``calibrated`` (or ``dynamic``) IMC layer's input range to the largest ``|x|`` it sees on
+    ``batches`` (``percentile=100``; with ``input_clipping="mse"``, to the mean over batches of the
+    least-error range for the layer's format), or to the mean over batches of the ``percentile``-th
+    percentile of ``|x|`` (e.g. 99.99: a few outliers clip, every other input gets a finer step). Layers
+    with ``input_zero_point`` get ``[min(x), max(x)]`` (or the percentiles of ``x`` and ``-x``), widened
+    to include 0; the returned range is then the top, ``max(x)``.
 
     The model runs in eval mode (BatchNorm statistics untouched); layers with ``absolute`` input
     scaling are left as they are. Layers with ``input_signed="auto"`` become signed if any input
@@ -58,19 +60,20 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
     >>> calibrate_input_ranges(layer, [torch.tensor([[0.5, -3.0, 1.0, 2.0]])])
     {'': 3.0}
     """
-    layers = [(name, layer) for name, layer in imc_layers(model) if layer.imc_config.input_scaling == "calibrated"]
+    layers = [(name, layer) for name, layer in imc_layers(model) if layer.imc_config.input_scaling != "absolute"]
     if not layers:
-        raise ValueError("calibrate_input_ranges: no IMC layer has input_scaling='calibrated'")
+        raise ValueError("calibrate_input_ranges: no IMC layer has input_scaling='calibrated' or 'dynamic'")
     if not (isinstance(percentile, (int, float)) and 0 < percentile <= 100):
         raise ValueError(f"calibrate_input_ranges: percentile={percentile!r}; must be in (0, 100]")
     seen: dict[str, Tensor] = {}
     counts: dict[str, int] = {}
-    lowest: dict[str, Tensor] = {}
+    lowest: dict[str, Tensor] = {}  # the smallest input seen (percentile 100) ...
+    low_sums: dict[str, Tensor] = {}  # ... or the sum over batches of the low percentile
     handles = []
     for name, layer in layers:
         layer.input_range.zero_()  # uncalibrated: each forward ranges on its own batch meanwhile
 
-        def record(module: nn.Module, args: tuple, name: str = name) -> None:
+        def record(module: nn.Module, args: tuple, name: str = name, zero_point: bool = layer.imc_config.input_zero_point) -> None:
             x = args[0].detach()
             low = x.amin().float()
             if percentile >= 100 and module.imc_config.input_clipping == "mse":
@@ -78,17 +81,21 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
                     module.resolve_input_sign(bool(low < 0) or bool(lowest.get(name, low) < 0))
                 peak = module.batch_input_range(x).float()
                 seen[name] = seen[name] + peak if name in seen else peak
+                lowest[name] = torch.minimum(lowest[name], low) if name in lowest else low
                 counts[name] = counts.get(name, 0) + 1
-            elif percentile >= 100:
-                peak = x.abs().amax().float()
+                return
+            if percentile >= 100:
+                peak = x.amax().float().clamp_min(0.0) if zero_point else x.abs().amax().float()
                 seen[name] = torch.maximum(seen[name], peak) if name in seen else peak
-            else:
-                flat = x.abs().flatten().float()
-                rank = max(1, min(flat.numel(), math.ceil(percentile / 100 * flat.numel())))
-                peak = flat.kthvalue(rank).values
-                seen[name] = seen[name] + peak if name in seen else peak
-                counts[name] = counts.get(name, 0) + 1
-            lowest[name] = torch.minimum(lowest[name], low) if name in lowest else low
+                lowest[name] = torch.minimum(lowest[name], low) if name in lowest else low
+                return
+            flat = (x if zero_point else x.abs()).flatten().float()
+            rank = max(1, min(flat.numel(), math.ceil(percentile / 100 * flat.numel())))
+            peak = flat.kthvalue(rank).values.clamp_min(0.0)
+            low = -(-x.flatten().float()).kthvalue(rank).values if zero_point else x.amin().float()
+            seen[name] = seen[name] + peak if name in seen else peak
+            low_sums[name] = low_sums[name] + low if name in low_sums else low
+            counts[name] = counts.get(name, 0) + 1
 
         handles.append(layer.register_forward_pre_hook(record))
     was_training = model.training
@@ -106,8 +113,12 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
         raise ValueError("calibrate_input_ranges: no batch given")
     for name in counts:
         seen[name] = seen[name] / counts[name]
+    for name in low_sums:
+        lowest[name] = low_sums[name] / counts[name]
     for name, layer in layers:
         layer.input_range.fill_(float(seen[name]))
+        if layer.imc_config.input_zero_point:
+            layer.input_low.fill_(min(float(lowest[name]), 0.0))
         if layer.imc_config.input_signed == "auto":  # signed iff the data has negative values
             layer.resolve_input_sign(bool(lowest[name] < 0))
     return {name: float(seen[name]) for name, _ in layers}

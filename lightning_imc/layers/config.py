@@ -20,7 +20,7 @@ VARIATION_MODELS = ("bit_sliced", "relative")
 WEIGHT_MAPPINGS = ("offset_binary", "differential")
 ADC_RANGES = ("dynamic", "worst_case")
 WEIGHT_SCALINGS = ("absolute", "layer", "channel")
-INPUT_SCALINGS = ("absolute", "calibrated")
+INPUT_SCALINGS = ("absolute", "calibrated", "dynamic")
 INPUT_CLIPPINGS = ("max", "mse")
 #: Sub-array rows/columns the chip model accepts (``ChipConfig.subarray_rows``), cells.
 MIN_ARRAY_SIZE, MAX_ARRAY_SIZE = 8, 2048
@@ -73,6 +73,20 @@ class IMCConfig:
             ``r`` follows the batches' ``max|x|`` as an exponential moving average in training mode
             (momentum ``input_range_momentum``), is frozen in eval mode, and can be set from data with
             :func:`~lightning_imc.layers.calibrate_input_ranges`.
+            ``dynamic``: as ``calibrated``, but every crossbar read (one input vector: a token's features
+            for a linear layer, one pixel's channels for a 1×1 convolution) gets its own digital scale
+            from that vector's ``max|x|`` (block floating point: the periphery finds the vector's peak,
+            drives ``x / scale`` as codes and multiplies the column outputs by ``scale``). The reads of a
+            K×K convolution overlap (each pixel is read by several patches), so K×K convolutions keep
+            the calibrated per-layer range. The max-finder is not part of the chip model's costs.
+        input_zero_point: Map the input range ``[lo, hi]`` (``lo <= 0 <= hi``; calibrated, or per read
+            with ``dynamic``) onto the unsigned codes ``0 .. 2**bits - 1`` with an integer zero point
+            (asymmetric quantization, as integer inference does): data that is mostly of one sign but
+            not all (SiLU, hardswish, GELU outputs) gets twice the resolution of a signed format. The
+            word lines are driven with unsigned codes; the offset's contribution, ``zero_point · scale ·
+            Σ_rows w`` per column, is one digital subtraction per output (like a bias). 0 is a code, so
+            zero padding stays exact. ``input_signed`` is then not used. Needs scaled inputs
+            (``input_scaling`` ``calibrated`` or ``dynamic``).
         input_range_momentum: Momentum of the ``calibrated`` input range's moving average, in (0, 1].
         input_clipping: Which statistic of a batch the ``calibrated`` range follows. ``max``: ``max|x|``
             (never clips the batch). ``mse``: the range that minimises the batch's mean squared
@@ -134,6 +148,7 @@ class IMCConfig:
     adc_range: AdcRange = "dynamic"
     weight_scaling: str = "absolute"
     input_scaling: str = "absolute"
+    input_zero_point: bool = False
     input_range_momentum: float = 0.1
     input_clipping: str = "max"
     seed: int | None = None
@@ -167,7 +182,7 @@ class IMCConfig:
             )
         if not isinstance(self.input_signed, bool) and self.input_signed != "auto":
             raise ValueError(f"IMCConfig.input_signed={self.input_signed!r}; must be true, false or 'auto'")
-        for field in ("quantize_weights", "quantize_inputs", "drift_compensation"):
+        for field in ("quantize_weights", "quantize_inputs", "drift_compensation", "input_zero_point"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"IMCConfig.{field}={getattr(self, field)!r}; must be true or false")
         try:
@@ -196,6 +211,21 @@ class IMCConfig:
         _check_choice("weight_scaling", self.weight_scaling, WEIGHT_SCALINGS)
         _check_choice("input_scaling", self.input_scaling, INPUT_SCALINGS)
         _check_choice("input_clipping", self.input_clipping, INPUT_CLIPPINGS)
+        if self.input_zero_point and self.input_scaling == "absolute":
+            raise ValueError(
+                "IMCConfig.input_zero_point=True needs input_scaling='calibrated' or 'dynamic' (a zero point "
+                "shifts a scaled range; the absolute formats have none)"
+            )
+        if self.input_zero_point and self.input_clipping != "max":
+            raise ValueError(
+                f"IMCConfig.input_clipping={self.input_clipping!r} with input_zero_point=True: the least-error "
+                "clipping is defined for symmetric ranges only; use input_clipping='max' or input_zero_point=False"
+            )
+        if self.input_scaling == "dynamic" and self.input_clipping != "max":
+            raise ValueError(
+                f"IMCConfig.input_clipping={self.input_clipping!r} with input_scaling='dynamic': a read's own "
+                "range is its max|x|; use input_clipping='max'"
+            )
         if isinstance(self.input_range_momentum, bool) or not isinstance(self.input_range_momentum, (int, float)) or not (
             0 < self.input_range_momentum <= 1
         ):

@@ -128,14 +128,19 @@ class IMCLayer:
             self._weight_cache.clear()
         # the same std in units of the format's least significant bit (exact: the step is a power of 2)
         self._bit_sliced_std_codes = self._bit_sliced_std / self._weight_format.step
-        if config.input_scaling == "calibrated" and "input_range" not in self._buffers:
+        if config.input_scaling != "absolute" and (
+            "input_range" not in self._buffers or (config.input_zero_point and "input_low" not in self._buffers)
+        ):
             self._add_input_range()
 
     def _add_input_range(self) -> None:
-        """Register the ``calibrated`` input range buffer (0 = not calibrated yet), on the weights' device."""
+        """Register the scaled input range buffers on the weights' device: ``input_range`` (the top of
+        the range, 0 = not calibrated yet) and, with a zero point, ``input_low`` (its bottom, <= 0)."""
         like = next((p for p in self._parameters.values() if p is not None), None)
         device = None if like is None or like.device.type == "meta" else like.device
         self.register_buffer("input_range", torch.zeros((), device=device))  # type: ignore[attr-defined]
+        if self.imc_config.input_zero_point:
+            self.register_buffer("input_low", torch.zeros((), device=device))  # type: ignore[attr-defined]
 
     def resolve_input_sign(self, signed: bool) -> None:
         """Decide an ``input_signed="auto"`` layer's input format: signed or unsigned (from the data)."""
@@ -363,28 +368,68 @@ class IMCLayer:
         peak = out.detach().abs().amax()
         return out + config.output_noise * peak * self._draw(self._OUTPUT_KEY, out.shape, out, per_read=True)
 
+    def _read_dim(self) -> int | None:
+        """The dimension of ``x`` that one crossbar read spans (``dynamic`` scaling): the features (-1) of a
+        linear layer, the channels (1) of a 1×1 convolution; ``None`` for a K×K convolution (overlapping reads)."""
+        if isinstance(self, nn.Conv2d):
+            return 1 if tuple(self.kernel_size) == (1, 1) else None
+        return -1
+
+    def _tracked(self, name: str, batch_value: Tensor) -> Tensor:
+        """A calibrated range bound (buffer ``name``): followed as a moving average in training mode,
+        frozen in eval mode (a layer never calibrated uses this batch's value)."""
+        stored: Tensor = self._buffers[name]  # type: ignore[attr-defined]
+        batch_value = batch_value.to(stored.dtype)
+        if self.training:  # type: ignore[attr-defined]
+            with torch.no_grad():
+                momentum = self.imc_config.input_range_momentum
+                # first batch (range 0): take it as it is; then a moving average (no host sync)
+                calibrated = stored > 0 if name == "input_range" else self._buffers["input_range"] > 0  # type: ignore[attr-defined]
+                stored.copy_(torch.where(calibrated, stored + momentum * (batch_value - stored), batch_value))
+            return stored
+        calibrated = self._buffers["input_range"] > 0  # type: ignore[attr-defined]
+        return torch.where(calibrated, stored, batch_value)
+
     def input_scale(self, x: Tensor) -> Tensor | None:
-        """Input units per integer code of the input format (``calibrated`` scaling), else ``None``.
+        """Input units per integer code of the input format (``calibrated``/``dynamic`` scaling, no zero
+        point), else ``None``.
 
         In training mode the layer's ``input_range`` follows the batches' :meth:`batch_input_range`
         (exponential moving average); in eval mode it is frozen (a layer never calibrated uses this
-        batch's).
+        batch's). With ``dynamic`` scaling, reads that do not overlap get their own ``max|x|`` (shape
+        broadcastable to ``x``).
         """
         config = self.imc_config
-        if config.input_scaling == "absolute":
+        if config.input_scaling == "absolute" or config.input_zero_point:
             return None
-        stored: Tensor = self._buffers["input_range"]  # type: ignore[attr-defined]
-        batch_max = self.batch_input_range(x).to(stored.dtype)  # computed on every call: no host sync to branch on
-        if self.training:  # type: ignore[attr-defined]
-            with torch.no_grad():
-                momentum = config.input_range_momentum
-                # first batch (range 0): take it as it is; then a moving average (no host sync)
-                update = torch.where(stored > 0, stored + momentum * (batch_max - stored), batch_max)
-                stored.copy_(update)
-            current = stored
-        else:
-            current = torch.where(stored > 0, stored, batch_max)
-        return current.clamp_min(torch.finfo(stored.dtype).tiny).to(x.dtype) / self._input_format.max_code
+        tiny = torch.finfo(x.dtype).tiny
+        dim = self._read_dim() if config.input_scaling == "dynamic" else None
+        if dim is not None:
+            if self.training:  # keep the calibrated range current (used by KxK convs and reported)
+                self._tracked("input_range", peak_magnitude(x))
+            return x.detach().abs().amax(dim, keepdim=True).clamp_min(tiny) / self._input_format.max_code
+        current = self._tracked("input_range", self.batch_input_range(x))  # computed on every call: no host sync
+        return current.clamp_min(tiny).to(x.dtype) / self._input_format.max_code
+
+    @property
+    def input_levels(self) -> int:
+        """Largest unsigned input code with a zero point: ``2**(input_int_bits + input_frac_bits) - 1``."""
+        return 2 ** self._input_format.total_bits - 1
+
+    def input_bounds(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(lo, hi)`` of the zero-point input range (``lo <= 0 <= hi``): calibrated per layer, or per read
+        with ``dynamic`` scaling (shapes broadcastable to ``x``)."""
+        dim = self._read_dim() if self.imc_config.input_scaling == "dynamic" else None
+        low, high = torch.aminmax(x.detach())
+        if dim is not None:
+            if self.training:  # low first: it takes the first batch as it is while input_range is still 0
+                self._tracked("input_low", low.clamp_max(0.0))
+                self._tracked("input_range", high.clamp_min(0.0))
+            d = x.detach()
+            return d.amin(dim, keepdim=True).clamp_max(0.0), d.amax(dim, keepdim=True).clamp_min(0.0)
+        low = self._tracked("input_low", low.clamp_max(0.0)).to(x.dtype)
+        high = self._tracked("input_range", high.clamp_min(0.0)).to(x.dtype)
+        return low, high
 
     def batch_input_range(self, x: Tensor) -> Tensor:
         """The input range this batch asks for (``IMCConfig.input_clipping``): ``max|x|``, or the
@@ -395,9 +440,16 @@ class IMCLayer:
         return peak_magnitude(x)
 
     def _quantize_input(self, x: Tensor) -> Tensor:
-        if not self.imc_config.quantize_inputs:
+        config = self.imc_config
+        if not config.quantize_inputs:
             return x
-        if self._input_signed_auto is None and self.imc_config.input_signed == "auto" and self.training:  # type: ignore[attr-defined]
+        if config.input_zero_point:
+            low, high = self.input_bounds(x)
+            levels = self.input_levels
+            scale = ((high - low) / levels).clamp_min(torch.finfo(x.dtype).tiny)
+            zero = torch.round(-low / scale)  # an integer code in [0, levels]: 0 is exactly representable
+            return (quantize_to_codes(x / scale + zero, 0, levels) - zero) * scale
+        if self._input_signed_auto is None and config.input_signed == "auto" and self.training:  # type: ignore[attr-defined]
             self.resolve_input_sign(bool((x.detach() < 0).any()))
         scale = self.input_scale(x)
         if scale is None:
@@ -420,7 +472,9 @@ class IMCLayer:
         device = c.device if isinstance(c.device, str) else c.device.name
         return (
             f"w=Q{c.weight_int_bits}.{c.weight_frac_bits}, x=Q{c.input_int_bits}.{c.input_frac_bits}"
-            f"{'s' if self._input_format.signed else 'u'}{' (auto)' if c.input_signed == 'auto' else ''}, device={device}, variation={c.variation}, "
+            f"{'z' if c.input_zero_point else 's' if self._input_format.signed else 'u'}"
+            f"{' (auto)' if c.input_signed == 'auto' and not c.input_zero_point else ''}"
+            f"{', dynamic' if c.input_scaling == 'dynamic' else ''}, device={device}, variation={c.variation}, "
             f"adc_bits={c.adc_bits}"
         )
 
@@ -703,7 +757,7 @@ class IMCMultiheadAttention(nn.MultiheadAttention, IMCLayer):
         module.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self.IMC_ATTRIBUTES})
         module._parameters = dict(self._parameters)
         module._modules = dict(self._modules)
-        module._buffers = {k: v for k, v in self._buffers.items() if k != "input_range"}
+        module._buffers = {k: v for k, v in self._buffers.items() if k not in ("input_range", "input_low")}
         return module
 
     def forward(  # type: ignore[override]

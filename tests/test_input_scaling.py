@@ -1,0 +1,113 @@
+"""Finer input quantization a chip can do: an integer zero point (asymmetric range) and a digital scale
+per crossbar read (``input_scaling="dynamic"``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lightning_imc.layers import IMCConfig, IMCConv2d, IMCLinear, calibrate_input_ranges, conversion_config
+
+
+def _silu_batch(n: int = 64, features: int = 32) -> torch.Tensor:
+    torch.manual_seed(0)
+    return F.silu(torch.randn(n, features) * 3.0)  # mostly positive, down to -0.28: one sign, but not all
+
+
+def _relative_error(layer: IMCLinear, x: torch.Tensor) -> float:
+    return float((layer._quantize_input(x) - x).pow(2).mean() / x.pow(2).mean())
+
+
+def test_zero_point_doubles_the_resolution_of_one_sided_data_and_keeps_zero_exact():
+    x = _silu_batch()
+    signed = IMCLinear(32, 4, imc_config=conversion_config(variation="off")).eval()
+    shifted = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_zero_point=True)).eval()
+    calibrate_input_ranges(signed, [x])
+    calibrate_input_ranges(shifted, [x])
+    assert signed.input_is_signed  # the data has negative values: a signed 8-bit DAC, step max|x| / 127
+    low, high = float(x.min()), float(x.max())
+    assert float(shifted.input_low) == low and float(shifted.input_range) == high
+    step = (high - low) / 255
+    q = shifted._quantize_input(x)
+    assert float((q - x).abs().max()) <= step / 2 + 1e-6
+    # the step is (hi - lo) / 255 instead of max|x| / 127: about half, so about a quarter of the error power
+    assert _relative_error(shifted, x) < 0.35 * _relative_error(signed, x)
+    assert float(shifted._quantize_input(torch.zeros(1, 32)).abs().max()) == 0.0  # zero padding stays exact
+
+
+def test_zero_point_layer_equals_unsigned_codes_on_the_crossbar_plus_a_digital_offset():
+    """What the chip computes: unsigned word-line codes times the weights, minus ``zero · scale · Σ_rows w``."""
+    x = _silu_batch(8)
+    layer = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_zero_point=True,
+                                                          quantize_weights=False)).eval()
+    calibrate_input_ranges(layer, [x])
+    low, high = float(layer.input_low), float(layer.input_range)
+    scale = (high - low) / 255
+    zero = round(-low / scale)
+    codes = torch.clamp(torch.round(x / scale + zero), 0, 255)
+    assert codes.min() >= 0 and codes.max() <= 255
+    on_chip = scale * (codes @ layer.weight.t()) - zero * scale * layer.weight.sum(1) + layer.bias
+    assert torch.allclose(layer(x), on_chip, atol=1e-5)
+
+
+def test_zero_point_range_follows_batches_in_training_and_passes_gradients_inside():
+    layer = IMCLinear(3, 2, imc_config=IMCConfig(input_scaling="calibrated", input_zero_point=True, variation="off",
+                                                 input_range_momentum=0.5))
+    assert sorted(layer.state_dict()) == ["bias", "input_low", "input_range", "weight"]
+    layer.train()
+    layer(torch.tensor([[1.0, -4.0, 2.0]]))
+    assert (float(layer.input_low), float(layer.input_range)) == (-4.0, 2.0)  # the first batch as it is
+    layer(torch.tensor([[0.0, 6.0, 0.0]]))
+    assert (float(layer.input_low), float(layer.input_range)) == (-2.0, 4.0)  # moving averages, momentum 0.5
+    x = torch.tensor([[1.0, -1.0, 9.0]], requires_grad=True)
+    layer.eval()(x).sum().backward()
+    assert x.grad[0, 0] != 0 and x.grad[0, 1] != 0 and x.grad[0, 2] == 0  # 9 clips: no gradient
+
+
+def test_zero_point_percentile_calibration_clips_both_tails():
+    torch.manual_seed(0)
+    x = torch.randn(1000, 10)
+    layer = IMCLinear(10, 2, imc_config=conversion_config(variation="off", input_zero_point=True))
+    top = calibrate_input_ranges(layer, [x], percentile=99.0)[""]
+    assert top == pytest.approx(float(torch.quantile(x.flatten(), 0.99)), rel=0.01)
+    assert float(layer.input_low) == pytest.approx(float(torch.quantile(x.flatten(), 0.01)), rel=0.01)
+
+
+def test_dynamic_scaling_gives_each_read_its_own_range():
+    """A token with small values keeps 8-bit resolution; a calibrated per-layer range rounds it to 0."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 16)
+    x[0] *= 1e-3
+    calibrated = IMCLinear(16, 2, imc_config=conversion_config(variation="off"))
+    dynamic = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_scaling="dynamic"))
+    calibrate_input_ranges(calibrated, [x])
+    calibrate_input_ranges(dynamic, [x])
+    assert float(calibrated.eval()._quantize_input(x)[0].abs().max()) == 0.0
+    q = dynamic.eval()._quantize_input(x)
+    peaks = x.abs().amax(1, keepdim=True)
+    assert torch.all((q - x).abs() <= peaks / 127 / 2 + 1e-9)
+    assert torch.allclose(q.abs().amax(1, keepdim=True), peaks)  # each read's peak is a code exactly
+
+
+def test_dynamic_scaling_is_per_pixel_on_1x1_convs_and_calibrated_on_kxk_convs():
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 5, 5) * torch.rand(1, 1, 5, 5) * 4
+    one = IMCConv2d(8, 4, 1, imc_config=conversion_config(variation="off", input_scaling="dynamic")).eval()
+    q = one._quantize_input(x)
+    peaks = x.abs().amax(1, keepdim=True)
+    assert torch.all((q - x).abs() <= peaks / 127 / 2 + 1e-6)
+    torch.manual_seed(1)
+    three = IMCConv2d(8, 4, 3, padding=1, imc_config=conversion_config(variation="off", input_scaling="dynamic"))
+    torch.manual_seed(1)
+    reference = IMCConv2d(8, 4, 3, padding=1, imc_config=conversion_config(variation="off"))
+    calibrate_input_ranges(three, [x])
+    calibrate_input_ranges(reference, [x])
+    assert torch.equal(three.eval()(x), reference.eval()(x))  # overlapping reads: the calibrated range
+
+
+def test_zero_point_needs_a_scaled_input():
+    with pytest.raises(ValueError, match=r"input_zero_point=True needs input_scaling='calibrated' or 'dynamic'"):
+        IMCConfig(input_zero_point=True)
+    with pytest.raises(ValueError, match=r"IMCConfig.input_zero_point=1; must be true or false"):
+        IMCConfig(input_scaling="calibrated", input_zero_point=1)
