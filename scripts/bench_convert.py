@@ -3,9 +3,17 @@
 Models (random initialisation, no download): torchvision resnet18, mobilenet_v3_small and vit_b_16
 (image_size=32), a Hugging Face BERT and GPT-2 from small configs, timm's tf_efficientnet_b0 (whose
 strided convolutions are ``Conv2dSame``). Each is converted with the default conversion config
-(8-bit weights scaled per output channel, 8-bit calibrated inputs, sign from the data), calibrated on 4
-batches of 16, and compared with the digital model on a fifth batch with variation off and no ADC:
-mean per-sample cosine of the logits. ``silently_skipped`` counts modules holding a matrix weight
+(8-bit weights scaled per output channel, 8-bit inputs on a calibrated range with a zero point),
+calibrated on 4 batches of 16, and compared with the digital model on a fifth batch with variation off
+and no ADC: mean per-sample cosine of the logits (``cosine_8bit``, ``min_cosine_8bit``). The same with
+``input_scaling="dynamic"`` (a digital scale per crossbar read; K×K convolutions keep the calibrated
+range) is ``cosine_8bit_dynamic``, and with the previous default (a symmetric range whose sign comes
+from the data, no zero point) ``cosine_8bit_symmetric``.
+
+``noise_gain_db`` is how much the digital model itself amplifies a small perturbation: Gaussian noise
+at 40 dB SNR added to the input batch (images only), the output's relative error power over the
+input's, in dB (2·(1 − cosine) / 1e-4). Every layer's quantization error is amplified alike, so a model
+with a gain of 19 dB needs each layer's 8-bit error ~19 dB below what one with 0 dB needs. ``silently_skipped`` counts modules holding a matrix weight
 (a parameter named ``*weight`` with 2 or more dimensions) that are neither converted nor listed, with
 a reason, in the conversion report.
 
@@ -29,6 +37,7 @@ The LAST line is one JSON object.
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 import warnings
@@ -98,9 +107,9 @@ def _silently_skipped(model: nn.Module, report) -> list[str]:
 
 
 @torch.no_grad()
-def _cosine(digital: nn.Module, imc: nn.Module, batch: torch.Tensor) -> float:
+def _cosine(digital: nn.Module, imc: nn.Module, batch: torch.Tensor, imc_batch: torch.Tensor | None = None) -> float:
     a = model_logits(digital(batch)).flatten(1).double()
-    b = model_logits(imc(batch)).flatten(1).double()
+    b = model_logits(imc(batch if imc_batch is None else imc_batch)).flatten(1).double()
     return float(F.cosine_similarity(a, b, dim=1).mean())
 
 
@@ -141,11 +150,25 @@ def _overheads(repeats: int = 7) -> dict[str, float]:
     return out
 
 
+@torch.no_grad()
+def _noise_gain_db(model: nn.Module, batch: torch.Tensor, snr_db: float = 40.0) -> float | None:
+    if not batch.is_floating_point():
+        return None
+    power = 10 ** (-snr_db / 10)
+    generator = torch.Generator().manual_seed(1)
+    noisy = batch + power**0.5 * batch.std() * torch.randn(batch.shape, generator=generator)
+    error_power = 2 * (1 - _cosine(model, model, batch, noisy))
+    return round(10 * math.log10(max(error_power, 1e-30) / power), 1)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
     warnings.simplefilter("ignore", UserWarning)
     cosines: dict[str, float] = {}
+    dynamic: dict[str, float] = {}
+    symmetric: dict[str, float] = {}
+    gains: dict[str, float | None] = {}
     digital_layers: dict[str, int] = {}
     mapped: dict[str, float] = {}
     skipped_total = 0
@@ -156,12 +179,18 @@ def main() -> None:
         imc.eval()
         calibrate_input_ranges(imc, calib)
         cosines[name] = round(_cosine(model, imc, test), 5)
+        for key, changes in ((dynamic, {"input_scaling": "dynamic"}), (symmetric, {"input_zero_point": False})):
+            other = convert_to_imc(model, conversion_config(variation="off", **changes)).eval()
+            calibrate_input_ranges(other, calib)
+            key[name] = round(_cosine(model, other, test), 5)
+        gains[name] = _noise_gain_db(model, test)
         skipped = _silently_skipped(imc, report)
         skipped_total += len(skipped)
         digital_layers[name] = len(report.digital)
         mapped[name] = round(report.mapped_share, 4)
         reasons = sorted({why.split(":")[0] for why in report.digital.values()})
-        print(f"{name:24s} cosine {cosines[name]:.5f}  imc layers {len(report.converted):3d}  "
+        print(f"{name:24s} cosine {cosines[name]:.5f} (dynamic {dynamic[name]:.5f}, symmetric {symmetric[name]:.5f}, "
+              f"noise gain {gains[name]} dB)  imc layers {len(report.converted):3d}  "
               f"digital {len(report.digital):3d} {reasons}  mapped {report.mapped_share:.1%}  silently skipped {skipped}")
     overheads = _overheads()
     print(f"overheads (resnet18, batch 16, 64x64, 1 thread): {overheads}")
@@ -169,7 +198,11 @@ def main() -> None:
         "min_cosine_8bit": min(cosines.values()),
         "silently_skipped": skipped_total,
         **overheads,
+        "min_cosine_8bit_dynamic": min(dynamic.values()),
         "cosine_8bit": cosines,
+        "cosine_8bit_dynamic": dynamic,
+        "cosine_8bit_symmetric": symmetric,
+        "noise_gain_db": gains,
         "digital_layers": digital_layers,
         "mapped_share": mapped,
     }

@@ -95,8 +95,8 @@ def convert_to_imc(
     Args:
         model: Any PyTorch model.
         config: The configuration of every converted layer (default :func:`conversion_config`:
-            8-bit weights scaled per layer, 8-bit calibrated inputs whose sign comes from the data;
-            run :func:`calibrate_input_ranges` on a few batches next).
+            8-bit weights scaled per output channel, 8-bit inputs on a calibrated range with a zero
+            point; run :func:`calibrate_input_ranges` on a few batches next).
         overrides: Per-layer changes by module-name pattern (``fnmatch`` syntax, e.g. ``"conv1"``,
             ``"layer4.*"``, ``"*.downsample.0"``). A value is a dict of ``IMCConfig`` fields to change,
             a whole ``IMCConfig``, or ``None`` to keep matching layers digital. Patterns apply in order;
