@@ -21,8 +21,8 @@ def _relative_error(layer: IMCLinear, x: torch.Tensor) -> float:
 
 def test_zero_point_doubles_the_resolution_of_one_sided_data_and_keeps_zero_exact():
     x = _silu_batch()
-    signed = IMCLinear(32, 4, imc_config=conversion_config(variation="off")).eval()
-    shifted = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_zero_point=True)).eval()
+    signed = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_zero_point=False)).eval()
+    shifted = IMCLinear(32, 4, imc_config=conversion_config(variation="off")).eval()  # the default has a zero point
     calibrate_input_ranges(signed, [x])
     calibrate_input_ranges(shifted, [x])
     assert signed.input_is_signed  # the data has negative values: a signed 8-bit DAC, step max|x| / 127
@@ -79,8 +79,9 @@ def test_dynamic_scaling_gives_each_read_its_own_range():
     torch.manual_seed(0)
     x = torch.randn(4, 16)
     x[0] *= 1e-3
-    calibrated = IMCLinear(16, 2, imc_config=conversion_config(variation="off"))
-    dynamic = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_scaling="dynamic"))
+    calibrated = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_zero_point=False))
+    dynamic = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_scaling="dynamic",
+                                                            input_zero_point=False))
     calibrate_input_ranges(calibrated, [x])
     calibrate_input_ranges(dynamic, [x])
     assert float(calibrated.eval()._quantize_input(x)[0].abs().max()) == 0.0
@@ -93,7 +94,8 @@ def test_dynamic_scaling_gives_each_read_its_own_range():
 def test_dynamic_scaling_is_per_pixel_on_1x1_convs_and_calibrated_on_kxk_convs():
     torch.manual_seed(0)
     x = torch.randn(2, 8, 5, 5) * torch.rand(1, 1, 5, 5) * 4
-    one = IMCConv2d(8, 4, 1, imc_config=conversion_config(variation="off", input_scaling="dynamic")).eval()
+    one = IMCConv2d(8, 4, 1, imc_config=conversion_config(variation="off", input_scaling="dynamic",
+                                                          input_zero_point=False)).eval()
     q = one._quantize_input(x)
     peaks = x.abs().amax(1, keepdim=True)
     assert torch.all((q - x).abs() <= peaks / 127 / 2 + 1e-6)
@@ -104,6 +106,16 @@ def test_dynamic_scaling_is_per_pixel_on_1x1_convs_and_calibrated_on_kxk_convs()
     calibrate_input_ranges(three, [x])
     calibrate_input_ranges(reference, [x])
     assert torch.equal(three.eval()(x), reference.eval()(x))  # overlapping reads: the calibrated range
+
+
+def test_dynamic_zero_point_reads_get_their_own_low_and_high():
+    torch.manual_seed(0)
+    x = F.silu(torch.randn(4, 16) * 3)
+    x[0] *= 1e-3
+    layer = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_scaling="dynamic")).eval()
+    q = layer._quantize_input(x)
+    steps = (x.amax(1, keepdim=True).clamp_min(0) - x.amin(1, keepdim=True).clamp_max(0)) / 255
+    assert torch.all((q - x).abs() <= steps / 2 + 1e-9)
 
 
 def test_zero_point_needs_a_scaled_input():
