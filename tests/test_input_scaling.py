@@ -123,3 +123,19 @@ def test_zero_point_needs_a_scaled_input():
         IMCConfig(input_zero_point=True)
     with pytest.raises(ValueError, match=r"IMCConfig.input_zero_point=1; must be true or false"):
         IMCConfig(input_scaling="calibrated", input_zero_point=1)
+
+
+def test_calibration_measures_the_design_not_a_noisy_chip_unless_asked():
+    torch.manual_seed(0)
+    x = torch.randn(32, 64)
+    config = conversion_config(device="pcm", variation="train", input_zero_point=False, seed=0)
+    first = IMCLinear(64, 64, imc_config=config)
+    second = IMCLinear(64, 16, imc_config=config)
+    model = torch.nn.Sequential(first, second)
+    design = calibrate_input_ranges(model, [x])["1"]
+    with torch.no_grad():
+        clean = float(F.linear(x, first.weight, first.bias).abs().max())
+    assert design == pytest.approx(clean, rel=0.02)  # only the 8-bit quantization of layer 0 in the way
+    assert first.imc_config.variation == "train"  # the mode comes back
+    through_noise = calibrate_input_ranges(model, [x], variation=None)["1"]
+    assert abs(through_noise - clean) > 0.05 * clean  # PCM's variation on an untrained layer moves the range

@@ -43,7 +43,8 @@ def _inputs(batch: object) -> Tensor:
 
 
 @torch.no_grad()
-def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percentile: float = 100.0) -> dict[str, float]:
+def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percentile: float = 100.0,
+                           variation: str | None = "off") -> dict[str, float]:
     """Set each ``calibrated`` (or ``dynamic``) IMC layer's input range to the largest ``|x|`` it sees on
     ``batches`` (``percentile=100``; with ``input_clipping="mse"``, to the mean over batches of the
     least-error range for the layer's format), or to the mean over batches of the ``percentile``-th
@@ -52,7 +53,11 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
     to include 0; the returned range is then the top, ``max(x)``.
 
     The model runs in eval mode (BatchNorm statistics untouched); layers with ``absolute`` input
-    scaling are left as they are. Layers with ``input_signed="auto"`` become signed if any input
+    scaling are left as they are. ``variation="off"`` (the default) measures the ranges of the design,
+    quantization only, the same for every chip: through a noisy chip (or a new noise draw per forward
+    in ``train`` mode) the activations of a model not trained with noise can be several times larger,
+    and so would every range. ``variation=None`` keeps each layer's mode (calibrate through the current
+    chip); the modes are restored afterwards. Layers with ``input_signed="auto"`` become signed if any input
     they see is negative, else unsigned. Returns ``{layer name: range}`` (input units).
 
     >>> from lightning_imc.layers import IMCConfig, IMCLinear
@@ -98,13 +103,16 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
             counts[name] = counts.get(name, 0) + 1
 
         handles.append(layer.register_forward_pre_hook(record))
+    from .montecarlo import variation_mode
+
     was_training = model.training
     model.eval()
     count = 0
     try:
-        for batch in batches:
-            model(_inputs(batch))
-            count += 1
+        with contextlib.nullcontext() if variation is None else variation_mode(model, variation):
+            for batch in batches:
+                model(_inputs(batch))
+                count += 1
     finally:
         for handle in handles:
             handle.remove()
