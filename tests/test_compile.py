@@ -34,6 +34,8 @@ ALL_EFFECTS = dict(read_noise_levels=0.3, drift_time_s=86_400.0, stuck_off_prob=
     (dict(variation="fixed"), 3),
     (dict(variation="fixed", **ALL_EFFECTS), 3),
     (dict(variation="train", adc_bits=6, seed=2), None),
+    (dict(variation="fixed", input_scaling="dynamic"), 3),
+    (dict(variation="train", input_zero_point=False), None),
 ])
 def test_no_graph_break(changes, chip):
     model = _model(**changes)
