@@ -86,7 +86,9 @@ class IMCConfig:
             word lines are driven with unsigned codes; the offset's contribution, ``zero_point · scale ·
             Σ_rows w`` per column, is one digital subtraction per output (like a bias). 0 is a code, so
             zero padding stays exact. ``input_signed`` is then not used. Needs scaled inputs
-            (``input_scaling`` ``calibrated`` or ``dynamic``).
+            (``input_scaling`` ``calibrated`` or ``dynamic``). With ``adc_bits``, the ADC converts the
+            partial sums of the zero-centred inputs (``(code - zero_point) · scale``): the offset is
+            taken as removed before conversion, as a reference column would (not costed by the chip model).
         input_range_momentum: Momentum of the ``calibrated`` input range's moving average, in (0, 1].
         input_clipping: Which statistic of a batch the ``calibrated`` range follows. ``max``: ``max|x|``
             (never clips the batch). ``mse``: the range that minimises the batch's mean squared
