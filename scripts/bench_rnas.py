@@ -132,7 +132,7 @@ def main() -> None:
         judged.network.load_state_dict(weights)  # the parent's weights, re-quantized by the new formats
         judged.eval()
         if transfer and calib_batches:  # the least-error input range depends on the proposal's input bits
-            calibrate_input_ranges(judged.network, calib_batches)
+            calibrate_input_ranges(judged.network, calib_batches, variation=None)  # as the search does
         if transfer and args.bn_batches > 0:
             reestimate_batchnorm_under_variation(judged.network, bn_batches, seed=10_000 + args.seed,
                                                  chips_per_batch=args.bn_chips)

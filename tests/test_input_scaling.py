@@ -121,6 +121,10 @@ def test_dynamic_zero_point_reads_get_their_own_low_and_high():
 def test_zero_point_needs_a_scaled_input():
     with pytest.raises(ValueError, match=r"input_zero_point=True needs input_scaling='calibrated' or 'dynamic'"):
         IMCConfig(input_zero_point=True)
+    with pytest.raises(ValueError, match=r"input_clipping='mse' with input_zero_point=True"):
+        IMCConfig(input_scaling="calibrated", input_zero_point=True, input_clipping="mse")
+    with pytest.raises(ValueError, match=r"input_clipping='mse' with input_scaling='dynamic'"):
+        IMCConfig(input_scaling="dynamic", input_clipping="mse")
     with pytest.raises(ValueError, match=r"IMCConfig.input_zero_point=1; must be true or false"):
         IMCConfig(input_scaling="calibrated", input_zero_point=1)
 

@@ -196,7 +196,9 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
 
             if any(layer.imc_config.input_scaling == "calibrated" for _, layer in imc_layers(module.network)):
                 datamodule.setup("fit")
-                calibrate_input_ranges(module.network, unlabelled_batches(datamodule.train_dataloader(), calibration, device))
+                # through the layers' own variation mode, as training measured the ranges it replaces
+                calibrate_input_ranges(module.network, unlabelled_batches(datamodule.train_dataloader(), calibration, device),
+                                       variation=None)
         reestimate = int(job.extra.get("bn_reestimate_batches", 0) or 0)
         if reestimate and job.train_epochs == 0:  # rNAS: BatchNorm statistics under the new formats' variation
             from ..layers.calibration import BATCHNORM_TYPES, reestimate_batchnorm_under_variation
