@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from lightning_imc.controllers import get_controller  # noqa: E402
+from lightning_imc.controllers import controller_hyperparameters, get_controller  # noqa: E402
 from lightning_imc.controllers.benchmark import (  # noqa: E402
     chain_landscape,
     plateau_landscape,
@@ -58,6 +58,8 @@ from lightning_imc.controllers.benchmark import (  # noqa: E402
 
 CONTROLLERS = ("random", "evolution", "reinforce", "tpe", "nsga2")
 TABULAR = ROOT / "data" / "tabular_digits_rls.jsonl"
+BATCH = 10
+"""Proposals per ask (the search loop's search.batch_size; REINFORCE's update batch m)."""
 
 #: REINFORCE variants of the ablation: the configured controller with one change undone.
 ABLATION = {
@@ -75,7 +77,8 @@ def controller_settings(name: str) -> dict:
     """Hyperparameters of ``conf/controller/<name>.yaml`` (nsga2: one objective, the landscape's value)."""
     config = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "controller" / f"{name}.yaml"))
     config.pop("name")
-    config.pop("batch_size", None)  # reinforce's m: the benchmark's batch of 10
+    if "batch_size" in controller_hyperparameters(name):  # as the search loop: REINFORCE's m = the batch
+        config["batch_size"] = BATCH
     if name == "nsga2":
         config.update(objectives=["reward"], directions=["maximize"])
     return config

@@ -33,6 +33,7 @@ STATE_VERSION = 1
 
 __all__ = [
     "Controller",
+    "controller_hyperparameters",
     "controller_names",
     "get_controller",
     "register_controller",
@@ -453,6 +454,26 @@ def controller_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def controller_hyperparameters(name: str) -> list[str]:
+    """Names of the keyword hyperparameters the controller ``name`` takes (its constructor's
+    keyword-only arguments, without ``cardinalities`` and ``seed``).
+
+    Example:
+        >>> "batch_size" in controller_hyperparameters("reinforce"), "batch_size" in controller_hyperparameters("tpe")
+        (True, False)
+
+    Raises:
+        ValueError: For an unknown name.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown controller {name!r}; allowed: {', '.join(controller_names())}")
+    return [
+        p.name
+        for p in inspect.signature(_REGISTRY[name].__init__).parameters.values()
+        if p.name not in ("self", "cardinalities", "seed") and p.kind is p.KEYWORD_ONLY
+    ]
+
+
 def get_controller(name: str, cardinalities: Sequence[int], seed: int = 0, **hyperparameters: Any) -> Controller:
     """Build a registered controller by name.
 
@@ -465,14 +486,8 @@ def get_controller(name: str, cardinalities: Sequence[int], seed: int = 0, **hyp
     Raises:
         ValueError: For an unknown name, an unknown hyperparameter or an invalid value.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown controller {name!r}; allowed: {', '.join(controller_names())}")
+    allowed = controller_hyperparameters(name)
     cls = _REGISTRY[name]
-    allowed = [
-        p.name
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name not in ("self", "cardinalities", "seed") and p.kind is p.KEYWORD_ONLY
-    ]
     unknown = sorted(set(hyperparameters) - set(allowed))
     if unknown:
         raise ValueError(
