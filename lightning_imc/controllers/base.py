@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import base64
 import inspect
+import itertools
 import math
 import operator
+import random
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -354,6 +356,71 @@ class Controller(ABC):
             if self._best is None or reward > self._best[1]:
                 self._best = (list(code), reward)
         self._num_told += len(codes)
+
+
+# ---------------------------------------------------------------------- unseen proposals
+DUPLICATE_REDRAWS = 16
+"""Fresh proposals evolution makes (a new tournament and mutation each) in place of one that repeats an
+already proposed or evaluated point, before it takes the nearest unseen point (:func:`nearest_unseen`).
+The Optuna samplers and REINFORCE have their own bounds (one sampler call, or a batch of policy samples)."""
+
+MAX_REJECTIONS = 1000
+"""Uniform draws :func:`draw_unseen` tries before it lists the unseen points of a small space."""
+
+ENUMERATE_LIMIT = 1 << 20
+"""Largest space :func:`draw_unseen` lists in full when rejection keeps failing (a nearly exhausted space)."""
+
+
+def draw_unseen(rng: random.Random, cardinalities: Sequence[int], seen: set[tuple[int, ...]]) -> list[int] | None:
+    """A code uniform over the points of the space not in ``seen``, or ``None`` when there is none.
+
+    Rejection sampling first (exactly uniform over the unseen points); when :data:`MAX_REJECTIONS` draws
+    all hit ``seen`` (a nearly exhausted space), the unseen points of a space of at most
+    :data:`ENUMERATE_LIMIT` points are listed and one is chosen uniformly.
+
+    Example:
+        >>> draw_unseen(random.Random(0), [2, 2], {(0, 0), (0, 1), (1, 1)})
+        [1, 0]
+    """
+    size = math.prod(cardinalities)
+    if len(seen) >= size:
+        return None
+    for _ in range(MAX_REJECTIONS):
+        code = [rng.randrange(c) for c in cardinalities]
+        if tuple(code) not in seen:
+            return code
+    if size > ENUMERATE_LIMIT:
+        return None
+    unseen = [list(p) for p in itertools.product(*(range(c) for c in cardinalities)) if p not in seen]
+    return rng.choice(unseen) if unseen else None
+
+
+def nearest_unseen(rng: random.Random, code: Sequence[int], cardinalities: Sequence[int],
+                   seen: set[tuple[int, ...]]) -> list[int] | None:
+    """An unseen point as close to ``code`` as there is: uniform among the unseen points that differ
+    from it in one dimension, else in two, else (:func:`draw_unseen`) anywhere; ``None`` when every
+    point was seen.
+
+    A controller whose own proposal repeats a seen point keeps the direction it chose: the nearest
+    untried variant of that proposal, not a random point.
+
+    Example:
+        >>> nearest_unseen(random.Random(0), [0, 0], [3, 3], {(0, 0), (0, 1), (0, 2), (1, 0)})
+        [2, 0]
+    """
+    base = [int(v) for v in code]
+    for radius in (1, 2):
+        candidates = []
+        for dims in itertools.combinations(range(len(base)), radius):
+            for values in itertools.product(*(range(cardinalities[d] - 1) for d in dims)):
+                point = list(base)
+                for d, v in zip(dims, values):  # a value other than base[d]
+                    point[d] = v if v < base[d] else v + 1
+                if tuple(point) not in seen:
+                    candidates.append(point)
+        if candidates:
+            return rng.choice(candidates)
+    return draw_unseen(rng, cardinalities, seen)
 
 
 # ---------------------------------------------------------------------- state encoding

@@ -54,8 +54,9 @@ earlier controller (formula (2) only)  151 / 118       0.71 / 0.68 (0.93 / 0.74)
   are repeats (worst run 69%).  (A plain bonus ``beta * H`` at 0.01 barely changed the earlier
   controller's repeats, 71% → 56%.)
 * **No repeated proposals** (``avoid_duplicates``): a proposal equal to an earlier one is re-drawn
-  from the policy (one batch of :data:`DUPLICATE_RESAMPLES`, the first unseen one kept); the search
-  loop would only reuse the earlier result, so a repeat wastes an episode.  Without it, with the
+  from the policy (one batch of :data:`DUPLICATE_RESAMPLES`, the first unseen one kept; if the policy
+  is so sharp that none is unseen, the nearest unseen point to its proposal); the search loop would only
+  reuse the earlier result, so a repeat wastes an episode.  Without it, with the
   floor, about a third of the proposals repeat.
 
 Defaults and the paper.  NACIM (Sec. V-A) sets "the updating rate of the controller" to 0.2
@@ -70,12 +71,24 @@ avoid_duplicates=False``.
 from __future__ import annotations
 
 import math
+import random
 from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from .base import Controller, check_number, decode_tensor, decode_tree, encode_tensor, encode_tree, register_controller
+from .base import (
+    Controller,
+    check_number,
+    decode_tensor,
+    decode_tree,
+    encode_tensor,
+    encode_tree,
+    nearest_unseen,
+    random_state_from_json,
+    random_state_to_json,
+    register_controller,
+)
 
 __all__ = ["ReinforceController", "PolicyNetwork", "OPTIMIZERS", "ADVANTAGE_SCALES"]
 
@@ -180,7 +193,8 @@ class ReinforceController(Controller):
             per-parameter normalised steps), see :data:`OPTIMIZERS`.
         advantage_scale: How advantages are scaled, see :data:`ADVANTAGE_SCALES`.
         avoid_duplicates: Re-draw (from the policy, one batch of :data:`DUPLICATE_RESAMPLES`) a
-            proposal that repeats an earlier proposal or told code, while the space has unseen points.
+            proposal that repeats an earlier proposal or told code, while the space has unseen points;
+            if none of them is unseen, the unseen point nearest to the proposal.
         target_entropy: Entropy floor as a fraction of the uniform policy's entropy, in ``(0, 1)``;
             ``None`` = no floor.
         entropy_floor_weight: Weight of the hinge ``max(0, floor - H)`` added to the loss (>= 0).
@@ -260,6 +274,7 @@ class ReinforceController(Controller):
         self.max_entropy: float = sum(math.log(c) for c in self.cardinalities)
         self.last_entropy: float | None = None
         self._seen: set[tuple[int, ...]] = set()
+        self._fallback_rng = random.Random(self.seed)
         self.num_updates = 0
         self._buffer: list[tuple[list[int], float]] = []
         self.last_loss: float | None = None
@@ -327,6 +342,9 @@ class ReinforceController(Controller):
                         if tuple(code) not in self._seen:
                             codes[k] = code
                             break
+                    else:  # the policy is too sharp to find an unseen point: the nearest unseen one
+                        codes[k] = nearest_unseen(self._fallback_rng, codes[k], self.cardinalities,
+                                                  self._seen) or codes[k]
                 self._seen.add(tuple(codes[k]))
         return codes
 
@@ -393,6 +411,7 @@ class ReinforceController(Controller):
             "reward_variance": self.reward_variance,
             "last_entropy": self.last_entropy,
             "seen": sorted(list(c) for c in self._seen),
+            "fallback_rng": random_state_to_json(self._fallback_rng.getstate()),
             "num_updates": self.num_updates,
             "buffer": [[list(c), r] for c, r in self._buffer],
             "last_loss": self.last_loss,
@@ -407,6 +426,7 @@ class ReinforceController(Controller):
         self.baseline = None if extra["baseline"] is None else float(extra["baseline"])
         self.reward_variance = None if extra["reward_variance"] is None else float(extra["reward_variance"])
         self._seen = {tuple(int(v) for v in c) for c in extra["seen"]}
+        self._fallback_rng.setstate(random_state_from_json(extra["fallback_rng"]))
         self.last_entropy = None if extra["last_entropy"] is None else float(extra["last_entropy"])
         self.num_updates = int(extra["num_updates"])
         self._buffer = [([int(v) for v in c], float(r)) for c, r in extra["buffer"]]
