@@ -565,6 +565,7 @@ def test_landscapes_and_run_measurements(tmp_path) -> None:
     run = run_controller(Fixed([[0, 0], [0, 0], [1, 0], [1, 1], [1, 2], [0, 1]]), land, budget=6, batch_size=2,
                          fractions=(0.5, 0.001))
     assert run.queries_to_top == {0.5: 3, 0.001: 5}
+    assert run.evaluations_to_top == {0.5: 2, 0.001: 4}  # the repeated [0, 0] is one evaluation
     assert run.num_queries == 6 and run.repeat_rate == pytest.approx(1 / 6)  # stops after the batch of the hit
     run = run_controller(Fixed([[0, 0]] * 4), land, budget=4, batch_size=2)
     assert run.queries_to_top[0.001] is None and run.repeat_rate == 0.75
