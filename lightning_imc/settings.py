@@ -303,6 +303,26 @@ def check_output_dir(output_dir: Any) -> str:
     return output_dir
 
 
+def _check_controller_keys(controller: Mapping[str, Any]) -> None:
+    """The controller's name is registered and every other key of ``controller`` is one of its
+    hyperparameters. The batch of proposals is no controller key: it is ``search.batch_size``, read by
+    the search loop for every controller (and passed to REINFORCE as its update batch ``m``)."""
+    from .controllers import controller_hyperparameters, controller_names
+
+    name = controller.get("name")
+    if name not in controller_names():
+        raise ConfigError(f"controller.name={name!r}; allowed: {controller_names()}")
+    allowed = [k for k in controller_hyperparameters(name) if k != "batch_size"]
+    for key in controller:
+        if key == "name" or key in allowed:
+            continue
+        if key == "batch_size":
+            raise ConfigError("controller.batch_size is not a controller setting; the batch of proposals (and "
+                              "REINFORCE's update batch m) is search.batch_size, which every controller reads")
+        raise ConfigError(f"controller.{key} is not a hyperparameter of controller {name!r}; "
+                          f"allowed: {', '.join(allowed) or '(none)'}")
+
+
 def load_settings(cfg: Mapping[str, Any]) -> Settings:
     """Validate a composed configuration (a plain dict, e.g. ``OmegaConf.to_container(cfg, resolve=True)``)."""
     allowed_top = {"mode", "seed", "candidate", "data", "space", "imc", "optimizer", "hardware", "reward",
@@ -443,12 +463,7 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         raise ConfigError(f"search.reward_alpha={search.reward_alpha!r}; must be a number in [0, 1] or null")
     controller = _section(cfg, "controller") or {"name": "random"}
     if mode == "search":
-        try:
-            from .controllers import controller_names
-        except ImportError:  # pragma: no cover - controllers are part of the package
-            controller_names = None
-        if controller_names is not None and controller.get("name") not in controller_names():
-            raise ConfigError(f"controller.name={controller.get('name')!r}; allowed: {controller_names()}")
+        _check_controller_keys(controller)
     executor = _build(ExecutorSettings, _section(cfg, "executor"), "executor")
     if executor.kind not in EXECUTORS:
         raise ConfigError(f"executor.kind={executor.kind!r}; allowed: {list(EXECUTORS)}")

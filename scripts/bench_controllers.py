@@ -11,10 +11,15 @@ Landscapes (see :mod:`lightning_imc.controllers.benchmark`):
   value = accuracy on chips with variation; the controller's seed changes per run.
 
 Each run asks batches of 10 and stops once it has proposed a point of the top 0.1% and made at least
-``--min-queries`` proposals (so repeat rates compare over the same length), or at the budget. Every
-proposal counts as a query, repeats included. A run that never hit counts as budget + 1 (the median
-is then a lower bound, marked ``>``). Controllers run with their ``conf/controller/*.yaml`` settings;
-``nsga2`` with the single objective of the landscape.
+``--min-queries`` proposals (so repeat rates compare over the same length), or at the budget. A query
+is a proposal, one episode of a search's budget: repeats count (the search loop copies a repeat's
+earlier result instead of training it again, but the episode is spent); the ``distinct`` column counts
+only new points (the children a search would train). Every controller re-draws repeats by default, so
+the two agree until a space is exhausted. A run that never hit counts as budget + 1 (the median is
+then a lower bound, marked ``>``). Controllers run with their ``conf/controller/*.yaml`` settings;
+``nsga2`` with the single objective of the landscape. ``[lo, hi]``: 95% bootstrap interval of the
+median over seeds (percentile bootstrap, 2000 resamples); ``best/random``: the best controller's median
+over random's on each landscape, with its interval from resampling the seeds jointly.
 
 Table lines first; the last line is one JSON object::
 
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -48,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from lightning_imc.controllers import get_controller  # noqa: E402
+from lightning_imc.controllers import controller_hyperparameters, get_controller  # noqa: E402
 from lightning_imc.controllers.benchmark import (  # noqa: E402
     chain_landscape,
     plateau_landscape,
@@ -58,6 +64,8 @@ from lightning_imc.controllers.benchmark import (  # noqa: E402
 
 CONTROLLERS = ("random", "evolution", "reinforce", "tpe", "nsga2")
 TABULAR = ROOT / "data" / "tabular_digits_rls.jsonl"
+BATCH = 10
+"""Proposals per ask (the search loop's search.batch_size; REINFORCE's update batch m)."""
 
 #: REINFORCE variants of the ablation: the configured controller with one change undone.
 ABLATION = {
@@ -75,24 +83,51 @@ def controller_settings(name: str) -> dict:
     """Hyperparameters of ``conf/controller/<name>.yaml`` (nsga2: one objective, the landscape's value)."""
     config = OmegaConf.to_container(OmegaConf.load(ROOT / "conf" / "controller" / f"{name}.yaml"))
     config.pop("name")
-    config.pop("batch_size", None)  # reinforce's m: the benchmark's batch of 10
+    if "batch_size" in controller_hyperparameters(name):  # as the search loop: REINFORCE's m = the batch
+        config["batch_size"] = BATCH
     if name == "nsga2":
         config.update(objectives=["reward"], directions=["maximize"])
     return config
 
 
+BOOTSTRAP = 2000
+
+
+def bootstrap_median(values: list[float], resamples: int = BOOTSTRAP, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the median of ``values``."""
+    rng = random.Random(seed)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
+
+
+def bootstrap_ratio(numerator: list[float], denominator: list[float], resamples: int = BOOTSTRAP,
+                    seed: int = 0) -> tuple[float, float]:
+    """95% interval of median(numerator) / median(denominator), the seeds (paired runs) resampled jointly."""
+    rng = random.Random(seed)
+    n = len(numerator)
+    ratios = []
+    for _ in range(resamples):
+        idx = [rng.randrange(n) for _ in range(n)]
+        ratios.append(statistics.median(numerator[i] for i in idx) / statistics.median(denominator[i] for i in idx))
+    ratios.sort()
+    return ratios[int(0.025 * resamples)], ratios[int(0.975 * resamples) - 1]
+
+
 def measure(name: str, settings: dict, make_landscape, seeds, budget: int, min_queries: int) -> dict:
-    """Median queries to the top 1% / 0.1% and repeat rates of ``len(seeds)`` runs."""
-    top1, top01, repeats = [], [], []
+    """Median queries to the top 1% / 0.1% (with bootstrap intervals) and repeat rates of ``len(seeds)`` runs."""
+    top1, top01, distinct01, repeats = [], [], [], []
     for seed in seeds:
         landscape = make_landscape(seed)
         controller = get_controller(name, cardinalities=landscape.cardinalities, seed=seed, **settings)
         run = run_controller(controller, landscape, budget=budget, min_queries=min_queries)
         top1.append(run.queries_to_top[0.01] or budget + 1)
         top01.append(run.queries_to_top[0.001] or budget + 1)
+        distinct01.append(run.evaluations_to_top[0.001] or budget + 1)
         repeats.append(run.repeat_rate)
     return {
         "median_queries_top1": statistics.median(top1), "median_queries_top0_1": statistics.median(top01),
+        "ci_top0_1": bootstrap_median(top01), "median_distinct_top0_1": statistics.median(distinct01),
+        "runs_top0_1": top01,
         "censored_top0_1": statistics.median(top01) > budget, "repeat_rate": statistics.fmean(repeats),
         "max_repeat_rate": max(repeats), "found_top0_1": sum(q <= budget for q in top01) / len(top01),
     }
@@ -122,8 +157,8 @@ def main() -> None:
         print(f"tabular: {args.tabular} not found (run scripts/make_tabular_benchmark.py); skipped")
 
     results: dict[str, dict[str, dict]] = {}
-    print(f"{'landscape':9s} {'controller':11s} {'top1% med':>9s} {'top0.1% med':>11s} {'found':>6s} "
-          f"{'repeat mean':>11s} {'repeat max':>10s} {'s':>5s}")
+    print(f"{'landscape':9s} {'controller':11s} {'top1% med':>9s} {'top0.1% med':>11s} {'[95% CI]':>12s} "
+          f"{'distinct':>8s} {'found':>6s} {'repeat mean':>11s} {'repeat max':>10s} {'s':>5s}")
     for land, (make, budget, min_queries) in landscapes.items():
         results[land] = {}
         for name in CONTROLLERS:
@@ -131,9 +166,15 @@ def main() -> None:
             r = measure(name, controller_settings(name), make, seeds, budget, min_queries)
             results[land][name] = r
             mark = ">" if r["censored_top0_1"] else " "
-            print(f"{land:9s} {name:11s} {r['median_queries_top1']:9.0f} {mark}{r['median_queries_top0_1']:10.0f} "
+            lo, hi = r["ci_top0_1"]
+            print(f"{land:9s} {name:11s} {r['median_queries_top1']:9.0f} {mark}{r['median_queries_top0_1']:10.1f} "
+                  f"{f'[{lo:.0f}, {hi:.0f}]':>12s} {r['median_distinct_top0_1']:8.1f} "
                   f"{r['found_top0_1']:6.2f} {r['repeat_rate']:11.3f} {r['max_repeat_rate']:10.3f} "
                   f"{time.perf_counter() - start:5.0f}", flush=True)
+        best = min((n for n in CONTROLLERS if n != "random"), key=lambda n: results[land][n]["median_queries_top0_1"])
+        ratio = results[land][best]["median_queries_top0_1"] / results[land]["random"]["median_queries_top0_1"]
+        lo, hi = bootstrap_ratio(results[land][best]["runs_top0_1"], results[land]["random"]["runs_top0_1"])
+        print(f"{land:9s} best/random: {best} {ratio:.3f} [95% CI {lo:.3f}, {hi:.3f}]", flush=True)
 
     if args.ablation:
         print(f"\nREINFORCE ablation ({args.ablation_seeds} seeds; per landscape: median queries to the top 0.1% / "

@@ -58,9 +58,14 @@ def test_bad_fidelity_fails_when_settings_load(tmp_path):
         prepare(compose_config(tmp_path, *SMALL, "search.fidelity={rungs: [2, 8], eta: 0.5}"))
 
 
+def _no_context(config):  # a child context factory the fake executors never call
+    raise AssertionError("not called")
+
+
 def test_successive_halving_continues_the_best_from_their_weights(tmp_path):
     executor = EpochExecutor()
     search, store = _search(tmp_path, executor, *FIDELITY)
+    search.context_factory, search.chance_margin = _no_context, 0.05
     with store:
         phases = search.run()
         records = store.records()
@@ -83,6 +88,8 @@ def test_successive_halving_continues_the_best_from_their_weights(tmp_path):
     for job in executor.jobs:
         jobs_by_phase.setdefault(job.phase, []).append(job)
     assert all(job.init_checkpoint for job in jobs_by_phase["ptbnas/rung1"] + jobs_by_phase["ptbnas/rung2"])
+    # a promoted child is built like any other (a real executor needs the application's context factory)
+    assert {(job.context_factory, job.chance_margin) for job in executor.jobs} == {(_no_context, 0.05)}
     # child-epochs: rung 0 at 2 epochs each, then 2 and 4 more for the promoted
     assert child_epochs(records) == 2 * len(distinct) + 2 * len(rung1) + 4 * len(rung2)
     top = highest_rung_records(rung0, {p: phases[p] for p in ("ptbnas/rung1", "ptbnas/rung2")})

@@ -191,6 +191,46 @@ def test_search_config_errors(tmp_path):
             prepare(compose_config(tmp_path, "mode=search", override))
 
 
+@pytest.mark.parametrize("name", ["evolution", "nsga2", "random", "reinforce", "tpe"])
+def test_quickstart_composes_and_searches_with_every_controller(tmp_path, name):
+    """`python train.py +experiment=quickstart controller=<name>` once failed for every controller but
+    REINFORCE (the experiment set controller.batch_size); the batch is search.batch_size for all."""
+    from lightning_imc.controllers import controller_names
+
+    assert name in controller_names()
+    executor = FakeExecutor()
+    search, store = _search(tmp_path, executor, "+experiment=quickstart", f"controller={name}",
+                            "search.mode=ptbnas", "search.episodes=8")
+    controller = search._controller("ptbnas", search.space)
+    assert controller.name == name
+    if name == "reinforce":
+        assert controller.batch_size == search.settings.search.batch_size == 4
+    with store:
+        search.run()
+        records = store.records(phase="ptbnas")
+    assert len(records) == 8 and all(r.status == "ok" for r in records)
+
+
+def test_every_controller_name_has_a_config_that_composes_with_quickstart(tmp_path):
+    from lightning_imc.controllers import controller_names
+
+    for name in controller_names():
+        prepared = prepare(compose_config(tmp_path, "+experiment=quickstart", f"controller={name}"))
+        assert prepared.settings.controller["name"] == name
+
+
+@pytest.mark.parametrize("override, message", [
+    ("+controller.batch_size=4", "controller.batch_size is not a controller setting; the batch of proposals "
+                                 "(and REINFORCE's update batch m) is search.batch_size"),
+    ("+controller.population=4", "controller.population is not a hyperparameter of controller 'evolution'; "
+                                 "allowed: population_size, sample_size, initial"),
+])
+def test_unknown_controller_keys_fail_before_searching(tmp_path, override, message):
+    with pytest.raises(ConfigError) as info:
+        prepare(compose_config(tmp_path, "+experiment=quickstart", "controller=evolution", override))
+    assert message in str(info.value)
+
+
 def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
     summary = run(compose_config(tmp_path, *SMALL, "search.mode=nacim", "controller=evolution",
                                  "controller.population_size=4", "controller.sample_size=2", "search.episodes=4",

@@ -31,7 +31,7 @@ Example:
     True
 """
 
-from .base import Controller, controller_names, get_controller, register_controller
+from .base import Controller, controller_hyperparameters, controller_names, get_controller, register_controller
 from .evolution import EvolutionController
 from .optuna_samplers import NSGA2Controller, TPEController
 from .random_search import RandomController
@@ -44,6 +44,7 @@ __all__ = [
     "RandomController",
     "ReinforceController",
     "TPEController",
+    "controller_hyperparameters",
     "controller_names",
     "get_controller",
     "register_controller",

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import base64
 import inspect
+import itertools
 import math
 import operator
+import random
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -33,6 +35,7 @@ STATE_VERSION = 1
 
 __all__ = [
     "Controller",
+    "controller_hyperparameters",
     "controller_names",
     "get_controller",
     "register_controller",
@@ -355,6 +358,71 @@ class Controller(ABC):
         self._num_told += len(codes)
 
 
+# ---------------------------------------------------------------------- unseen proposals
+DUPLICATE_REDRAWS = 16
+"""Fresh proposals evolution makes (a new tournament and mutation each) in place of one that repeats an
+already proposed or evaluated point, before it takes the nearest unseen point (:func:`nearest_unseen`).
+The Optuna samplers and REINFORCE have their own bounds (one sampler call, or a batch of policy samples)."""
+
+MAX_REJECTIONS = 1000
+"""Uniform draws :func:`draw_unseen` tries before it lists the unseen points of a small space."""
+
+ENUMERATE_LIMIT = 1 << 20
+"""Largest space :func:`draw_unseen` lists in full when rejection keeps failing (a nearly exhausted space)."""
+
+
+def draw_unseen(rng: random.Random, cardinalities: Sequence[int], seen: set[tuple[int, ...]]) -> list[int] | None:
+    """A code uniform over the points of the space not in ``seen``, or ``None`` when there is none.
+
+    Rejection sampling first (exactly uniform over the unseen points); when :data:`MAX_REJECTIONS` draws
+    all hit ``seen`` (a nearly exhausted space), the unseen points of a space of at most
+    :data:`ENUMERATE_LIMIT` points are listed and one is chosen uniformly.
+
+    Example:
+        >>> draw_unseen(random.Random(0), [2, 2], {(0, 0), (0, 1), (1, 1)})
+        [1, 0]
+    """
+    size = math.prod(cardinalities)
+    if len(seen) >= size:
+        return None
+    for _ in range(MAX_REJECTIONS):
+        code = [rng.randrange(c) for c in cardinalities]
+        if tuple(code) not in seen:
+            return code
+    if size > ENUMERATE_LIMIT:
+        return None
+    unseen = [list(p) for p in itertools.product(*(range(c) for c in cardinalities)) if p not in seen]
+    return rng.choice(unseen) if unseen else None
+
+
+def nearest_unseen(rng: random.Random, code: Sequence[int], cardinalities: Sequence[int],
+                   seen: set[tuple[int, ...]]) -> list[int] | None:
+    """An unseen point as close to ``code`` as there is: uniform among the unseen points that differ
+    from it in one dimension, else in two, else (:func:`draw_unseen`) anywhere; ``None`` when every
+    point was seen.
+
+    A controller whose own proposal repeats a seen point keeps the direction it chose: the nearest
+    untried variant of that proposal, not a random point.
+
+    Example:
+        >>> nearest_unseen(random.Random(0), [0, 0], [3, 3], {(0, 0), (0, 1), (0, 2), (1, 0)})
+        [2, 0]
+    """
+    base = [int(v) for v in code]
+    for radius in (1, 2):
+        candidates = []
+        for dims in itertools.combinations(range(len(base)), radius):
+            for values in itertools.product(*(range(cardinalities[d] - 1) for d in dims)):
+                point = list(base)
+                for d, v in zip(dims, values):  # a value other than base[d]
+                    point[d] = v if v < base[d] else v + 1
+                if tuple(point) not in seen:
+                    candidates.append(point)
+        if candidates:
+            return rng.choice(candidates)
+    return draw_unseen(rng, cardinalities, seen)
+
+
 # ---------------------------------------------------------------------- state encoding
 def _jsonable(value: Any) -> Any:
     """Tuples to lists, recursively (so that values compare equal after a JSON round trip)."""
@@ -453,6 +521,26 @@ def controller_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def controller_hyperparameters(name: str) -> list[str]:
+    """Names of the keyword hyperparameters the controller ``name`` takes (its constructor's
+    keyword-only arguments, without ``cardinalities`` and ``seed``).
+
+    Example:
+        >>> "batch_size" in controller_hyperparameters("reinforce"), "batch_size" in controller_hyperparameters("tpe")
+        (True, False)
+
+    Raises:
+        ValueError: For an unknown name.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown controller {name!r}; allowed: {', '.join(controller_names())}")
+    return [
+        p.name
+        for p in inspect.signature(_REGISTRY[name].__init__).parameters.values()
+        if p.name not in ("self", "cardinalities", "seed") and p.kind is p.KEYWORD_ONLY
+    ]
+
+
 def get_controller(name: str, cardinalities: Sequence[int], seed: int = 0, **hyperparameters: Any) -> Controller:
     """Build a registered controller by name.
 
@@ -465,14 +553,8 @@ def get_controller(name: str, cardinalities: Sequence[int], seed: int = 0, **hyp
     Raises:
         ValueError: For an unknown name, an unknown hyperparameter or an invalid value.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown controller {name!r}; allowed: {', '.join(controller_names())}")
+    allowed = controller_hyperparameters(name)
     cls = _REGISTRY[name]
-    allowed = [
-        p.name
-        for p in inspect.signature(cls.__init__).parameters.values()
-        if p.name not in ("self", "cardinalities", "seed") and p.kind is p.KEYWORD_ONLY
-    ]
     unknown = sorted(set(hyperparameters) - set(allowed))
     if unknown:
         raise ValueError(

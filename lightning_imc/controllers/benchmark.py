@@ -11,8 +11,13 @@ full, so the rank of any proposal is exact. Two kinds:
 
 :func:`run_controller` asks a controller in batches, tells it the values, and records when it
 first proposed a point of the top 1% and top 0.1% and how many proposals repeated an earlier one.
-Every proposal counts as a query, repeats included (the search loop does not retrain a repeat, but it
-spends an episode of the budget on it).
+
+What a query is.  A query is a proposal: one episode of the search's budget. Repeats count (the search
+loop does not retrain a repeat, it copies the earlier result, but the episode is spent and the
+controller learns nothing new). The run also records the number of distinct points evaluated up to
+the first hit (:attr:`RunResult.evaluations_to_top`), the cost in trained children of a search whose
+budget counted only new children; the two are equal for a controller that never repeats, which is
+what every controller does by default while unseen points remain.
 
 Example:
     >>> from lightning_imc.controllers import get_controller
@@ -150,12 +155,14 @@ class RunResult:
     Attributes:
         queries_to_top: ``{fraction: number of proposals up to and including the first one in the top
             fraction}``, or ``None`` when the budget ran out first.
+        evaluations_to_top: The same in distinct points (repeats not counted).
         repeat_rate: Fraction of the run's proposals that repeated an earlier proposal.
         num_queries: Proposals made.
         best_value: Best value proposed.
     """
 
     queries_to_top: dict[float, int | None]
+    evaluations_to_top: dict[float, int | None]
     repeat_rate: float
     num_queries: int
     best_value: float
@@ -178,6 +185,7 @@ def run_controller(controller: Any, landscape: Landscape, *, budget: int, batch_
     """
     thresholds = {f: landscape.threshold(f) for f in fractions}
     first: dict[float, int | None] = {f: None for f in fractions}
+    first_distinct: dict[float, int | None] = {f: None for f in fractions}
     seen: set[tuple[int, ...]] = set()
     repeats = 0
     queries = 0
@@ -196,11 +204,12 @@ def run_controller(controller: Any, landscape: Landscape, *, budget: int, batch_
             for f, t in thresholds.items():
                 if first[f] is None and value >= t:
                     first[f] = queries
+                    first_distinct[f] = len(seen)
         vectors = None if objectives is None else [objectives(c) for c in codes]
         controller.tell(codes, values, vectors)
         if queries >= min_queries and all(v is not None for v in first.values()):
             break
-    return RunResult(first, repeats / max(queries, 1), queries, best)
+    return RunResult(first, first_distinct, repeats / max(queries, 1), queries, best)
 
 
 def all_points(cardinalities: Sequence[int]) -> list[list[int]]:

@@ -6,7 +6,16 @@ import random
 from collections import deque
 from typing import Any, Sequence
 
-from .base import Controller, check_number, random_state_from_json, random_state_to_json, register_controller
+from .base import (
+    DUPLICATE_REDRAWS,
+    Controller,
+    check_number,
+    draw_unseen,
+    nearest_unseen,
+    random_state_from_json,
+    random_state_to_json,
+    register_controller,
+)
 
 __all__ = ["EvolutionController"]
 
@@ -25,6 +34,13 @@ class EvolutionController(Controller):
       (none told back yet), further proposals are random.
     * ``tell`` appends each result to the population (in the order told) and removes the oldest
       members beyond ``population_size``: aging, not the worst, is what leaves the population.
+    * With ``avoid_duplicates`` (the default) no proposal repeats a point already proposed, told or
+      seeded while the space has unseen points: a child that would is replaced by a new tournament and
+      mutation (up to :data:`~lightning_imc.controllers.base.DUPLICATE_REDRAWS` times), then by the
+      nearest unseen point (:func:`~lightning_imc.controllers.base.nearest_unseen`); random proposals
+      are drawn among the unseen points. The
+      search loop would only reuse the earlier result, so a repeat spends an episode and learns nothing.
+      Given ``initial`` codes are proposed as they are.
 
     Starting from a previous search step (NACIM's rNAS "starts from the specifications provided
     by the previous search step"): pass the previous specification(s) as ``initial`` to have them
@@ -37,6 +53,7 @@ class EvolutionController(Controller):
         population_size: ``P``, members kept (>= 2).
         sample_size: ``S``, tournament size, in ``[1, population_size]``.
         initial: Codes proposed first during initialisation (at most ``population_size``).
+        avoid_duplicates: Never propose an already proposed, told or seeded point while unseen ones remain.
     """
 
     def __init__(
@@ -47,6 +64,7 @@ class EvolutionController(Controller):
         population_size: int = 20,
         sample_size: int = 5,
         initial: Sequence[Sequence[int]] | None = None,
+        avoid_duplicates: bool = True,
     ) -> None:
         super().__init__(cardinalities, seed)
         self.population_size: int = check_number("population_size", population_size, low=2, integer=True)
@@ -62,6 +80,10 @@ class EvolutionController(Controller):
             raise ValueError(
                 f"initial has {len(self.initial)} codes, more than population_size = {self.population_size}"
             )
+        if not isinstance(avoid_duplicates, bool):
+            raise ValueError(f"avoid_duplicates must be a bool, got {avoid_duplicates!r}")
+        self.avoid_duplicates: bool = avoid_duplicates
+        self._seen: set[tuple[int, ...]] = set()
         self._rng = random.Random(self.seed)
         self._population: deque[tuple[list[int], float]] = deque()
         self._initial_issued = 0
@@ -74,6 +96,7 @@ class EvolutionController(Controller):
             "population_size": self.population_size,
             "sample_size": self.sample_size,
             "initial": [list(c) for c in self.initial],
+            "avoid_duplicates": self.avoid_duplicates,
         }
 
     @property
@@ -110,9 +133,20 @@ class EvolutionController(Controller):
                     code = list(self.initial[self._initial_issued])
                 else:
                     code = self._random_code()
+                    if self.avoid_duplicates and tuple(code) in self._seen:
+                        code = draw_unseen(self._rng, self.cardinalities, self._seen) or code
                 self._initial_issued += 1
             else:
                 code = self.mutate(self._tournament())
+                if self.avoid_duplicates:
+                    for _ in range(DUPLICATE_REDRAWS):
+                        if tuple(code) not in self._seen:
+                            break
+                        code = self.mutate(self._tournament())
+                    else:
+                        if tuple(code) in self._seen:
+                            code = nearest_unseen(self._rng, code, self.cardinalities, self._seen) or code
+            self._seen.add(tuple(code))
             out.append(code)
         return out
 
@@ -123,11 +157,13 @@ class EvolutionController(Controller):
                 self._population.popleft()
 
     def _tell(self, codes: list[list[int]], rewards: list[float]) -> None:
+        self._seen.update(tuple(c) for c in codes)
         self._add(codes, rewards)
 
     def _seed(self, codes: list[list[int]], rewards: list[float]) -> None:
         # seeded members take the place of initial random proposals
         self._num_seeded += len(codes)
+        self._seen.update(tuple(c) for c in codes)
         self._add(codes, rewards)
 
     def _extra_state(self) -> dict[str, Any]:
@@ -136,6 +172,7 @@ class EvolutionController(Controller):
             "population": [[list(c), r] for c, r in self._population],
             "initial_issued": self._initial_issued,
             "num_seeded": self._num_seeded,
+            "seen": sorted(list(c) for c in self._seen),
         }
 
     def _load_extra_state(self, extra: dict[str, Any]) -> None:
@@ -143,3 +180,4 @@ class EvolutionController(Controller):
         self._population = deque(([int(v) for v in c], float(r)) for c, r in extra["population"])
         self._initial_issued = int(extra["initial_issued"])
         self._num_seeded = int(extra["num_seeded"])
+        self._seen = {tuple(int(v) for v in c) for c in extra["seen"]}

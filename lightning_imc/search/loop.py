@@ -208,10 +208,13 @@ class Search:
         return reward
 
     def _controller(self, phase: str, space: Any) -> Any:
-        from ..controllers import get_controller
+        from ..controllers import controller_hyperparameters, get_controller
 
+        name = self.settings.controller["name"]
         params = {k: v for k, v in self.settings.controller.items() if k != "name"}
-        return get_controller(self.settings.controller["name"], cardinalities=list(space.cardinalities),
+        if "batch_size" in controller_hyperparameters(name):  # REINFORCE's m: one update per batch of proposals
+            params["batch_size"] = self.settings.search.batch_size
+        return get_controller(name, cardinalities=list(space.cardinalities),
                               seed=child_seed(self.settings.seed, phase, -1), **params)
 
     def run_phase(self, phase: str, space: Any, switches: ModeSwitches, episodes: int, *, train_epochs: int,
