@@ -493,17 +493,17 @@ def search_hypervolumes(records: list[Any]) -> dict[str, float]:
     """
     import numpy as np
 
-    from .search.pareto import hypervolume_2d, objective_pairs
+    from .search.pareto import hypervolume, objective_pairs
 
     out: dict[str, float] = {}
     pts, _ = objective_pairs(records, "edp")
     pts = pts[(pts[:, 1] > 0) & np.isfinite(pts).all(axis=1)]
     if len(pts):
         pts[:, 1] = np.log10(pts[:, 1])
-        out["hypervolume_accuracy_log10edp"] = hypervolume_2d(pts, reference=(0.0, 0.0), maximize=(True, False))
+        out["hypervolume_accuracy_log10edp"] = hypervolume(pts, reference=(0.0, 0.0), maximize=(True, False))
     pts, _ = objective_pairs(records, "hardware_efficiency")
     if len(pts):
-        out["hypervolume_accuracy_hardware_efficiency"] = hypervolume_2d(pts, reference=(0.0, 0.0),
+        out["hypervolume_accuracy_hardware_efficiency"] = hypervolume(pts, reference=(0.0, 0.0),
                                                                          maximize=(True, True))
     return out
 
