@@ -133,6 +133,7 @@ def run_rungs(search: Any, phase: str, rung0: Sequence[Any], switches: Any, sche
             continue
         ranked = _promotable(previous)
         promoted = ranked[:schedule.promoted_count(len(ranked), at_least)]
+        search.on_phase(name, len(promoted), True)
         done = {record.index: record for record in search.store.records(phase=name)}
         more = schedule.rungs[rung] - schedule.rungs[rung - 1]
         jobs = []
@@ -145,6 +146,7 @@ def run_rungs(search: Any, phase: str, rung0: Sequence[Any], switches: Any, sche
                 seed=child_seed(search.settings.seed, name, index), train_epochs=more,
                 variation=switches.variation, accuracy_source=switches.accuracy_source, reward=reward,
                 init_checkpoint=parent.checkpoint_path, checkpoint_path=checkpoint, threads=search.threads,
+                context_factory=search.context_factory, chance_margin=search.chance_margin,
             )))
         for position, result in (search.executor.imap([job for _, job in jobs]) if jobs else []):
             parent, job = jobs[position]
