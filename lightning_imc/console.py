@@ -138,6 +138,9 @@ class SearchProgress:
             TextColumn("ETA"),
             TimeRemainingColumn(),
             console=Console(file=sys.stdout),
+            # a child takes tens of seconds: Rich's default 30-s window would often hold no finished child
+            # (ETA unknown); the ETA is the search's average pace so far
+            speed_estimate_period=24 * 3600.0,
             redirect_stdout=True,
             redirect_stderr=True,
         )
