@@ -279,8 +279,9 @@ def run_child(prepared: Prepared, config: Mapping[str, Any] | None = None) -> di
     ]
     trainer_kwargs = dict(settings.trainer)
     run_name = f"child-{prepared.candidate.key[:12]}"
+    spec = hardware.settle_circuit(spec)  # the ADC/rows the chip is charged for are those trained with
     run_config = {**flat_config(config or {}), **flat_config({"candidate": prepared.candidate.to_dict()}),
-                  "seed": settings.seed, **child_settings(hardware.settle_circuit(spec), settings.imc)}
+                  "seed": settings.seed, **child_settings(spec, settings.imc)}
     logger = make_logger(settings, run_name, run_config)
     try:  # the Trainer validates its own arguments: do it before any data is loaded
         trainer = pl.Trainer(logger=logger, callbacks=callbacks, default_root_dir=settings.output_dir,
@@ -298,7 +299,6 @@ def run_child(prepared: Prepared, config: Mapping[str, Any] | None = None) -> di
                                         prepared.datamodule.num_classes, hardware,
                                         n_samples=settings.reward_bound_samples, seed=settings.seed, metrics=missing)
         reward.config = settings.reward.with_bounds(bounds)
-    spec = hardware.settle_circuit(spec)
     module = ChildModule(spec, settings.imc, settings.optimizer)
     start = time.perf_counter()
     trainer.fit(module, datamodule=prepared.datamodule)
@@ -341,8 +341,8 @@ def format_child_summary(results: Mapping[str, Any]) -> str:
         low, high = results["accuracy_variation_ci95"]
         lines.append(
             f"  accuracy without variation {100 * results['accuracy_clean']:.2f}%, on chips with variation "
-            f"{100 * results['accuracy_variation']:.2f}% (95% CI {100 * low:.2f}–{100 * high:.2f}, "
-            f"{len(results['chip_values'])} chips)"
+            f"{100 * results['accuracy_variation']:.2f}% (95% CI {100 * low:.2f}–{100 * high:.2f}: Student t over "
+            f"{len(results['chip_values'])} chips, clipped to 0–100%)"
         )
     if "accuracy_variation_bn_recal" in results:
         low, high = results["accuracy_variation_bn_recal_ci95"]
