@@ -182,6 +182,10 @@ def prepare(cfg: Any) -> Prepared:
     return Prepared(settings, space, datamodule, candidate, spec)
 
 
+_WANDB_DATA_DIR_SET_HERE: list[bool] = []
+"""Non-empty once :func:`make_logger` has set ``WANDB_DATA_DIR`` (then it follows each run's output folder)."""
+
+
 def make_logger(settings: Settings, run_name: str, config: Mapping[str, Any]) -> Any:
     """The Lightning logger: W&B (offline by default, files under the output folder), CSV, or none.
 
@@ -193,6 +197,11 @@ def make_logger(settings: Settings, run_name: str, config: Mapping[str, Any]) ->
     if settings.logger.kind == "csv":
         return pl.loggers.CSVLogger(save_dir=str(save_dir), name=run_name)
     os.environ.setdefault("WANDB_SILENT", "true")
+    # artifacts are staged (copied) under WANDB_DATA_DIR until `wandb sync`: keep them in the run's output folder,
+    # not the home folder, unless the user chose a place
+    if "WANDB_DATA_DIR" not in os.environ or _WANDB_DATA_DIR_SET_HERE:
+        os.environ["WANDB_DATA_DIR"] = str(save_dir / "wandb")
+        _WANDB_DATA_DIR_SET_HERE.append(True)
     logger = pl.loggers.WandbLogger(
         project=settings.logger.project, name=run_name, save_dir=str(save_dir), offline=settings.logger.mode == "offline",
         mode=settings.logger.mode if settings.logger.mode == "disabled" else None, tags=list(settings.logger.tags),
@@ -631,6 +640,7 @@ def run_cli(cfg: Any) -> int:
     the same command resumes a search). No traceback unless ``LIGHTNING_IMC_DEBUG=1``.
     """
     debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    ensure_console_logging()  # the run's lines reach the console even where nothing configured logging
     state: dict[str, Any] = {}
     previous = _install_signal_handlers()
     try:
@@ -650,7 +660,6 @@ def run_cli(cfg: Any) -> int:
             status, line = _classify(err, state)
             print(line, file=sys.stderr, flush=True)
             return status
-        ensure_console_logging()
         log.info(format_search_summary(results) if "n_records" in results else format_child_summary(results))
         return EXIT_OK
     finally:

@@ -85,7 +85,7 @@ def planned_children(search: Any) -> int:
 
     >>> from types import SimpleNamespace as S
     >>> planned_children(S(mode="nacim", episodes=12, top_k=2, topk_finetune_epochs=4, rnas_steps=8, finetune_top=2))
-    44
+    32
     """
     if search.mode != "nacim":
         return int(search.episodes)
@@ -141,6 +141,7 @@ class SearchProgress:
             # a child takes tens of seconds: Rich's default 30-s window would often hold no finished child
             # (ETA unknown); the ETA is the search's average pace so far
             speed_estimate_period=24 * 3600.0,
+            refresh_per_second=1,  # children take seconds: a faster redraw only fills W&B's console log
             redirect_stdout=True,
             redirect_stderr=True,
         )
@@ -178,7 +179,7 @@ class SearchProgress:
             self._phase_sizes[phase] = int(size)
             if not planned_phase:
                 self.planned += int(size)
-            log.info("phase %s: %d children", phase, size)
+            log.info("phase %s: %d %s", phase, size, "child" if size == 1 else "children")
         self._refresh()
 
     def child_finished(self, record: Any) -> None:

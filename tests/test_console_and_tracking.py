@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import time
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -136,7 +137,12 @@ def test_offline_wandb_search_run_holds_config_charts_curves_and_design_artifact
     assert summary["n_ok"] >= 4
     files = list(out.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(files) == 1
+    # wandb's service process writes the file: after wandb.finish() its last records may still be on their way
+    deadline = time.monotonic() + 120
     wandb_run = read_offline_run(files[0])
+    while wandb_run.kinds.get("exit") != 1 and time.monotonic() < deadline:
+        time.sleep(1)
+        wandb_run = read_offline_run(files[0])
     assert wandb_run.kinds.get("exit") == 1
     # the full resolved config, flat
     assert wandb_run.config["search.mode"] == "nacim" and wandb_run.config["trainer.max_epochs"] == 2
