@@ -30,7 +30,8 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from .callbacks import HardwareMetricsCallback, RewardCallback, VariationEvalCallback, estimate_reward_bounds
 from .models import ChildModule
-from .console import SearchProgress, ensure_console_logging, lightning_info_silenced, log, planned_children, quiet_lightning
+from .console import (SearchProgress, ensure_console_logging, ignore_spurious_warnings, lightning_info_silenced, log,
+                      planned_children, quiet_lightning)
 from .settings import ConfigError, DataError, Settings, load_settings
 from .tracking import SearchDashboard, candidate_row, child_settings, flat_config, log_child_artifact
 
@@ -276,6 +277,7 @@ def run_child(prepared: Prepared, config: Mapping[str, Any] | None = None) -> di
     ``config``: the resolved configuration, logged as the W&B run's config (flat keys) beside the
     candidate and the settings its layers really use (``child.*``)."""
     settings, spec = prepared.settings, prepared.spec
+    ignore_spurious_warnings()  # Lightning's own _pytree deprecation: nothing a user can change
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
                                        settings.hardware.objective, settings.hardware.constraints)

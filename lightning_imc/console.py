@@ -22,7 +22,7 @@ import sys
 import warnings
 from typing import Any, Iterator, Mapping
 
-__all__ = ["log", "ensure_console_logging", "quiet_lightning", "lightning_info_silenced", "planned_children",
+__all__ = ["log", "ensure_console_logging", "quiet_lightning", "ignore_spurious_warnings", "lightning_info_silenced", "planned_children",
            "SearchProgress", "LIGHTNING_LOGGERS", "SPURIOUS_WARNINGS"]
 
 log = logging.getLogger("lightning_imc")
@@ -54,9 +54,14 @@ def ensure_console_logging(level: int = logging.INFO) -> None:
 
 
 def quiet_lightning() -> None:
-    """Lightning's INFO banners off and :data:`SPURIOUS_WARNINGS` ignored, in this process (once)."""
+    """Lightning's INFO banners off and :data:`SPURIOUS_WARNINGS` ignored, in this process: a search's children."""
     for name in LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    ignore_spurious_warnings()
+
+
+def ignore_spurious_warnings() -> None:
+    """:data:`SPURIOUS_WARNINGS` ignored in this process (filters added once; a single child keeps its banner)."""
     if not _QUIET["installed"]:
         for message in SPURIOUS_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
