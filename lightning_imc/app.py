@@ -30,7 +30,10 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from .callbacks import HardwareMetricsCallback, RewardCallback, VariationEvalCallback, estimate_reward_bounds
 from .models import ChildModule
+from .console import (SearchProgress, ensure_console_logging, ignore_spurious_warnings, lightning_info_silenced, log,
+                      planned_children, quiet_lightning)
 from .settings import ConfigError, DataError, Settings, load_settings
+from .tracking import SearchDashboard, candidate_row, child_settings, flat_config, log_child_artifact
 
 __all__ = ["run", "run_cli", "run_child", "run_search", "prepare", "child_context", "make_logger", "Prepared",
            "Interrupted", "EXIT_OK", "EXIT_RUNTIME", "EXIT_CONFIG", "DEBUG_ENV"]
@@ -180,8 +183,14 @@ def prepare(cfg: Any) -> Prepared:
     return Prepared(settings, space, datamodule, candidate, spec)
 
 
+_WANDB_DATA_DIR_SET_HERE: list[bool] = []
+"""Non-empty once :func:`make_logger` has set ``WANDB_DATA_DIR`` (then it follows each run's output folder)."""
+
+
 def make_logger(settings: Settings, run_name: str, config: Mapping[str, Any]) -> Any:
-    """The Lightning logger: W&B (offline by default, files under the output folder), CSV, or none."""
+    """The Lightning logger: W&B (offline by default, files under the output folder), CSV, or none.
+
+    ``config`` is the run's W&B config: flat dotted keys (see :func:`~lightning_imc.tracking.flat_config`)."""
     if settings.logger.kind == "none":
         return False
     save_dir = Path(settings.output_dir)
@@ -189,22 +198,22 @@ def make_logger(settings: Settings, run_name: str, config: Mapping[str, Any]) ->
     if settings.logger.kind == "csv":
         return pl.loggers.CSVLogger(save_dir=str(save_dir), name=run_name)
     os.environ.setdefault("WANDB_SILENT", "true")
-    return pl.loggers.WandbLogger(
+    # artifacts are staged (copied) under WANDB_DATA_DIR until `wandb sync`: keep them in the run's output folder,
+    # not the home folder, unless the user chose a place
+    if "WANDB_DATA_DIR" not in os.environ or _WANDB_DATA_DIR_SET_HERE:
+        os.environ["WANDB_DATA_DIR"] = str(save_dir / "wandb")
+        _WANDB_DATA_DIR_SET_HERE.append(True)
+    logger = pl.loggers.WandbLogger(
         project=settings.logger.project, name=run_name, save_dir=str(save_dir), offline=settings.logger.mode == "offline",
         mode=settings.logger.mode if settings.logger.mode == "disabled" else None, tags=list(settings.logger.tags),
         config=dict(config),
     )
-
-
-def candidate_row(results: Mapping[str, Any]) -> dict[str, Any]:
-    """One flat row per candidate: its choices, accuracy figures, hardware metrics and reward."""
-    row: dict[str, Any] = {"candidate_key": results["candidate_key"]}
-    row.update({f"choice/{k}": v for k, v in sorted(results["candidate"].items())})
-    for key in ("accuracy_clean", "accuracy_variation", "accuracy_variation_std", "reward", "hardware_efficiency"):
-        if key in results:
-            row[key] = results[key]
-    row.update({f"hw/{k}": v for k, v in results.get("hardware", {}).items()})
-    return row
+    # Lightning always passes `anonymous` (None by default), which wandb >= 0.2x answers with a deprecation
+    # warning on every run although the setting does nothing: leave it out
+    init_arguments = getattr(logger, "_wandb_init", None)
+    if isinstance(init_arguments, dict) and init_arguments.get("anonymous") is None:
+        init_arguments.pop("anonymous", None)
+    return logger
 
 
 def _log_candidate_table(logger: Any, results: Mapping[str, Any]) -> None:
@@ -248,21 +257,27 @@ def run(cfg: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
         check_trainer_arguments(settings)
         if settings.mode == "search":
             return run_search(prepared, _to_container(cfg), state)
-        return run_child(prepared)
+        return run_child(prepared, _to_container(cfg))
 
 
 def check_trainer_arguments(settings: Settings) -> None:
     """Build (and drop) a Trainer from the settings so that a bad argument fails before any data loads."""
     kwargs = {k: v for k, v in settings.trainer.items() if k not in ("logger", "enable_checkpointing")}
     try:
-        pl.Trainer(logger=False, enable_checkpointing=False, **kwargs)
+        with lightning_info_silenced():  # the real Trainer prints its banner; this one must not add a second
+            pl.Trainer(logger=False, enable_checkpointing=False, **kwargs)
     except (TypeError, ValueError, MisconfigurationException) as err:
         raise ConfigError(f"trainer: {str(err).splitlines()[0]}") from None
 
 
-def run_child(prepared: Prepared) -> dict[str, Any]:
-    """Train and evaluate one candidate; returns its results (also written to ``child_result.json``)."""
+def run_child(prepared: Prepared, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Train and evaluate one candidate; returns its results (written to ``child_result.json``, its trained
+    network's ``state_dict`` to ``child_weights.pt``; both are a W&B ``model`` artifact when W&B logs).
+
+    ``config``: the resolved configuration, logged as the W&B run's config (flat keys) beside the
+    candidate and the settings its layers really use (``child.*``)."""
     settings, spec = prepared.settings, prepared.spec
+    ignore_spurious_warnings()  # Lightning's own _pytree deprecation: nothing a user can change
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
                                        settings.hardware.objective, settings.hardware.constraints)
@@ -275,7 +290,10 @@ def run_child(prepared: Prepared) -> dict[str, Any]:
     ]
     trainer_kwargs = dict(settings.trainer)
     run_name = f"child-{prepared.candidate.key[:12]}"
-    logger = make_logger(settings, run_name, {"candidate": prepared.candidate.to_dict(), "seed": settings.seed})
+    spec = hardware.settle_circuit(spec)  # the ADC/rows the chip is charged for are those trained with
+    run_config = {**flat_config(config or {}), **flat_config({"candidate": prepared.candidate.to_dict()}),
+                  "seed": settings.seed, **child_settings(spec, settings.imc)}
+    logger = make_logger(settings, run_name, run_config)
     try:  # the Trainer validates its own arguments: do it before any data is loaded
         trainer = pl.Trainer(logger=logger, callbacks=callbacks, default_root_dir=settings.output_dir,
                              enable_checkpointing=False, **trainer_kwargs)
@@ -292,7 +310,6 @@ def run_child(prepared: Prepared) -> dict[str, Any]:
                                         prepared.datamodule.num_classes, hardware,
                                         n_samples=settings.reward_bound_samples, seed=settings.seed, metrics=missing)
         reward.config = settings.reward.with_bounds(bounds)
-    spec = hardware.settle_circuit(spec)
     module = ChildModule(spec, settings.imc, settings.optimizer)
     start = time.perf_counter()
     trainer.fit(module, datamodule=prepared.datamodule)
@@ -306,8 +323,22 @@ def run_child(prepared: Prepared) -> dict[str, Any]:
     from .search.history import atomic_write
 
     text = json.dumps(results, indent=2, default=str)
-    atomic_write(Path(settings.output_dir) / "child_result.json", lambda handle: handle.write(text), binary=False)
+    result_path = Path(settings.output_dir) / "child_result.json"
+    atomic_write(result_path, lambda handle: handle.write(text), binary=False)
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()  # serialised first: a refused write is a plain OSError
+    torch.save(module.network.state_dict(), buffer)
+    weights_path = Path(settings.output_dir) / "child_weights.pt"
+    atomic_write(weights_path, lambda handle: handle.write(buffer.getbuffer()))
+    results["weights"] = str(weights_path)
     _log_candidate_table(logger, results)
+    log_child_artifact(logger, f"child-{prepared.candidate.key[:12]}", [weights_path, result_path],
+                       {"candidate": results["candidate"], "candidate_key": results["candidate_key"],
+                        **{k: results[k] for k in ("accuracy_clean", "accuracy_variation", "reward") if k in results},
+                        **results.get("hardware", {})})
     _finish_wandb(logger)
     return results
 
@@ -321,8 +352,8 @@ def format_child_summary(results: Mapping[str, Any]) -> str:
         low, high = results["accuracy_variation_ci95"]
         lines.append(
             f"  accuracy without variation {100 * results['accuracy_clean']:.2f}%, on chips with variation "
-            f"{100 * results['accuracy_variation']:.2f}% (95% CI {100 * low:.2f}–{100 * high:.2f}, "
-            f"{len(results['chip_values'])} chips)"
+            f"{100 * results['accuracy_variation']:.2f}% (95% CI {100 * low:.2f}–{100 * high:.2f}: Student t over "
+            f"{len(results['chip_values'])} chips, clipped to 0–100%)"
         )
     if "accuracy_variation_bn_recal" in results:
         low, high = results["accuracy_variation_bn_recal_ci95"]
@@ -390,7 +421,10 @@ def run_search(prepared: Prepared, config: Mapping[str, Any], state: dict[str, A
     load_data(prepared.datamodule)
     hardware = HardwareMetricsCallback(settings.hardware.chip, settings.hardware.circuit_space,
                                        settings.hardware.objective, settings.hardware.constraints)
-    logger = make_logger(settings, f"search-{settings.search.mode}-seed{settings.seed}", {"search": dict(config)})
+    quiet_lightning()  # children: no Trainer banners, no known-spurious warnings
+    logger = make_logger(settings, f"search-{settings.search.mode}-seed{settings.seed}", flat_config(config))
+    experiment = str(config.get("experiment_name") or "search")
+    dashboard = SearchDashboard(logger, experiment)
     with HistoryStore.open(str(history_path), fingerprint) as store:
         state["history"] = str(history_path)
         reward = store.get_meta("reward")
@@ -408,28 +442,27 @@ def run_search(prepared: Prepared, config: Mapping[str, Any], state: dict[str, A
             reward = _reward_dict(reward_config)
             store.set_meta("reward", reward)
         counter = {"n": store.count()}
+        progress = SearchProgress(planned_children(settings.search), already_done=counter["n"],
+                                  enabled=bool(settings.trainer.get("enable_progress_bar", True)))
 
         def on_record(record: Any) -> None:
             counter["n"] += 1
-            acc = record.metrics.get("accuracy_variation")
-            detail = (f"accuracy on chips {100 * acc:.1f}%, reward {record.reward:.4f}, {record.train_seconds:.1f} s"
-                      if record.status == "ok" and acc is not None else f"FAILED ({record.error})")
-            print(f"[{record.phase} #{record.index}] {record.key[:12]}: {detail}", flush=True)
-            if not logger:
-                return
-            metrics = {"search/reward": record.reward, "search/failed": float(record.status != "ok")}
-            for key in ("accuracy_clean", "accuracy_variation", "hardware_efficiency"):
-                if key in record.metrics:
-                    metrics[f"search/{key}"] = record.metrics[key]
-            metrics.update({f"hw/{k}": v for k, v in record.metrics.get("hardware", {}).items()})
-            logger.log_metrics(metrics, step=counter["n"])
+            progress.child_finished(record)
+            dashboard.child_finished(record, step=counter["n"])
+
+        def on_phase(phase: str, size: int, promotion: bool) -> None:
+            progress.phase_started(phase, size, planned_phase=not promotion)
 
         executor = make_executor(settings)
         _reinstall_signal_handlers()  # Ray's driver installs its own SIGTERM handler
         start = time.perf_counter()
+        log.info("search %s (%s): %d children planned, %d already in %s", experiment,
+                 settings.search.mode, progress.planned, counter["n"], history_path)
         try:
-            phases = Search(config, settings, prepared.space, store, executor, reward, on_record,
-                            context_factory=child_context, candidate=prepared.candidate).run()
+            with progress:
+                phases = Search(config, settings, prepared.space, store, executor, reward, on_record,
+                                context_factory=child_context, candidate=prepared.candidate, on_phase=on_phase).run()
+                progress.finish()
         finally:
             executor.close()
         records = store.records()
@@ -439,22 +472,13 @@ def run_search(prepared: Prepared, config: Mapping[str, Any], state: dict[str, A
                    wall_seconds=time.perf_counter() - start, history=str(history_path))
     if logger:
         logger.log_metrics({f"summary/{k}": v for k, v in summary.items() if isinstance(v, (int, float))}, step=counter["n"] + 1)
-        if isinstance(logger, pl.loggers.WandbLogger):
-            for key, path in paths.items():
-                if str(path).endswith(".png"):
-                    logger.log_image(key=f"report/{key}", images=[str(path)])
-            rows = [candidate_row({"candidate": r.choices, "candidate_key": r.key, **r.metrics, "reward": r.reward})
-                    for r in records if r.status == "ok"]
-            if rows:
-                columns = sorted({c for row in rows for c in row})
-                logger.log_table(key="candidates", columns=["phase"] + columns,
-                                 data=[[r.phase] + [row.get(c) for c in columns] for r, row in
-                                       zip([r for r in records if r.status == "ok"], rows)])
-            for key, value in summary.items():
-                if isinstance(value, (int, float)):
-                    logger.experiment.summary[key] = value
     text = json.dumps(summary, indent=2, default=str)
     atomic_write(out / "search_summary.json", lambda handle: handle.write(text), binary=False)
+    if dashboard.active:
+        from .search.report import select_designs
+
+        dashboard.finish(records, summary, paths, select_designs(records, prefix=settings.search.mode.upper()),
+                         extra_files=[out / "search_summary.json"])
     _finish_wandb(logger)
     return summary
 
@@ -493,17 +517,17 @@ def search_hypervolumes(records: list[Any]) -> dict[str, float]:
     """
     import numpy as np
 
-    from .search.pareto import hypervolume_2d, objective_pairs
+    from .search.pareto import hypervolume, objective_pairs
 
     out: dict[str, float] = {}
     pts, _ = objective_pairs(records, "edp")
     pts = pts[(pts[:, 1] > 0) & np.isfinite(pts).all(axis=1)]
     if len(pts):
         pts[:, 1] = np.log10(pts[:, 1])
-        out["hypervolume_accuracy_log10edp"] = hypervolume_2d(pts, reference=(0.0, 0.0), maximize=(True, False))
+        out["hypervolume_accuracy_log10edp"] = hypervolume(pts, reference=(0.0, 0.0), maximize=(True, False))
     pts, _ = objective_pairs(records, "hardware_efficiency")
     if len(pts):
-        out["hypervolume_accuracy_hardware_efficiency"] = hypervolume_2d(pts, reference=(0.0, 0.0),
+        out["hypervolume_accuracy_hardware_efficiency"] = hypervolume(pts, reference=(0.0, 0.0),
                                                                          maximize=(True, True))
     return out
 
@@ -618,6 +642,7 @@ def run_cli(cfg: Any) -> int:
     the same command resumes a search). No traceback unless ``LIGHTNING_IMC_DEBUG=1``.
     """
     debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
+    ensure_console_logging()  # the run's lines reach the console even where nothing configured logging
     state: dict[str, Any] = {}
     previous = _install_signal_handlers()
     try:
@@ -637,7 +662,7 @@ def run_cli(cfg: Any) -> int:
             status, line = _classify(err, state)
             print(line, file=sys.stderr, flush=True)
             return status
-        print(format_search_summary(results) if "n_records" in results else format_child_summary(results), flush=True)
+        log.info(format_search_summary(results) if "n_records" in results else format_child_summary(results))
         return EXIT_OK
     finally:
         _HANDLERS_ACTIVE.update(on=False, received=None)

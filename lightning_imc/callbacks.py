@@ -30,6 +30,7 @@ __all__ = [
     "measure_on_chips",
     "unlabelled_batches",
     "VariationEvalCallback",
+    "EpochCurves",
     "HardwareMetricsCallback",
     "RewardCallback",
     "chip_for_candidate",
@@ -43,6 +44,22 @@ def log_metrics(trainer: pl.Trainer, metrics: Mapping[str, float]) -> None:
     """Log scalars through every logger of ``trainer`` (works in ``on_fit_end``)."""
     for logger in trainer.loggers:
         logger.log_metrics(dict(metrics), step=trainer.global_step)
+
+
+class EpochCurves(pl.Callback):
+    """The figures Lightning holds at the end of every training epoch (after its validation), as
+    ``points``: ``[{"epoch": 0, "train/loss": ..., "val/accuracy": ...}, ...]`` (finite scalars only)."""
+
+    def __init__(self) -> None:
+        self.points: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        point: dict[str, float] = {"epoch": int(trainer.current_epoch)}
+        for name, value in sorted(trainer.callback_metrics.items()):
+            tensor = torch.as_tensor(value)
+            if tensor.numel() == 1 and bool(torch.isfinite(tensor)):
+                point[name] = float(tensor)
+        self.points.append(point)
 
 
 def _eval_loader(trainer: pl.Trainer, split: str) -> Any:

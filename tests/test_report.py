@@ -16,7 +16,6 @@ from lightning_imc.search.pareto import (
     default_reference,
     front_records,
     hypervolume,
-    hypervolume_2d,
     objective_pairs,
     pareto_front,
 )
@@ -71,22 +70,22 @@ def test_pareto_front_mixed_senses_and_edge_cases():
         pareto_front(pts, (True,))
 
 
-def test_hypervolume_2d_hand_computed():
+def test_hypervolume_hand_computed_2d():
     # minimise both, reference (4, 4): staircase (1,3), (2,2), (3,1) -> 3 + 2 + 1 = 6 (unit squares)
-    assert hypervolume_2d([[1, 3], [2, 2], [3, 1]], (4, 4), (False, False)) == pytest.approx(6.0)
+    assert hypervolume([[1, 3], [2, 2], [3, 1]], (4, 4), (False, False)) == pytest.approx(6.0)
     # dominated and duplicated points add nothing
-    assert hypervolume_2d([[1, 3], [2, 2], [3, 1], [3, 3], [2, 2]], (4, 4), (False, False)) == pytest.approx(6.0)
+    assert hypervolume([[1, 3], [2, 2], [3, 1], [3, 3], [2, 2]], (4, 4), (False, False)) == pytest.approx(6.0)
     # points outside the reference box add nothing
-    assert hypervolume_2d([[5, 1], [1, 5], [4, 0]], (4, 4), (False, False)) == 0.0
+    assert hypervolume([[5, 1], [1, 5], [4, 0]], (4, 4), (False, False)) == 0.0
     # maximise accuracy, minimise EDP: (0.9, 3), (0.6, 1) against (0, 4):
     # 0.6 * (4 - 1) + (0.9 - 0.6) * (4 - 3) = 1.8 + 0.3 = 2.1
-    assert hypervolume_2d([[0.9, 3.0], [0.6, 1.0], [0.5, 2.0]], (0.0, 4.0)) == pytest.approx(2.1)
+    assert hypervolume([[0.9, 3.0], [0.6, 1.0], [0.5, 2.0]], (0.0, 4.0), (True, False)) == pytest.approx(2.1)
     # both maximised: (2, 1), (1, 2) against (0, 0): 2 + 2 - 1 = 3
-    assert hypervolume_2d([[2, 1], [1, 2]], (0, 0), (True, True)) == pytest.approx(3.0)
-    assert hypervolume_2d(np.zeros((0, 2)), (0, 0)) == 0.0
+    assert hypervolume([[2, 1], [1, 2]], (0, 0), (True, True)) == pytest.approx(3.0)
+    assert hypervolume(np.zeros((0, 2)), (0, 0), (True, False)) == 0.0
 
 
-def test_hypervolume_general_matches_hand_and_2d():
+def test_hypervolume_3d_matches_hand_and_2d():
     # 3-D: unit cubes at (0,0,0)..(1,1,1) and (1,0,0)..: boxes to (2,2,2)
     # A=(0,1,1): 2*1*1 = 2; B=(1,0,1): 1*2*1 = 2; C=(1,1,0): 1*1*2 = 2; pairwise overlaps 1 each, triple 1
     # union = 6 - 3 + 1 = 4
@@ -96,11 +95,16 @@ def test_hypervolume_general_matches_hand_and_2d():
     assert hypervolume([[3], [1]], (4,), (False,)) == pytest.approx(3.0)
     rng = np.random.default_rng(0)
     pts2 = rng.random((40, 2))
-    assert hypervolume(pts2, (1.1, 1.1), (False, False)) == pytest.approx(hypervolume_2d(pts2, (1.1, 1.1), (False, False)))
+    # 2-D against a staircase sum over the front (sorted by the first objective, each step to the next x)
+    front = pts2[pareto_front(pts2, (False, False))]
+    front = front[np.argsort(front[:, 0])]
+    xs = np.append(front[:, 0], 1.1)
+    staircase = float(np.sum((xs[1:] - xs[:-1]) * (1.1 - front[:, 1])))
+    assert hypervolume(pts2, (1.1, 1.1), (False, False)) == pytest.approx(staircase)
     # 3-D against Monte-Carlo (loose) and against the 2-D value when the third objective is constant
     pts3 = rng.random((25, 3))
     flat = np.column_stack([pts2[:25], np.zeros(25)])
-    assert hypervolume(flat, (1.1, 1.1, 2.0), (False,) * 3) == pytest.approx(2.0 * hypervolume_2d(pts2[:25], (1.1, 1.1), (False, False)))
+    assert hypervolume(flat, (1.1, 1.1, 2.0), (False,) * 3) == pytest.approx(2.0 * hypervolume(pts2[:25], (1.1, 1.1), (False, False)))
     samples = rng.random((100_000, 3))
     dominated = np.zeros(len(samples), dtype=bool)
     for p in pts3:

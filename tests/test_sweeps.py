@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -204,41 +203,11 @@ def test_a_proposed_run_executes_as_the_agent_would_run_it(tmp_path):
     # the W&B run (offline here; online under an agent) got the dashboard's summary keys and was finished
     runs = list(summaries[0].parent.glob("wandb/offline-run-*/run-*.wandb"))
     assert len(runs) == 1, output[-3000:]
-    kinds, summary_keys = _wandb_run_contents(runs[0])
-    assert kinds.get("exit") == 1  # wandb.finish()
-    assert set(SUMMARY_KEYS) <= summary_keys
+    from lightning_imc.tracking import read_offline_run
 
-
-def _wandb_run_contents(path: Path) -> tuple[dict[str, int], set[str]]:
-    """Record kinds and summary keys of an offline W&B run file (a LevelDB-style log of 32 KiB blocks,
-    7-byte chunk headers, after a 7-byte file header, holding `wandb_internal_pb2.Record` messages)."""
-    from wandb.proto import wandb_internal_pb2 as pb
-
-    raw = path.read_bytes()
-    assert raw[:4] == b":W&B"
-    block, pos, pending, messages = 32768, 7, b"", []
-    while pos + 7 <= len(raw):
-        if block - pos % block < 7:  # a block's tail too short for a header is padding
-            pos += block - pos % block
-            continue
-        length, kind = struct.unpack("<HB", raw[pos + 4:pos + 7])
-        if length == 0 and kind == 0:
-            break
-        pending += raw[pos + 7:pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):  # a full record, or the last chunk of one
-            messages.append(pending)
-            pending = b""
-    kinds: dict[str, int] = {}
-    keys: set[str] = set()
-    for message in messages:
-        record = pb.Record()
-        record.ParseFromString(message)
-        kind = record.WhichOneof("record_type")
-        kinds[kind] = kinds.get(kind, 0) + 1
-        if kind == "summary":
-            keys.update(item.key or "/".join(item.nested_key) for item in record.summary.update)
-    return kinds, keys
+    wandb_run = read_offline_run(runs[0])
+    assert wandb_run.kinds.get("exit") == 1  # wandb.finish()
+    assert set(SUMMARY_KEYS) <= set(wandb_run.summary)
 
 
 def test_hydra_multirun_runs_the_same_study_without_wandb(tmp_path):

@@ -27,7 +27,7 @@ import math
 import operator
 import random
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar, overload
 
 import torch
 
@@ -491,7 +491,15 @@ _REGISTRY: dict[str, type[Controller]] = {}
 C = TypeVar("C", bound=type[Controller])
 
 
-def register_controller(name: str, cls: type[Controller] | None = None) -> Callable[[C], C] | type[Controller]:
+@overload
+def register_controller(name: str, cls: None = None) -> Callable[[C], C]: ...
+
+
+@overload
+def register_controller(name: str, cls: C) -> C: ...
+
+
+def register_controller(name: str, cls: C | None = None) -> Callable[[C], C] | C:
     """Register a :class:`Controller` subclass under ``name`` (usable as a decorator).
 
     Args:

@@ -310,10 +310,11 @@ class ReinforceController(Controller):
     def _bias_towards(self, codes: Sequence[Sequence[int]]) -> None:
         with torch.no_grad():
             for i, head in enumerate(self.policy.heads):
+                assert isinstance(head, nn.Linear)
                 counts = torch.zeros(self.cardinalities[i])
                 for code in codes:
                     counts[code[i]] += 1.0
-                head.bias += self.initial_logit_bias * counts / len(codes)
+                head.bias.add_(self.initial_logit_bias * counts / len(codes))
 
     def log_prob(self, codes: Sequence[Sequence[int]]) -> list[float]:
         """``log pi(codes)`` (sum over dimensions) under the current policy, one per code."""

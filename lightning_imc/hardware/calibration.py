@@ -11,6 +11,8 @@ ISAAC component figures — stays available for validation.
 from __future__ import annotations
 
 
+from typing import Any
+
 from ..devices import get_device
 from . import components as comp
 from .chip import ChipConfig
@@ -20,7 +22,7 @@ from .network import Network
 __all__ = ["NEUROSIM_VGG8", "calibrate_neurosim_vgg8"]
 
 #: The DNN+NeuroSim V1.3 VGG-8 figures (manual Fig. 24), SI units.
-NEUROSIM_VGG8 = {
+NEUROSIM_VGG8: dict[str, Any] = {
     "area_mm2": 45.55, "area_arrays_mm2": 1.54, "area_adc_mm2": 14.61, "area_interconnect_mm2": 6.18,
     "area_accumulation_mm2": 3.13, "area_other_mm2": 20.09,
     "clock_period_s": 2.05e-9, "latency_s": 1.456e-3,

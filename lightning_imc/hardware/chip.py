@@ -26,8 +26,9 @@ def _int_in(field: str, value: object, low: int, high: int) -> None:
 
 
 def _float_in(field: str, value: object, low: float, high: float, *, low_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and value <= high
+    ok = False
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        ok = (value > low if low_open else value >= low) and value <= high
     if not ok:
         lo = "(" if low_open else "["
         raise ValueError(f"ChipConfig.{field}={value!r}; must be a number in {lo}{low:g}, {high:g}]")
@@ -205,7 +206,7 @@ class ChipConfig:
         >>> ChipConfig.nacim().adc_bits
         4
         """
-        base = dict(node_nm=32, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
+        base: dict[str, Any] = dict(node_nm=32, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=1e9, v_chip=1.1, v_mem=0.5,
                     execution="layer_by_layer", name="nacim")
         base.update(changes)
@@ -218,7 +219,7 @@ class ChipConfig:
         (the reported sensing-limited period), layer-by-layer, novel mapping, ζ = 1.22 on TOPS/W
         and NeuroSim's op count.
         """
-        base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
+        base: dict[str, Any] = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=1.0 / 2.05e-9, v_chip=1.1, v_mem=0.5,
                     execution="layer_by_layer", novel_mapping=True, post_layout_energy_factor=1.22,
                     ops_convention="neurosim", cell_feature="node", name="neurosim_vgg8")
@@ -235,7 +236,7 @@ class ChipConfig:
         period: the clock is derived (``clock_hz=None``: β × the 1 ns sensing window = 1.4 ns at
         22 nm). Use with a 1-bit-per-cell device (``rram_v14`` or ``sram``).
         """
-        base = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
+        base: dict[str, Any] = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=None, v_chip=1.1, v_mem=0.5,
                     execution="pipelined", rows_in_parallel=32, speedup_degree=8, novel_mapping=True,
                     post_layout_energy_factor=1.22, ops_convention="neurosim", cell_feature="metal",

@@ -403,7 +403,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
         dup_cycles = (V / speed * (ib * step_cycles + mux * stages(pe_blocks)) + V * mux * stages(tile_units)
                       + cols * V / n_adder * stages(tr) + (tb_in + tb_out) / bus_t
                       + (2 * tb_in / b_in + 2 * tb_out / b_out) * cal["buffer_access_cycles"])
-    for i in np.flatnonzero(spare):
+    for i in map(int, np.flatnonzero(spare)):
         # greedy, with a choice that never depends on the tiles left: a larger max_tiles only
         # extends the sequence of copies, so latency never rises with more tiles. Pipelined: copy
         # the slowest layer; layer-by-layer: the largest latency saving per tile. A layer's latency
@@ -476,7 +476,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     w_nm = pe_nm * np.ceil(np.sqrt(num_pe_nm))
     ic_units = n_tiles_cm * w_cm * tile_cm_mm + n_tiles_nm * w_nm * tile_nm_mm + bus * chip_side_mm
     # wire area = bits × pitch × length: the floorplan gives the length, the node the pitch
-    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * (P["metal_nm"] / comp.METAL_WIDTH_NM[comp.REF_NODE_NM])
+    a_ic = cal["ic_a_bit_mm_um2"] * ic_units * (P["metal_nm"] / comp.METAL_WIDTH_NM[int(comp.REF_NODE_NM)])
     area_um2 = tiles_area + a_buf + a_ic
     chip_side_mm = np.sqrt(area_um2) * 1e-3
 

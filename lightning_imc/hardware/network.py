@@ -28,7 +28,7 @@ _KINDS = ("conv", "linear")
 def _check_int(owner: str, field: str, value: object, low: int, high: int | None = None) -> None:
     ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
     if ok and high is not None:
-        ok = value <= high
+        ok = isinstance(value, int) and value <= high
     if not ok:
         rng = f"[{low}, {high}]" if high is not None else f">= {low}"
         raise ValueError(f"{owner}.{field}={value!r}; must be an integer in {rng}")
@@ -353,19 +353,20 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
                 why = f"groups={mod.groups}" if mod.groups != 1 else "kept digital"
                 digital.append((f"{label(mod)} ({type(mod).__name__}, {why})", macs))
                 return
-            rec = dict(kind="conv", in_h=h, in_w=w, in_c=mod.in_channels, out_c=mod.out_channels,
+            rec: dict[str, Any] = dict(kind="conv", in_h=h, in_w=w, in_c=mod.in_channels, out_c=mod.out_channels,
                        kernel_h=kh, kernel_w=kw, stride=max(sh, sw), padding=ph, padding_w=pw, pool=1,
                        name=label(mod), **bits(mod))
         else:
-            in_f, out_f = _linear_shape(mod)
-            rec = linear_record(mod, x, in_f, out_f)
+            shape = _linear_shape(mod)
+            assert shape is not None, "the hook is registered on linear-like modules only"
+            rec = linear_record(mod, x, *shape)
             if not on_crossbar(mod):
                 digital.append((f"{rec['name']} ({type(mod).__name__}, kept digital)",
                                 rec["in_w"] * rec["in_c"] * rec["out_c"]))
                 return
         add(rec, output)
 
-    def attention_hook(mod: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+    def attention_hook(mod: nn.MultiheadAttention, args: tuple, kwargs: dict, output: Any) -> None:
         query = args[0] if args else kwargs["query"]
         key = args[1] if len(args) > 1 else kwargs.get("key", query)
         value = args[2] if len(args) > 2 else kwargs.get("value", key)
@@ -381,7 +382,7 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
                                 rec["in_w"] * rec["in_c"] * rec["out_c"]))
         last_output["index"] = None
 
-    def pool_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
+    def pool_hook(mod: nn.MaxPool2d | nn.AvgPool2d, inputs: tuple, output: Any) -> None:
         idx = last_output["index"]
         if idx is None:
             return

@@ -101,7 +101,7 @@ class _TiledLinearADC(torch.autograd.Function):
         return grad_x, grad_w, None, None, None
 
 
-def conv_tile_plan(in_channels: int, kernel_size: tuple[int, int], array_rows: int) -> tuple[Tensor, Tensor, int]:
+def conv_tile_plan(in_channels: int, kernel_size: "tuple[int, ...]", array_rows: int) -> tuple[Tensor, Tensor, int]:
     """How a conv's unrolled rows map onto tiles.
 
     Returns:

@@ -68,7 +68,7 @@ def _is_same_padded_conv(module: nn.Module) -> bool:
     return isinstance(module, nn.Conv2d) and type(module).__name__ == "Conv2dSame"
 
 
-def _own_forward(module: nn.Module, base: type) -> bool:
+def _own_forward(module: nn.Module, base: type[nn.Module]) -> bool:
     return type(module).forward is not base.forward
 
 
@@ -247,7 +247,7 @@ def convert_to_digital(model: nn.Module, inplace: bool = False) -> nn.Module:
         model = copy.deepcopy(model)
     for name, module in list(model.named_modules()):
         if isinstance(module, IMCLayer):
-            _set_submodule(model, name, module.to_digital())  # type: ignore[attr-defined]
+            _set_submodule(model, name, module.to_digital())
     return model
 
 

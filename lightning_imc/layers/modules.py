@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +75,13 @@ def counter_random(seed: "int | Tensor", shape: "torch.Size | tuple[int, ...]", 
     return z.to(dtype).reshape(shape)
 
 
-class IMCLayer:
+if TYPE_CHECKING:  # the mixin is only ever combined with an nn.Module: let the type checker see its methods
+    _MixinBase = nn.Module
+else:
+    _MixinBase = object
+
+
+class IMCLayer(_MixinBase):
     """Mixin holding the crossbar behaviour shared by all IMC layers.
 
     Attributes:
@@ -83,6 +89,12 @@ class IMCLayer:
     """
 
     imc_config: IMCConfig
+    input_range: Tensor  # a buffer, registered only with ``input_scaling="calibrated"``
+
+    if TYPE_CHECKING:
+        def to_digital(self) -> nn.Module:
+            """The plain PyTorch layer (each IMC layer class defines it)."""
+            ...
     #: Attributes this mixin adds to a module (dropped again by ``to_digital``).
     IMC_ATTRIBUTES = (
         "imc_config", "_imc_seed_offset", "_imc_draws", "_imc_chip_seed", "_imc_chip_seeded", "_fixed_noise",
@@ -109,8 +121,9 @@ class IMCLayer:
         self.imc_config = config
         self._weight_format = config.weight_format
         self._input_format = config.input_format
-        if config.input_signed == "auto" and getattr(self, "_input_signed_auto", None) is not None:
-            self._input_format = FixedPoint(config.input_int_bits, config.input_frac_bits, signed=self._input_signed_auto)
+        signed_auto: bool | None = getattr(self, "_input_signed_auto", None)
+        if config.input_signed == "auto" and signed_auto is not None:
+            self._input_format = FixedPoint(config.input_int_bits, config.input_frac_bits, signed=signed_auto)
         device = config.device_spec
         bits = self._weight_format.total_bits
         if config.weight_mapping == "offset_binary":
@@ -242,7 +255,7 @@ class IMCLayer:
             chip: Tensor = self._imc_chip_seed  # type: ignore[assignment]
             if chip.device != like.device:
                 chip = self._imc_chip_seed = chip.to(like.device)
-            base = chip * _MIX1 + _mix_seed(key)
+            base: "Tensor | int" = chip * _MIX1 + _mix_seed(key)
             if not per_read:
                 return counter_random(base, shape, like, uniform)
         elif config.seed is not None:
@@ -330,12 +343,14 @@ class IMCLayer:
             if config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
                 z = self._standard_normal(key, w)
             else:
-                z = self._fixed_noise.get(str(key))
-                if z is None or z.shape != w.shape:
+                stored = self._fixed_noise.get(str(key))
+                if stored is None or stored.shape != w.shape:
                     z = self._standard_normal(key, w)
                     self._fixed_noise[str(key)] = z
-                elif z.device != w.device or z.dtype != w.dtype:
-                    z = self._fixed_noise[str(key)] = z.to(device=w.device, dtype=w.dtype)
+                elif stored.device != w.device or stored.dtype != w.dtype:
+                    z = self._fixed_noise[str(key)] = stored.to(device=w.device, dtype=w.dtype)
+                else:
+                    z = stored
             w = w + std * z
         if config.drift_time_s is not None:
             w = self._drifted(key, w)
@@ -531,7 +546,7 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         padding: "tuple[int, ...] | str" = self.padding
         if self.padding_mode != "zeros":
             x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            padding = 0
+            padding = (0, 0)
         plan = self._tile_plans.get(config.adc_rows)
         if plan is None:
             plan = self._tile_plans[config.adc_rows] = conv_tile_plan(
@@ -565,9 +580,10 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         original = _original(self)
         if original is not None:
             return original
+        padding = self.padding if isinstance(self.padding, str) else _two(self.padding)
         module = nn.Conv2d(
-            self.in_channels, self.out_channels, self.kernel_size, stride=self.stride, padding=self.padding,
-            dilation=self.dilation, groups=self.groups, bias=self.bias is not None,
+            self.in_channels, self.out_channels, _two(self.kernel_size), stride=_two(self.stride), padding=padding,
+            dilation=_two(self.dilation), groups=self.groups, bias=self.bias is not None,
             padding_mode=self.padding_mode, device="meta",
         )
         module.weight, module.bias = self.weight, self.bias
@@ -584,7 +600,13 @@ def _remember_original(layer: nn.Module, module: nn.Module, base: type) -> None:
         layer.__dict__["_digital_original"] = module
 
 
-def _original(layer: nn.Module) -> nn.Module | None:
+def _two(values: "tuple[int, ...]") -> tuple[int, int]:
+    """A 2-D convolution's ``(height, width)`` pair from torch's ``tuple[int, ...]`` attributes."""
+    return int(values[0]), int(values[1])
+
+
+def _original(layer: nn.Module) -> Any:
+    """The digital module a layer was converted from (its parameters brought up to date), or ``None``."""
     original = layer.__dict__.get("_digital_original")
     if original is not None:
         for name, param in layer._parameters.items():  # parameters may have been replaced since
@@ -611,6 +633,8 @@ class IMCConv2dSame(nn.Conv2d, IMCLayer):
         super().__init__(*args, **kwargs)
         self._init_imc(imc_config, seed_offset)
         self._tile_plans: dict[int, tuple[Tensor, Tensor, int]] = {}
+
+    _crossbar_conv = IMCConv2d._crossbar_conv  # the same tiled/ADC path as IMCConv2d
 
     def forward(self, x: Tensor) -> Tensor:
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
@@ -642,7 +666,7 @@ class IMCConv2dSame(nn.Conv2d, IMCLayer):
         return f"{super().extra_repr()}, padding=SAME, {self._imc_repr()}"
 
 
-class IMCTransposedLinear(nn.Module, IMCLayer):
+class IMCTransposedLinear(IMCLayer, nn.Module):  # IMCLayer shares no name with nn.Module: order is free
     """A crossbar linear layer whose weight is stored ``(in_features, out_features)``: Hugging Face's
     ``Conv1D`` (GPT-2's attention and MLP projections), ``y = x @ W + b``. The state-dict keys and the
     parameters are the original layer's; ``to_digital`` gives the original module back.
@@ -665,7 +689,10 @@ class IMCTransposedLinear(nn.Module, IMCLayer):
     @classmethod
     def from_digital(cls, module: nn.Module, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCTransposedLinear":
         """Wrap a ``Conv1D``-style module (``weight`` of shape ``(in, out)``, ``bias`` of ``(out,)``)."""
-        layer = cls(module.weight, getattr(module, "bias", None), imc_config, seed_offset)
+        weight = module.weight
+        if not isinstance(weight, nn.Parameter):
+            raise TypeError(f"{type(module).__name__}.weight is a {type(weight).__name__}, not a Parameter")
+        layer = cls(weight, getattr(module, "bias", None), imc_config, seed_offset)
         layer.train(module.training)
         layer.__dict__["_digital_original"] = module
         return layer
@@ -801,5 +828,3 @@ class IMCMultiheadAttention(nn.MultiheadAttention, IMCLayer):
             attn_output = attn_output.transpose(1, 0)
         return attn_output, attn_weights
 
-
-IMCConv2dSame._crossbar_conv = IMCConv2d._crossbar_conv  # type: ignore[assignment]

@@ -130,18 +130,15 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
     import pytorch_lightning as pl
     import torch
 
-    from ..callbacks import HardwareMetricsCallback, hardware_metrics, measure_on_chips, unlabelled_batches
+    from ..callbacks import EpochCurves, HardwareMetricsCallback, hardware_metrics, measure_on_chips, unlabelled_batches
+    from ..console import quiet_lightning
     from ..models import ChildModule
     from ..reward import compute_reward
     from ..space import to_child
 
-    import logging
-    import warnings
-
-    # a search trains many children: keep Lightning's per-fit banners out of the search's output
-    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # a search trains many children: no per-fit banners or known-spurious warnings (once per process, also
+    # in a Ray worker)
+    quiet_lightning()
     started = time.time()
     reward_config = _reward_config(job.reward)
     outcome: dict[str, Any] = {"started_at": started, "checkpoint_path": None, "train_seconds": 0.0}
@@ -166,8 +163,9 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
             trainer_kwargs = {k: v for k, v in settings.trainer.items()
                               if k not in ("max_epochs", "enable_progress_bar", "logger", "enable_checkpointing",
                                            "enable_model_summary", "fast_dev_run", "max_steps")}
+            curves = EpochCurves()
             trainer = pl.Trainer(max_epochs=job.train_epochs, logger=False, enable_checkpointing=False,
-                                 enable_progress_bar=False, enable_model_summary=False,
+                                 enable_progress_bar=False, enable_model_summary=False, callbacks=[curves],
                                  max_steps=int(settings.trainer.get("max_steps", -1) or -1),
                                  fast_dev_run=settings.trainer.get("fast_dev_run", False), **trainer_kwargs)
             start = time.perf_counter()
@@ -220,6 +218,8 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         metrics = dict(figures)
         metrics["hardware"] = hardware_metrics(report)
         metrics["repairs"] = list(spec.repairs)
+        if job.train_epochs > 0:
+            metrics["curves"] = curves.points
         accuracy = figures["accuracy_variation" if job.accuracy_source == "variation" else "accuracy_clean"]
         if not math.isfinite(accuracy):
             raise ChildDidNotLearn("non-finite accuracy")

@@ -133,6 +133,7 @@ def run_rungs(search: Any, phase: str, rung0: Sequence[Any], switches: Any, sche
             continue
         ranked = _promotable(previous)
         promoted = ranked[:schedule.promoted_count(len(ranked), at_least)]
+        search.on_phase(name, len(promoted), True)
         done = {record.index: record for record in search.store.records(phase=name)}
         more = schedule.rungs[rung] - schedule.rungs[rung - 1]
         jobs = []

@@ -172,6 +172,8 @@ class Search:
         executor: A :class:`LocalExecutor` or :class:`RayExecutor`.
         reward: Reward settings as a plain dict with bounds (see :class:`ChildJob`).
         on_record: Called with every new record (logging).
+        on_phase: Called as a phase starts evaluating, with its name, its number of children and whether
+            it is a promotion rung of a multi-fidelity search (a phase beyond the mode's plan).
         context_factory: Builds a child's settings, space and data from ``config`` (handed to every
             :class:`ChildJob`; the application's ``child_context``).
         candidate: The fixed candidate of ``mode=rnas`` (``None``: the space's default candidate).
@@ -179,7 +181,8 @@ class Search:
 
     def __init__(self, config: Mapping[str, Any], settings: Any, space: Any, store: Any, executor: Any,
                  reward: Mapping[str, Any], on_record: Callable[[Any], None] | None = None, *,
-                 context_factory: ContextFactory | None = None, candidate: Any = None):
+                 context_factory: ContextFactory | None = None, candidate: Any = None,
+                 on_phase: Callable[[str, int, bool], None] | None = None):
         self.config = dict(config)
         self.context_factory = context_factory
         self.candidate = candidate
@@ -189,6 +192,7 @@ class Search:
         self.executor = executor
         self.reward = dict(reward)
         self.on_record = on_record or (lambda record: None)
+        self.on_phase = on_phase or (lambda phase, size, promotion: None)
         self.output_dir = Path(settings.output_dir)
         epochs = settings.search.train_epochs
         self.train_epochs = int(settings.trainer.get("max_epochs", 1) if epochs is None else epochs)
@@ -227,6 +231,7 @@ class Search:
         """
         if self.store.get_meta(f"phase_done/{phase}"):
             return self.store.records(phase=phase)
+        self.on_phase(phase, episodes, False)
         controller = self._controller(phase, space)
         done = {record.index: record for record in self.store.records(phase=phase)}
         by_key = {record.key: record for record in done.values()}
@@ -430,6 +435,9 @@ class Search:
 
         ``switches`` sets the reward: ptbNAS's (accuracy) before rNAS, rNAS's (with hardware) after it.
         """
+        if self.store.get_meta(f"phase_done/{phase}"):
+            return self.store.records(phase=phase)
+        self.on_phase(phase, len(designs), False)
         done = {record.index: record for record in self.store.records(phase=phase)}
         reward = self._reward_for(switches)
         jobs = []

@@ -1,20 +1,14 @@
-"""Pareto fronts and hypervolumes of search results (NumPy only).
+"""Pareto fronts and hypervolumes of search results (non-dominated sorting and hypervolume by moocore).
 
-Objectives are columns of an ``(n, d)`` array with a per-column sense (``maximize[j]``); internally
-every column is turned into a minimisation by negating the maximised ones.
+Objectives are columns of an ``(n, d)`` array with a per-column sense (``maximize[j]``).
 
-* :func:`pareto_front` — indices of the non-dominated points. Point ``a`` dominates ``b`` when it is
-  at least as good in every objective and strictly better in one. Hence **ties**: identical points
-  do not dominate each other, so all copies of a non-dominated point are kept. Rows containing NaN
-  are never on the front.
-* :func:`hypervolume_2d` — exact area dominated by the points and bounded by the reference point,
-  O(n log n).
-* :func:`hypervolume` — exact for any ``d`` by recursive slicing along the last objective
-  (``d = 1``: a length, ``d = 2``: :func:`hypervolume_2d`). Cost is O(n^(d-1) log n): fine for
-  ``d <= 3`` and thousands of points, or ``d = 4`` with a few hundred; beyond that use a dedicated
-  library.
-
-Points that are not strictly better than the reference in every objective contribute nothing.
+* :func:`pareto_front` — indices of the non-dominated points (``moocore.is_nondominated``). Point ``a``
+  dominates ``b`` when it is at least as good in every objective and strictly better in one. Hence
+  **ties**: identical points do not dominate each other, so all copies of a non-dominated point are
+  kept. Rows containing NaN are never on the front.
+* :func:`hypervolume` — exact volume dominated by the points and bounded by the reference point, any
+  number of objectives (``moocore.hypervolume``). Points that are not strictly better than the
+  reference in every objective contribute nothing; rows with NaN are ignored.
 
 Search records: :func:`objective_pairs` extracts ``(accuracy_variation, metric)`` from
 :class:`~lightning_imc.search.history.CandidateRecord` objects, where the metric is a hardware
@@ -27,7 +21,7 @@ Example:
     >>> pts = np.array([[0.9, 3.0], [0.8, 1.0], [0.7, 2.0], [0.9, 3.0]])
     >>> pareto_front(pts, maximize=(True, False)).tolist()
     [0, 1, 3]
-    >>> round(hypervolume_2d(pts, reference=(0.0, 4.0)), 6)
+    >>> round(hypervolume(pts, reference=(0.0, 4.0), maximize=(True, False)), 6)
     2.5
 """
 
@@ -35,6 +29,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+import moocore
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,7 +39,6 @@ __all__ = [
     "METRIC_MAXIMIZE",
     "PARETO_METRICS",
     "pareto_front",
-    "hypervolume_2d",
     "hypervolume",
     "metric_value",
     "objective_pairs",
@@ -78,7 +72,8 @@ METRIC_LABELS: dict[str, str] = {
 }
 
 
-def _as_minimization(points: Any, maximize: Sequence[bool]) -> np.ndarray:
+def _as_array(points: Any, maximize: Sequence[bool]) -> np.ndarray:
+    """``points`` as an ``(n, d)`` float array, checked against ``maximize``'s length."""
     pts = np.asarray(points, dtype=float)
     if pts.ndim == 1:
         pts = pts.reshape(-1, len(maximize)) if len(maximize) else pts.reshape(-1, 1)
@@ -86,119 +81,56 @@ def _as_minimization(points: Any, maximize: Sequence[bool]) -> np.ndarray:
         raise ValueError(f"points must be an (n, d) array, got shape {pts.shape}")
     if pts.shape[1] != len(maximize):
         raise ValueError(f"maximize has {len(maximize)} entries for {pts.shape[1]} objectives")
-    sign = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
-    return pts * sign
+    return pts
 
 
 def pareto_front(points: Any, maximize: Sequence[bool]) -> np.ndarray:
     """Indices (ascending) of the non-dominated rows of ``points`` (shape ``(n, d)``).
 
     Identical points do not dominate each other: all copies of a non-dominated point are returned.
-    Rows with NaN are excluded. O(n² d) time, O(n d) memory per row.
+    Rows with NaN are excluded.
 
     >>> pareto_front([[1, 1], [2, 2], [1, 1], [0, 3]], maximize=(False, False)).tolist()
     [0, 2, 3]
     """
-    pts = _as_minimization(points, maximize)
-    n = pts.shape[0]
-    if n == 0:
+    pts = _as_array(points, maximize)
+    valid = np.flatnonzero(~np.isnan(pts).any(axis=1))
+    if len(valid) == 0:
         return np.zeros(0, dtype=int)
-    valid = ~np.isnan(pts).any(axis=1)
-    keep = np.zeros(n, dtype=bool)
-    candidates = pts[valid]
-    idx_valid = np.flatnonzero(valid)
-    for row, i in zip(candidates, idx_valid):
-        dominated = np.any(np.all(candidates <= row, axis=1) & np.any(candidates < row, axis=1))
-        keep[i] = not dominated
-    return np.flatnonzero(keep)
-
-
-def _hv2_min(pts: np.ndarray, ref: np.ndarray) -> float:
-    """2-D hypervolume of minimisation points against ``ref`` (points must be < ref)."""
-    if pts.shape[0] == 0:
-        return 0.0
-    order = np.lexsort((pts[:, 1], pts[:, 0]))  # by x, then y
-    area, best_y = 0.0, ref[1]
-    xs, ys = pts[order, 0], pts[order, 1]
-    # sweep x ascending; each point adds the strip between its x and the next improving point's x
-    front_x, front_y = [], []
-    for x, y in zip(xs, ys):
-        if y < best_y:
-            front_x.append(x)
-            front_y.append(y)
-            best_y = y
-    front_x.append(ref[0])
-    for i in range(len(front_y)):
-        area += (front_x[i + 1] - front_x[i]) * (ref[1] - front_y[i])
-    return float(area)
-
-
-def _prepare(points: Any, reference: Sequence[float], maximize: Sequence[bool]) -> tuple[np.ndarray, np.ndarray]:
-    pts = _as_minimization(points, maximize)
-    ref = _as_minimization(np.asarray(reference, dtype=float).reshape(1, -1), maximize)[0]
-    if np.isnan(ref).any():
-        raise ValueError("reference point contains NaN")
-    pts = pts[~np.isnan(pts).any(axis=1)]
-    pts = pts[np.all(pts < ref, axis=1)]
-    return pts, ref
-
-
-def hypervolume_2d(points: Any, reference: Sequence[float], maximize: Sequence[bool] = (True, False)) -> float:
-    """Exact area dominated by 2-D ``points`` and bounded by ``reference``.
-
-    Args:
-        points: ``(n, 2)`` array, e.g. (accuracy with variation, EDP in J·s).
-        reference: The reference point, worse than every point of interest in both objectives
-            (e.g. accuracy 0 and an EDP above the worst); points not strictly better than it in
-            both objectives add nothing.
-        maximize: Sense of each objective (default: maximise the first, minimise the second).
-
-    Returns:
-        The hypervolume, in the product of the two objectives' units.
-
-    >>> hypervolume_2d([[0.5, 1.0]], reference=(0.0, 3.0))
-    1.0
-    """
-    if len(maximize) != 2:
-        raise ValueError("hypervolume_2d needs exactly two objectives")
-    pts, ref = _prepare(points, reference, maximize)
-    return _hv2_min(pts, ref)
-
-
-def _hv_min(pts: np.ndarray, ref: np.ndarray) -> float:
-    d = pts.shape[1]
-    if pts.shape[0] == 0:
-        return 0.0
-    if d == 1:
-        return float(ref[0] - pts[:, 0].min())
-    if d == 2:
-        return _hv2_min(pts, ref)
-    # keep only the non-dominated points, then slice along the last objective
-    pts = pts[pareto_front(pts, [False] * d)]
-    order = np.argsort(pts[:, -1], kind="stable")
-    pts = pts[order]
-    volume = 0.0
-    for i in range(pts.shape[0]):
-        top = pts[i + 1, -1] if i + 1 < pts.shape[0] else ref[-1]
-        depth = top - pts[i, -1]
-        if depth > 0:
-            volume += depth * _hv_min(pts[: i + 1, :-1], ref[:-1])
-    return float(volume)
+    keep = moocore.is_nondominated(pts[valid], maximise=[bool(m) for m in maximize], keep_weakly=True)
+    return valid[np.asarray(keep, dtype=bool)]
 
 
 def hypervolume(points: Any, reference: Sequence[float], maximize: Sequence[bool]) -> float:
     """Exact hypervolume of ``points`` (shape ``(n, d)``) bounded by ``reference``, any ``d``.
 
-    Recursive slicing along the last objective; O(n^(d-1) log n): practical for ``d <= 3`` (and
-    ``d = 4`` with a few hundred points).
+    Args:
+        points: ``(n, d)`` array, e.g. (accuracy with variation, EDP in J·s).
+        reference: The reference point, worse than every point of interest in every objective
+            (e.g. accuracy 0 and an EDP above the worst); points not strictly better than it in
+            every objective add nothing.
+        maximize: Sense of each objective.
 
-    >>> hypervolume([[1, 1, 1]], reference=(2, 2, 2), maximize=(False, False, False))
+    Returns:
+        The hypervolume, in the product of the objectives' units.
+
+    >>> hypervolume([[0.5, 1.0]], reference=(0.0, 3.0), maximize=(True, False))
     1.0
     >>> hypervolume([[1, 0, 0], [0, 1, 0]], reference=(2, 2, 1), maximize=(False,) * 3)
     3.0
     """
-    pts, ref = _prepare(points, reference, maximize)
-    return _hv_min(pts, ref)
+    pts = _as_array(points, maximize)
+    ref = np.asarray(reference, dtype=float).reshape(-1)
+    if ref.shape[0] != pts.shape[1]:
+        raise ValueError(f"reference has {ref.shape[0]} entries for {pts.shape[1]} objectives")
+    if np.isnan(ref).any():
+        raise ValueError("reference point contains NaN")
+    sense = np.asarray(maximize, dtype=bool)
+    strictly_better = np.where(sense, pts > ref, pts < ref).all(axis=1)  # NaN compares False: dropped
+    pts = pts[strictly_better]
+    if pts.shape[0] == 0:
+        return 0.0
+    return float(moocore.hypervolume(pts, ref=ref, maximise=[bool(m) for m in sense]))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from .pareto import (
     PARETO_METRICS,
     default_reference,
     front_records,
-    hypervolume_2d,
+    hypervolume,
     metric_value,
     objective_pairs,
     pareto_front,
@@ -528,7 +528,7 @@ def render_report(
             if pts.shape[0] == 0:
                 continue
             size = len(pareto_front(pts, (True, METRIC_MAXIMIZE[metric])))
-            hv = hypervolume_2d(pts, ref, (True, METRIC_MAXIMIZE[metric]))
+            hv = hypervolume(pts, ref, (True, METRIC_MAXIMIZE[metric]))
             lines.append(f"| {metric} | {group} | {size} | {_fmt(hv)} | ({ref[0]:g}, {ref[1]:.4g}) |")
     lines.append("")
     front = front_records(everything, "edp")

@@ -453,8 +453,9 @@ def to_child(
     for layer in tpl["layers"]:
         cond = layer.get("condition")
         if cond is not None:
-            c = Condition.coerce(cond)
-            if values.get(c.dimension) is None or not c.holds(values[c.dimension]):
+            condition = Condition.coerce(cond)
+            if condition is not None and (values.get(condition.dimension) is None
+                                          or not condition.holds(values[condition.dimension])):
                 continue
         active_layers.append(layer)
 
