@@ -128,7 +128,7 @@ def test_offline_wandb_search_run_holds_config_charts_curves_and_design_artifact
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
         cfg = compose(config_name="config", overrides=[
             f"paths.output_dir={out}", "mode=search", "search.mode=nacim", "search.episodes=2", "search.batch_size=2",
-            "controller.batch_size=2", "search.top_k=1", "search.topk_finetune_epochs=1", "search.rnas_steps=2",
+            "search.top_k=1", "search.topk_finetune_epochs=1", "search.rnas_steps=2",
             "search.finetune_top=1", "search.finetune_epochs=1", "trainer.max_epochs=2", "logger=wandb",
             "callbacks.variation_eval.n_chips=2", "callbacks.variation_eval.max_batches=2", "reward.bound_samples=8",
             "executor.threads_per_child=1", "trainer.enable_progress_bar=false", "search.chance_margin=null",

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, cast
 
 import torch
 from torch import Tensor, nn
 
 from .convert import imc_layers
+from .modules import IMCLayer
 
 __all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "reestimate_batchnorm_under_variation", "batchnorm_state",
            "BATCHNORM_TYPES"]
@@ -81,10 +82,11 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
         def record(module: nn.Module, args: tuple, name: str = name, zero_point: bool = layer.imc_config.input_zero_point) -> None:
             x = args[0].detach()
             low = x.amin().float()
-            if percentile >= 100 and module.imc_config.input_clipping == "mse":
-                if module.imc_config.input_signed == "auto":  # the range depends on the codes' sign
-                    module.resolve_input_sign(bool(low < 0) or bool(lowest.get(name, low) < 0))
-                peak = module.batch_input_range(x).float()
+            imc = cast(IMCLayer, module)
+            if percentile >= 100 and imc.imc_config.input_clipping == "mse":
+                if imc.imc_config.input_signed == "auto":  # the range depends on the codes' sign
+                    imc.resolve_input_sign(bool(low < 0) or bool(lowest.get(name, low) < 0))
+                peak = imc.batch_input_range(x).float()
                 seen[name] = seen[name] + peak if name in seen else peak
                 lowest[name] = torch.minimum(lowest[name], low) if name in lowest else low
                 counts[name] = counts.get(name, 0) + 1
@@ -126,7 +128,7 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
     for name, layer in layers:
         layer.input_range.fill_(float(seen[name]))
         if layer.imc_config.input_zero_point:
-            layer.input_low.fill_(min(float(lowest[name]), 0.0))
+            cast(Tensor, layer.input_low).fill_(min(float(lowest[name]), 0.0))
         if layer.imc_config.input_signed == "auto":  # signed iff the data has negative values
             layer.resolve_input_sign(bool(lowest[name] < 0))
     return {name: float(seen[name]) for name, _ in layers}

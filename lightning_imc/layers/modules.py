@@ -393,17 +393,17 @@ class IMCLayer(_MixinBase):
     def _tracked(self, name: str, batch_value: Tensor) -> Tensor:
         """A calibrated range bound (buffer ``name``): followed as a moving average in training mode,
         frozen in eval mode (a layer never calibrated uses this batch's value)."""
-        stored: Tensor = self._buffers[name]  # type: ignore[attr-defined]
+        stored = cast(Tensor, self._buffers[name])  # type: ignore[attr-defined]
+        calibrated_range = cast(Tensor, self._buffers["input_range"])  # type: ignore[attr-defined]
         batch_value = batch_value.to(stored.dtype)
         if self.training:  # type: ignore[attr-defined]
             with torch.no_grad():
                 momentum = self.imc_config.input_range_momentum
                 # first batch (range 0): take it as it is; then a moving average (no host sync)
-                calibrated = stored > 0 if name == "input_range" else self._buffers["input_range"] > 0  # type: ignore[attr-defined]
+                calibrated = calibrated_range > 0
                 stored.copy_(torch.where(calibrated, stored + momentum * (batch_value - stored), batch_value))
             return stored
-        calibrated = self._buffers["input_range"] > 0  # type: ignore[attr-defined]
-        return torch.where(calibrated, stored, batch_value)
+        return torch.where(calibrated_range > 0, stored, batch_value)
 
     def input_scale(self, x: Tensor) -> Tensor | None:
         """Input units per integer code of the input format (``calibrated``/``dynamic`` scaling, no zero
@@ -461,9 +461,9 @@ class IMCLayer(_MixinBase):
         if config.input_zero_point:
             low, high = self.input_bounds(x)
             levels = self.input_levels
-            scale = ((high - low) / levels).clamp_min(torch.finfo(x.dtype).tiny)
-            zero = torch.round(-low / scale)  # an integer code in [0, levels]: 0 is exactly representable
-            return (quantize_to_codes(x / scale + zero, 0, levels) - zero) * scale
+            step = ((high - low) / levels).clamp_min(torch.finfo(x.dtype).tiny)
+            zero = torch.round(-low / step)  # an integer code in [0, levels]: 0 is exactly representable
+            return (quantize_to_codes(x / step + zero, 0, levels) - zero) * step
         if self._input_signed_auto is None and config.input_signed == "auto" and self.training:  # type: ignore[attr-defined]
             self.resolve_input_sign(bool((x.detach() < 0).any()))
         scale = self.input_scale(x)
