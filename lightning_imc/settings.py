@@ -68,13 +68,20 @@ class HardwareSettings:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Monte-Carlo chip evaluation at the end of each child's training."""
+    """Monte-Carlo chip evaluation at the end of each child's training.
+
+    ``bn_settle_batches``: after a search child's training, its BatchNorm statistics are re-estimated
+    with the final weights on this many training batches before anything judges it ("precise BN":
+    short trainings leave the running statistics lagging the weights, which then ranks children by
+    their lag; 0: off). Noise-aware children are re-estimated through chips with variation, as trained.
+    """
 
     n_chips: int = 10
     seed: int = 0
     split: str = "test"
     max_batches: int | None = None
     bn_recalibration_batches: int = 0
+    bn_settle_batches: int = 0
 
 
 @dataclass(frozen=True)
@@ -405,9 +412,10 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
     evaluation = _build(EvalSettings, dict(callbacks.get("variation_eval") or {}), "callbacks.variation_eval")
     if isinstance(evaluation.n_chips, bool) or not isinstance(evaluation.n_chips, int) or evaluation.n_chips < 1:
         raise ConfigError(f"callbacks.variation_eval.n_chips={evaluation.n_chips!r}; must be an integer >= 1")
-    recal = evaluation.bn_recalibration_batches
-    if isinstance(recal, bool) or not isinstance(recal, int) or recal < 0:
-        raise ConfigError(f"callbacks.variation_eval.bn_recalibration_batches={recal!r}; must be an integer >= 0")
+    for key in ("bn_recalibration_batches", "bn_settle_batches"):
+        value = getattr(evaluation, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"callbacks.variation_eval.{key}={value!r}; must be an integer >= 0")
     if evaluation.split not in ("test", "val"):
         raise ConfigError(f"callbacks.variation_eval.split={evaluation.split!r}; allowed: ['test', 'val']")
 

@@ -248,6 +248,37 @@ def test_batchnorm_recalibration_measures_the_chip_and_restores_the_trained_stat
         assert torch.equal(value, trained[key]), key
 
 
+def test_settle_batchnorm_replaces_lagging_statistics_with_those_of_the_final_weights():
+    """Precise BN before judging: without variation the statistics become exactly those of the data through
+    the final weights; a noise-aware model's are gathered through chips (seeded, modes restored)."""
+    from lightning_imc.layers.calibration import settle_batchnorm
+
+    torch.manual_seed(0)
+    batches = [torch.randn(16, 4), torch.randn(16, 4)]
+    unaware = nn.Sequential(IMCLinear(4, 3, imc_config=IMCConfig(variation="off", input_signed=True, seed=0)),
+                            nn.BatchNorm1d(3))
+    unaware[1].running_mean.fill_(5.0)  # lagging statistics, far from the data's
+    with torch.no_grad():
+        expected = torch.cat([unaware[0].eval()(b) for b in batches]).mean(0)
+    assert settle_batchnorm(unaware, batches, noise_aware=False) == 2
+    assert torch.allclose(unaware[1].running_mean, expected, atol=1e-6)
+
+    def aware() -> nn.Sequential:
+        torch.manual_seed(0)
+        model = nn.Sequential(IMCLinear(4, 3, imc_config=IMCConfig(variation="train", input_signed=True, seed=0)),
+                              nn.BatchNorm1d(3))
+        model[0].load_state_dict(unaware[0].state_dict())  # the same weights as the unaware model
+        model[1].running_mean.fill_(5.0)
+        return model
+
+    first, second = aware(), aware()
+    assert settle_batchnorm(first, batches, noise_aware=True, seed=3) == 4  # 2 batches x 2 chips
+    settle_batchnorm(second, batches, noise_aware=True, seed=3)
+    assert torch.equal(first[1].running_mean, second[1].running_mean)  # the same chips
+    assert (first[1].running_mean - expected).abs().max() < 0.5  # the data's through noisy chips, not 5.0
+    assert first[0].imc_config.variation == "train"  # the layers' mode is restored
+
+
 def _digits(n_train: int = 512):
     from sklearn.datasets import load_digits
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterable, Iterator, cast
+from typing import Iterable, Iterator, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from .convert import imc_layers
 from .modules import IMCLayer
 
-__all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "reestimate_batchnorm_under_variation", "batchnorm_state",
+__all__ = ["calibrate_input_ranges", "recalibrate_batchnorm", "settle_batchnorm", "reestimate_batchnorm_under_variation", "batchnorm_state",
            "BATCHNORM_TYPES"]
 
 BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -172,6 +172,20 @@ def _cumulative_batchnorm(model: nn.Module, caller: str) -> Iterator[None]:
 
 
 @torch.no_grad()
+def settle_batchnorm(model: nn.Module, batches: Sequence[object], noise_aware: bool, seed: int | None = None) -> int:
+    """Re-estimate BatchNorm statistics with a trained model's final weights ("precise BN"), before it is judged.
+
+    A short training leaves the running statistics (a moving average over the last batches) behind the
+    weights; children judged with them are ranked by that lag. Without variation the statistics are
+    averaged over ``batches`` as the model is (:func:`recalibrate_batchnorm`); a ``noise_aware`` model,
+    whose statistics were gathered through variation in training, through two chips per batch
+    (:func:`reestimate_batchnorm_under_variation`). Returns the number of forwards.
+    """
+    if noise_aware:
+        return reestimate_batchnorm_under_variation(model, batches, seed=seed, chips_per_batch=2)
+    return recalibrate_batchnorm(model, batches)
+
+
 def recalibrate_batchnorm(model: nn.Module, batches: Iterable[object]) -> int:
     """Re-estimate every BatchNorm's running statistics on ``batches`` through the model as it is now.
 

@@ -179,6 +179,13 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
                 if not torch.isfinite(parameter).all():
                     raise ChildDidNotLearn(f"non-finite weights after training ({name})")
         module.to(device)
+        settle = settings.evaluation.bn_settle_batches
+        if settle and job.train_epochs > 0:  # BatchNorm statistics of the final weights, saved with them
+            from ..layers.calibration import BATCHNORM_TYPES, settle_batchnorm
+
+            if any(isinstance(m, BATCHNORM_TYPES) for m in module.network.modules()):
+                settle_batchnorm(module.network, unlabelled_batches(datamodule.train_dataloader(), settle, device),
+                                 noise_aware=job.variation != "off", seed=settings.evaluation.seed + 104729)
         if job.checkpoint_path and job.train_epochs > 0:  # atomic: a later phase never loads a partial file
             buffer = io.BytesIO()  # serialised first, so that a refused write is a plain OSError (ENOSPC, EFBIG)
             torch.save(module.network.state_dict(), buffer)
