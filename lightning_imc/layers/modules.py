@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -568,11 +568,7 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
             imc_config=imc_config, seed_offset=seed_offset,
         )
         layer.weight, layer.bias = module.weight, module.bias
-        if "input_range" in layer._buffers:
-            layer._add_input_range()
-        layer.train(module.training)
-        _remember_original(layer, module, nn.Conv2d)
-        return layer
+        return _adopt(layer, module, nn.Conv2d)
 
     def to_digital(self) -> nn.Conv2d:
         """The digital layer this one was converted from (a subclass comes back as itself), or a plain
@@ -594,10 +590,20 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         return f"{super().extra_repr()}, {self._imc_repr()}"
 
 
-def _remember_original(layer: nn.Module, module: nn.Module, base: type) -> None:
-    """Keep a subclass instance (not as a submodule: parameters are shared) so ``to_digital`` restores it."""
-    if type(module) is not base:
+_Adopted = TypeVar("_Adopted", bound="IMCLayer")
+
+
+def _adopt(layer: _Adopted, module: nn.Module, base: type | None = None) -> _Adopted:
+    """The end of every ``from_digital``: the input-range buffers on the shared weights' device (a layer
+    built on ``meta`` registered them there), ``module``'s train/eval mode, and ``module`` kept (not as a
+    submodule: parameters are shared) so that ``to_digital`` gives it back — unless it is exactly
+    ``base``, which ``to_digital`` rebuilds."""
+    if "input_range" in layer._buffers:
+        layer._add_input_range()
+    layer.train(module.training)  # type: ignore[attr-defined]
+    if base is None or type(module) is not base:
         layer.__dict__["_digital_original"] = module
+    return layer
 
 
 def _two(values: "tuple[int, ...]") -> tuple[int, int]:
@@ -652,11 +658,7 @@ class IMCConv2dSame(nn.Conv2d, IMCLayer):
             imc_config=imc_config, seed_offset=seed_offset,
         )
         layer.weight, layer.bias = module.weight, module.bias
-        if "input_range" in layer._buffers:
-            layer._add_input_range()
-        layer.train(module.training)
-        layer.__dict__["_digital_original"] = module
-        return layer
+        return _adopt(layer, module)
 
     def to_digital(self) -> nn.Module:
         """The digital layer this one was converted from."""
@@ -692,10 +694,7 @@ class IMCTransposedLinear(IMCLayer, nn.Module):  # IMCLayer shares no name with 
         weight = module.weight
         if not isinstance(weight, nn.Parameter):
             raise TypeError(f"{type(module).__name__}.weight is a {type(weight).__name__}, not a Parameter")
-        layer = cls(weight, getattr(module, "bias", None), imc_config, seed_offset)
-        layer.train(module.training)
-        layer.__dict__["_digital_original"] = module
-        return layer
+        return _adopt(cls(weight, getattr(module, "bias", None), imc_config, seed_offset), module)
 
     def to_digital(self) -> nn.Module:
         """The digital module this one was converted from (parameters shared)."""
@@ -731,11 +730,7 @@ class IMCLinear(nn.Linear, IMCLayer):
             imc_config=imc_config, seed_offset=seed_offset,
         )
         layer.weight, layer.bias = module.weight, module.bias
-        if "input_range" in layer._buffers:
-            layer._add_input_range()
-        layer.train(module.training)
-        _remember_original(layer, module, nn.Linear)
-        return layer
+        return _adopt(layer, module, nn.Linear)
 
     def to_digital(self) -> nn.Linear:
         """The digital layer this one was converted from, or a plain ``nn.Linear`` sharing its parameters."""
