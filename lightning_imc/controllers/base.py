@@ -199,10 +199,7 @@ class Controller(ABC):
                 )
             checked: list[float] = []
             for j, v in enumerate(values):
-                try:
-                    value = float(v)
-                except (TypeError, ValueError) as err:
-                    raise ValueError(f"objectives[{k}][{j}] = {v!r} is not a number") from err
+                value = _number(v, f"objectives[{k}][{j}]")
                 if not math.isfinite(value):
                     raise ValueError(f"objectives[{k}][{j}] = {value} is not finite; tell a failed candidate as None")
                 checked.append(value)
@@ -340,10 +337,7 @@ class Controller(ABC):
         checked = [self.check_codes(c, where=f"codes[{k}]") for k, c in enumerate(codes)]
         values: list[float] = []
         for k, r in enumerate(rewards):
-            try:
-                value = float(r)
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"rewards[{k}] = {r!r} is not a number") from err
+            value = _number(r, f"rewards[{k}]")
             if math.isnan(value):
                 raise ValueError(f"rewards[{k}] is NaN; tell failed candidates with a finite floor reward")
             if math.isinf(value):
@@ -603,3 +597,11 @@ def check_number(
     if not ok:
         raise ValueError(f"{key} must be {kind} in {rng}, got {value!r}")
     return v
+
+
+def _number(value: object, where: str) -> float:
+    """``float(value)``, or a ``ValueError`` naming ``where`` (e.g. ``rewards[3]``) and the value."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where} = {value!r} is not a number") from err
