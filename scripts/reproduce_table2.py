@@ -30,12 +30,14 @@ import argparse
 import csv
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"  # where --docs writes results.md, table2.csv and figures/
 sys.path.insert(0, str(ROOT))
 
 METHODS = (("QuantNAS", "quantnas"), ("ptbNAS", "ptbnas"), ("NACIM", "nacim"))
@@ -126,11 +128,15 @@ def claims(named: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+PARETO_METRICS = ("latency_s", "energy_j", "area_mm2", "edp")
+PerSeed = dict[int, tuple[list[tuple[str, Any]], dict[str, list[Any]], dict[str, dict[str, Any]]]]
+
+
 def _seed_section(seed: int, rows: list[tuple[str, Any]], histories: dict[str, list[Any]],
-                  summaries: dict[str, dict[str, Any]], figures: Path, link_prefix: str) -> list[str]:
-    """The markdown of one seed: table, re-calibrated column, ratios, claims, provenance, plots."""
+                  summaries: dict[str, dict[str, Any]], link_prefix: str) -> list[str]:
+    """The markdown of one seed: table, re-calibrated column, ratios, claims, provenance, plot links."""
     from lightning_imc.search.fidelity import child_epochs
-    from lightning_imc.search.report import plot_pareto, table2, to_markdown
+    from lightning_imc.search.report import table2, to_markdown
 
     table = table2(rows)
     named = dict(rows)
@@ -165,51 +171,61 @@ def _seed_section(seed: int, rows: list[tuple[str, Any]], histories: dict[str, l
         lines.append(f"| {label} | {record.phase} | {record.index} | `{record.key}` | {record.reward:.4f} | "
                      f"{len(histories[mode])} | {child_epochs(histories[mode])} | "
                      f"{summaries.get(mode, {}).get('wall_seconds', float('nan')):.0f} |")
-    by_label = {label: [r for r in histories[mode] if r.status == "ok"] for label, mode in METHODS}
-    plots = []
-    for metric in ("latency_s", "energy_j", "area_mm2", "edp"):
-        path = figures / f"seed{seed}_pareto_{metric}.png"
-        plot_pareto(by_label, metric, path, title=f"Seed {seed}: accuracy with variation vs {metric}")
-        plots.append(f"[{metric}]({link_prefix}{path.name})")
+    plots = [f"[{metric}]({link_prefix}seed{seed}_pareto_{metric}.png)" for metric in PARETO_METRICS]
     lines += ["", "Pareto fronts of accuracy with variation (every method's points): " + ", ".join(plots) + ".", "",
               f"![accuracy with variation vs EDP, seed {seed}]({link_prefix}seed{seed}_pareto_edp.png)", ""]
     return lines
 
 
-def write_results(per_seed: dict[int, tuple[list[tuple[str, Any]], dict[str, list[Any]], dict[str, dict[str, Any]]]],
-                  out: Path, budget: str, command: str, figures: Path, link_prefix: str = "") -> dict[str, Path]:
-    """``table2.md`` and ``table2.csv`` over all seeds, with the plots in ``figures``; returns the paths."""
-    from lightning_imc.search.report import table2
+def plot_seeds(per_seed: PerSeed, figures: Path) -> dict[str, Path]:
+    """Each seed's Pareto plots (every method's points) as ``figures/seed<s>_pareto_<metric>.png``."""
+    from lightning_imc.search.report import plot_pareto
 
     figures.mkdir(parents=True, exist_ok=True)
-    csv_rows = []
+    paths: dict[str, Path] = {}
+    for seed, (_, histories, _) in per_seed.items():
+        by_label = {label: [r for r in histories[mode] if r.status == "ok"] for label, mode in METHODS}
+        for metric in PARETO_METRICS:
+            path = figures / f"seed{seed}_pareto_{metric}.png"
+            plot_pareto(by_label, metric, path, title=f"Seed {seed}: accuracy with variation vs {metric}")
+            paths[f"pareto_{metric}" if len(per_seed) == 1 else f"seed{seed}_pareto_{metric}"] = path
+    return paths
+
+
+def results_markdown(per_seed: PerSeed, budget: str, command: str, link_prefix: str = "") -> str:
+    """The page over all seeds; plots are linked as ``<link_prefix>seed<s>_pareto_<metric>.png``."""
     lines = [f"# Table II reproduction (budget `{budget}`, seeds {', '.join(map(str, per_seed))})", "",
              f"Command: `{command}`", "",
              "Every number below is read from the methods' `history.sqlite` files (`<out>/seed<s>/<method>/`); "
              "`scripts/search_report.py <out>/seed<s>/<method>` prints each in full. Accuracy with variation: "
              "the mean over the same Monte-Carlo chips for every design ± the half-width of its 95% interval.", ""]
     verdicts: dict[str, list[bool | None]] = {}
-    paths: dict[str, Path] = {}
     for seed, (rows, histories, summaries) in per_seed.items():
-        lines += _seed_section(seed, rows, histories, summaries, figures, link_prefix)
-        for row in table2(rows):
-            csv_rows.append({"seed": seed, "approach": row["approach"], "accuracy": row["accuracy_pct"],
-                             "accuracy_variation": row["accuracy_variation_pct"], "area_mm2": row["area_mm2"],
-                             "edp_js": row["edp_js"], "tops": row["tops"], "tops_per_w": row["tops_per_w"]})
+        lines += _seed_section(seed, rows, histories, summaries, link_prefix)
         for claim, holds, _ in claims(dict(rows)):
             verdicts.setdefault(claim, []).append(holds)
-        for metric in ("latency_s", "energy_j", "area_mm2", "edp"):
-            paths[f"pareto_{metric}" if len(per_seed) == 1 else f"seed{seed}_pareto_{metric}"] = figures / f"seed{seed}_pareto_{metric}.png"
     lines += ["## The claims over seeds", "", "| The paper's claim | seeds where it holds |", "|---|---|"]
     for claim, holds in verdicts.items():
         lines.append(f"| {claim} | {sum(1 for h in holds if h)} of {len(holds)} |")
     lines.append("")
+    return "\n".join(lines)
+
+
+def write_results(per_seed: PerSeed, out: Path, budget: str, command: str) -> dict[str, Path]:
+    """``table2.md``, ``table2.csv``, ``table2.json`` and the plots in ``out``; returns the paths."""
+    from lightning_imc.search.report import table2
+
+    paths = plot_seeds(per_seed, out)
     with open(out / "table2.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(CSV_COLUMNS))
         writer.writeheader()
-        for row in csv_rows:
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-    (out / "table2.md").write_text("\n".join(lines))
+        for seed, (rows, _, _) in per_seed.items():
+            for row in table2(rows):
+                values = {"seed": seed, "approach": row["approach"], "accuracy": row["accuracy_pct"],
+                          "accuracy_variation": row["accuracy_variation_pct"], "area_mm2": row["area_mm2"],
+                          "edp_js": row["edp_js"], "tops": row["tops"], "tops_per_w": row["tops_per_w"]}
+                writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()})
+    (out / "table2.md").write_text(results_markdown(per_seed, budget, command))
     (out / "table2.json").write_text(json.dumps({str(seed): {"rows": table2(rows), "summaries": summaries}
                                                  for seed, (rows, _, summaries) in per_seed.items()}, indent=2, default=str))
     paths.update(csv=out / "table2.csv", markdown=out / "table2.md")
@@ -253,14 +269,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
         per_seed[seed] = (pick_rows(histories), histories, summaries)
     command = "python -m uv run python scripts/reproduce_table2.py " + " ".join(
         [f"--budget {args.budget}", f"--seeds {','.join(map(str, seeds))}", *(["--docs"] if args.docs else []), *args.overrides])
-    paths = write_results(per_seed, out, args.budget, command, out)
-    if args.docs:
-        docs = ROOT / "docs"
-        write_results(per_seed, out, args.budget, command, docs / "figures" / f"table2_{args.budget}",
-                      link_prefix=f"figures/table2_{args.budget}/")
-        (docs / "results.md").write_text((out / "table2.md").read_text() + RESULTS_FOOTER)
-        (docs / "table2.csv").write_text((out / "table2.csv").read_text())
-        write_results(per_seed, out, args.budget, command, out)  # the output folder's copy links its own plots
+    paths = write_results(per_seed, out, args.budget, command)
+    if args.docs:  # the same page, linking copies of the same plots
+        docs = DOCS
+        figures = docs / "figures" / f"table2_{args.budget}"
+        figures.mkdir(parents=True, exist_ok=True)
+        for name, path in paths.items():
+            if name.startswith(("pareto_", "seed")):
+                shutil.copy2(path, figures / path.name)
+        (docs / "results.md").write_text(results_markdown(per_seed, args.budget, command,
+                                                          link_prefix=f"figures/table2_{args.budget}/") + RESULTS_FOOTER)
+        shutil.copy2(paths["csv"], docs / "table2.csv")
     print((out / "table2.md").read_text())
     return paths
 

@@ -68,9 +68,15 @@ def test_smallest_budget_end_to_end(tmp_path):
     sw_row = next(row for row in rows if row["approach"] == "NACIM_sw")
     assert float(sw_row["accuracy_variation"]) == pytest.approx(best_sw)
 
-    # a second call reuses the finished histories (nothing is trained again)
+    # a second call reuses the finished histories (nothing is trained again); --docs writes the same page
     before = {mode: len(h) for mode, h in histories.items()}
-    script.main(["--budget", "tiny", "--out", str(tmp_path), "logger=none", "search.chance_margin=null"])
+    script.DOCS = tmp_path / "docs"
+    script.main(["--budget", "tiny", "--out", str(tmp_path), "--docs", "logger=none", "search.chance_margin=null"])
+    page = (tmp_path / "docs" / "results.md").read_text()
+    assert "written by `scripts/reproduce_table2.py --docs`" in page
+    assert (tmp_path / "docs" / "table2.csv").read_text() == paths["csv"].read_text()
+    for link in ("figures/table2_tiny/seed0_pareto_edp.png", "figures/table2_tiny/seed0_pareto_area_mm2.png"):
+        assert f"({link})" in page and (tmp_path / "docs" / link).stat().st_size > 1000
     for mode in before:
         with HistoryStore.open_readonly(str(tmp_path / "seed0" / mode / "history.sqlite")) as store:
             assert len([r for r in store.records() if r.status == "ok"]) == before[mode]
