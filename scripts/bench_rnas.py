@@ -57,6 +57,22 @@ def changes(space, parent: dict, candidate: dict) -> str:
     return ", ".join(diff) if diff else "(specification)"
 
 
+def ptbnas_parent(full, history: Path, rank: int) -> tuple[dict, str]:
+    """(design, checkpoint) of a NACIM search's fine-tuned ptbNAS architecture of ``rank`` (``topk_finetune/<rank>``)."""
+    from lightning_imc.search.history import HistoryStore
+
+    path = history / "history.sqlite" if history.is_dir() else history
+    if not path.is_file():
+        raise SystemExit(f"--parent-history: no history at {path} (a search.mode=nacim output folder or its history.sqlite)")
+    with HistoryStore.open_readonly(str(path)) as store:
+        records = [r for r in store.records() if r.phase == f"topk_finetune/{rank}" and r.ok and r.checkpoint_path]
+    if not records:
+        raise SystemExit(f"--parent-rank {rank}: {path} has no finished phase topk_finetune/{rank} with saved weights "
+                         "(search.mode=nacim with search.topk_finetune_epochs > 0 writes it)")
+    record = records[0]
+    return full.canonical(dict(full.default_candidate()) | dict(record.choices)), str(record.checkpoint_path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None, help="fashion_mnist (default when installed) or digits")
@@ -78,6 +94,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--parent-weights", default=None,
                         help="state_dict file of the fine-tuned parent: loaded when it exists, else written after training")
+    parser.add_argument("--parent-history", default=None,
+                        help="a search.mode=nacim output folder (or its history.sqlite): the parent is its fine-tuned "
+                             "ptbNAS architecture of rank --parent-rank (phase topk_finetune/<rank>), design and weights")
+    parser.add_argument("--parent-rank", type=int, default=0, help="which fine-tuned top-K architecture of --parent-history")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
@@ -91,7 +111,9 @@ def main() -> None:
     datamodule.setup("test")
     shape, classes = tuple(datamodule.input_shape), datamodule.num_classes
     full = get_space("rls")
-    parent = full.default_candidate()
+    parent, parent_checkpoint = full.default_candidate(), None
+    if args.parent_history:
+        parent, parent_checkpoint = ptbnas_parent(full, Path(args.parent_history), args.parent_rank)
     space = full.select_groups(("quantization", "circuit"), defaults=parent)  # rNAS: architecture, device fixed
     parent_codes = space.encode({k: v for k, v in parent.items() if k in space.names})
     cpu = torch.device("cpu")
@@ -102,7 +124,9 @@ def main() -> None:
     pl.seed_everything(args.seed, workers=True, verbose=False)
     imc = child_imc_config(variation="train", seed=args.seed)  # the search's child layers (conf/imc/noise_aware.yaml)
     seconds = 0.0
-    if args.parent_weights and Path(args.parent_weights).is_file():
+    if parent_checkpoint is not None:
+        weights = torch.load(parent_checkpoint, map_location="cpu", weights_only=True)
+    elif args.parent_weights and Path(args.parent_weights).is_file():
         weights = torch.load(args.parent_weights, map_location="cpu", weights_only=True)
     else:
         module = ChildModule(spec, imc, OptimizerConfig(name="adam", lr=3e-3, scheduler="cosine"))

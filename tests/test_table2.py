@@ -99,6 +99,34 @@ def test_claims_are_checked_one_by_one_on_hand_made_rows():
     assert [h for _, h, _ in script.claims({"QuantNAS": _Record(0.8, 0.5, 1e-9)})] == [None, None, None]
 
 
+class _HistoryRecord(_Record):
+    def __init__(self, phase: str, clean: float, chips: float, edp: float):
+        super().__init__(clean, chips, edp)
+        self.phase, self.status = phase, "ok"
+
+
+def test_failing_claims_are_explained_with_the_histories_figures():
+    script = _load_script()
+    quantnas = [_HistoryRecord("quantnas", 0.80, 0.78, 2e-9), _HistoryRecord("quantnas", 0.82, 0.76, 4e-9),
+                _HistoryRecord("quantnas", 0.85, 0.84, 6e-9)]
+    nacim = [_HistoryRecord("ptbnas", 0.70, 0.60, 1e-9), _HistoryRecord("rnas/0", 0.80, 0.70, 3e-9),
+             _HistoryRecord("rnas/0", 0.79, 0.69, 1.5e-9)]
+    named = {"QuantNAS": quantnas[2], "NACIM_sw": nacim[1], "NACIM_hw": nacim[2]}
+    why = script.why_claims_fail(named, {"quantnas": quantnas, "ptbnas": [], "nacim": nacim})
+    assert len(why) == 2  # claim 3 holds: 6e-9 / 1.5e-9 = 4x better EDP, 1 point below NACIM_sw
+    # claim 1: QuantNAS's design loses 1 point; the median of 2, 6 and 1 is 2; no collapse
+    assert "loses 1.00 points on chips (the median of its 3 children: 2.00" in why[0] and "does not collapse" in why[0]
+    # claim 2: NACIM_sw loses 10 points; the first phase's one child loses 10 as well
+    assert "loses 10.00 points under variation" in why[1] and "loses 10.00 (1 children)" in why[1]
+    # claim 3 with a NACIM_hw of 5e-9 J·s (1.2x) 10 points below NACIM_sw: both parts miss
+    named["NACIM_hw"] = _HistoryRecord("rnas/0", 0.70, 0.60, 5e-9)
+    why = script.why_claims_fail(named, {"quantnas": quantnas, "ptbnas": [], "nacim": nacim + [named["NACIM_hw"]]})
+    assert len(why) == 3 and "1.20× better than QuantNAS's" in why[2] and "1.50× the median EDP" in why[2]
+    assert "reaches 4.00×" in why[2] and "10.00 points below NACIM_sw" in why[2]
+    holding = {"QuantNAS": _Record(0.85, 0.10, 4e-9), "NACIM_sw": _Record(0.74, 0.72, 3e-9), "NACIM_hw": _Record(0.73, 0.70, 1e-9)}
+    assert script.why_claims_fail(holding, {"quantnas": [], "nacim": []}) == []
+
+
 @pytest.mark.parametrize("text", ["", "a", "0,0", "-1", "1,x"])
 def test_bad_seed_lists_are_refused_with_the_value(text):
     script = _load_script()
