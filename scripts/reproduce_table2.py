@@ -142,6 +142,12 @@ def _loss_points(record: Any) -> float:
     return 100 * (float(clean) - float(chips)) if clean is not None and chips is not None else float("nan")
 
 
+def children_seconds(records: list[Any]) -> float:
+    """Wall time (s) the method's children took, training and judging, summed over its history: unlike
+    the span of the run, it does not count pauses between resumed runs."""
+    return sum(max(0.0, float(r.finished_at) - float(r.started_at)) for r in records)
+
+
 def why_claims_fail(named: dict[str, Any], histories: dict[str, list[Any]]) -> list[str]:
     """For each claim that fails on one seed, the measured facts that explain it (markdown bullets).
 
@@ -162,7 +168,9 @@ def why_claims_fail(named: dict[str, Any], histories: dict[str, list[Any]]) -> l
         if loss < CLAIM_SW_OVER_QUANTNAS_PP:
             text += (" The variation-unaware design does not collapse: with each layer's weights scaled to its "
                      "format's range, the 4-bit ReRAM's variation costs a network trained without it a few points, "
-                     "not its function, so noise-aware search has no more than that to win back.")
+                     "not its function, so noise-aware search has no more than that to win back. "
+                     "`scripts/collapse_by_weight_mapping.py --history <out>/seed<s>/quantnas` trains the same design "
+                     "under the paper's absolute formats for comparison (see the README's results).")
         text += (f" NACIM_sw's clean accuracy is {100 * float(sw.metrics['accuracy_clean']):.2f}% against "
                  f"QuantNAS's {100 * float(q.metrics['accuracy_clean']):.2f}%.")
         lines.append(text)
@@ -218,10 +226,17 @@ def _seed_section(seed: int, rows: list[tuple[str, Any]], histories: dict[str, l
                 f" ({100 * ci[0]:.2f}–{100 * ci[1]:.2f})" if isinstance(ci, (list, tuple)) and len(ci) == 2 else "")
             lines.append(f"| {label} | {row['accuracy_variation_pct']:.2f} | {text} |")
         lines.append("")
-    if "QuantNAS" in named and "NACIM_hw" in named:
-        q, h = named["QuantNAS"].metrics["hardware"], named["NACIM_hw"].metrics["hardware"]
-        lines += [f"NACIM_hw against QuantNAS: {ratio(q['area_mm2'], h['area_mm2']):.3g}× less area, "
-                  f"{ratio(q['edp'], h['edp']):.3g}× better EDP (paper, CIFAR-10: 1.82× and 3.66×).", ""]
+    paper = {"QuantNAS": "1.82× less area, 3.66× better EDP", "ptbNAS": "14.01% less area, 1.89× better EDP",
+             "NACIM_sw": "9.64% less area, 1.70× better EDP"}
+    for baseline, figures in paper.items():  # the paper's figures, as section V-B words them
+        if baseline in named and "NACIM_hw" in named:
+            b, h = named[baseline].metrics["hardware"], named["NACIM_hw"].metrics["hardware"]
+            same = ", the same design" if named[baseline].key == named["NACIM_hw"].key else ""
+            area = ratio(b["area_mm2"], h["area_mm2"])
+            area_text = f"{area:.3g}× less area" if area >= 1 else f"{1 / area:.3g}× more area"
+            lines.append(f"- NACIM_hw against {baseline}: {area_text}, {ratio(b['edp'], h['edp']):.3g}× better EDP{same} "
+                         f"(paper, CIFAR-10: {figures}).")
+    lines.append("")
     if "QuantNAS" in named:
         m = named["QuantNAS"].metrics
         lines += [f"QuantNAS's design: {100 * m['accuracy_clean']:.2f}% without variation → "
@@ -232,14 +247,13 @@ def _seed_section(seed: int, rows: list[tuple[str, Any]], histories: dict[str, l
     why = why_claims_fail(named, histories)
     if why:
         lines += ["", "Why:", "", *why]
-    lines += ["", "| approach | phase | index | key | reward | children in the method's history | child-epochs of the method | wall time (s) |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| approach | phase | index | key | reward | children in the method's history | child-epochs of the method | "
+              "the children's wall time (s) |", "|---|---|---|---|---|---|---|---|"]
     mode_of = {label: mode for label, mode in METHODS}
     for label, record in rows:
         mode = mode_of.get(label.split("_")[0], "nacim")
         lines.append(f"| {label} | {record.phase} | {record.index} | `{record.key}` | {record.reward:.4f} | "
-                     f"{len(histories[mode])} | {child_epochs(histories[mode])} | "
-                     f"{summaries.get(mode, {}).get('wall_seconds', float('nan')):.0f} |")
+                     f"{len(histories[mode])} | {child_epochs(histories[mode])} | {children_seconds(histories[mode]):.0f} |")
     plots = [f"[{metric}]({link_prefix}seed{seed}_pareto_{metric}.png)" for metric in PARETO_METRICS]
     lines += ["", "Pareto fronts of accuracy with variation (every method's points): " + ", ".join(plots) + ".", "",
               f"![accuracy with variation vs EDP, seed {seed}]({link_prefix}seed{seed}_pareto_edp.png)", ""]
@@ -261,10 +275,22 @@ def plot_seeds(per_seed: PerSeed, figures: Path) -> dict[str, Path]:
     return paths
 
 
+def budget_description(budget: str) -> str:
+    """The budget as its experiment file (``conf/experiment/table2_<budget>.yaml``) describes it in its header comment."""
+    path = ROOT / "conf" / "experiment" / f"table2_{budget}.yaml"
+    header = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+        if not line.startswith("#"):
+            break
+        if not line.startswith("# @package"):
+            header.append(line.lstrip("#").strip())
+    return f"Budget (`conf/experiment/table2_{budget}.yaml`): " + " ".join(header) if header else f"Budget: `{budget}`."
+
+
 def results_markdown(per_seed: PerSeed, budget: str, command: str, link_prefix: str = "") -> str:
     """The page over all seeds; plots are linked as ``<link_prefix>seed<s>_pareto_<metric>.png``."""
     lines = [f"# Table II reproduction (budget `{budget}`, seeds {', '.join(map(str, per_seed))})", "",
-             f"Command: `{command}`", "",
+             f"Command: `{command}`", "", budget_description(budget), "",
              "Every number below is read from the methods' `history.sqlite` files (`<out>/seed<s>/<method>/`); "
              "`scripts/search_report.py <out>/seed<s>/<method>` prints each in full. Accuracy with variation: "
              "the mean over the same Monte-Carlo chips for every design ± the half-width of its 95% interval.", ""]
@@ -293,7 +319,8 @@ def write_results(per_seed: PerSeed, out: Path, budget: str, command: str) -> di
                 values = {"seed": seed, "approach": row["approach"], "accuracy": row["accuracy_pct"],
                           "accuracy_variation": row["accuracy_variation_pct"], "area_mm2": row["area_mm2"],
                           "edp_js": row["edp_js"], "tops": row["tops"], "tops_per_w": row["tops_per_w"]}
-                writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in values.items()})
+                writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else f"{v:.6g}" if isinstance(v, float) else v)
+                                 for k, v in values.items()})
     (out / "table2.md").write_text(results_markdown(per_seed, budget, command))
     (out / "table2.json").write_text(json.dumps({str(seed): {"rows": table2(rows), "summaries": summaries}
                                                  for seed, (rows, _, summaries) in per_seed.items()}, indent=2, default=str))
