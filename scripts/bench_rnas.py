@@ -14,6 +14,9 @@ search's ``rnas_input_calibration_batches``), an optional BatchNorm re-estimatio
 same ``--chips`` Monte-Carlo chips and with the chip model (EDP, J·s). The reward that picks the
 incumbent is NACIM's formula (3): ``alpha·accuracy + (1 − alpha)·F(latency, energy, area)``.
 
+``--parent-history <a search.mode=nacim output folder>`` starts instead from that search's fine-tuned ptbNAS
+architecture of rank ``--parent-rank`` (phase ``topk_finetune/<rank>``): its design, formats and weights.
+
 Run: ``uv run python scripts/bench_rnas.py [--epochs 4] [--finetune-epochs 2] [--proposals 24]``.
 Prints one row per proposal (changes from the parent, accuracy on chips, EDP, EDP gain), and as its LAST
 line one JSON object with ``median_proposal_gap_points`` (parent's accuracy on chips − the median

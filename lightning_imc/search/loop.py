@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .evaluate import ChildJob, ContextFactory, child_seed, run_child_job
-from .evaluate import ChildJob, child_seed, run_child_job
 from .neighbourhood import NeighbourhoodProposer
 
 __all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "SearchInputError",
