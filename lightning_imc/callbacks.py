@@ -37,6 +37,7 @@ __all__ = [
     "hardware_metrics",
     "estimate_reward_bounds",
     "log_metrics",
+    "layer_cost_shares",
 ]
 
 
@@ -218,6 +219,23 @@ def hardware_metrics(report: Any) -> dict[str, float]:
         "tops_per_w": report.tops_per_w,
         "edp": report.edp_js,
     }
+
+
+def layer_cost_shares(report: Any) -> list[float]:
+    """Each layer's share of the chip's cost, ``(E_i / ΣE + L_i / ΣL) / 2`` (dimensionless, sums to 1).
+
+    ``E_i`` (J) and ``L_i`` (s) are the layer's energy and latency in the
+    :class:`~lightning_imc.hardware.HardwareReport` (``report.layers``, in network order). For a small
+    change of one layer, the relative change of EDP = energy × latency is ``dE_i/ΣE + dL_i/ΣL``; the share
+    says where a change can move EDP most. rNAS uses it to pick which layers to mutate
+    (``search.rnas_cost_share``).
+    """
+    energy = [max(0.0, float(layer.energy_j)) for layer in report.layers]
+    latency = [max(0.0, float(layer.latency_s)) for layer in report.layers]
+    total_e, total_l = sum(energy), sum(latency)
+    if total_e <= 0 or total_l <= 0:
+        return [1.0 / len(energy)] * len(energy) if energy else []
+    return [(e / total_e + l / total_l) / 2 for e, l in zip(energy, latency)]
 
 
 class HardwareMetricsCallback(pl.Callback):

@@ -112,6 +112,9 @@ class SearchSettings:
         rnas_neighbourhood_share: Share of rNAS proposals (after the specification) that mutate a few
             layers of the best design so far; the rest come from the controller (0: controller only).
         rnas_mutation_units: Most layers (or circuit/device groups) one such mutation changes.
+        rnas_cost_share: Share of those mutations' unit picks drawn in proportion to each layer's share of
+            the parent's chip cost (``(E_i/ΣE + L_i/ΣL)/2``, recorded as ``layer_cost_shares``); the rest
+            are uniform over the layers and the circuit (0: all uniform).
         rnas_input_calibration_batches: Unlabelled batches from which an rNAS proposal's calibrated input
             ranges are set again for its own input formats (the least-error range depends on the bits;
             a programming-time step, like the weight scale; 0: keep the parent's ranges).
@@ -141,6 +144,7 @@ class SearchSettings:
     topk_finetune_epochs: int = 2
     rnas_neighbourhood_share: float = 0.75
     rnas_mutation_units: int = 2
+    rnas_cost_share: float = 0.0
     rnas_input_calibration_batches: int = 4
     rnas_bn_batches: int = 0
     finetune_baselines: bool = False
@@ -464,9 +468,10 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
     if not isinstance(search.finetune_baselines, bool):
         raise ConfigError(f"search.finetune_baselines={search.finetune_baselines!r}; must be true or false")
-    share = search.rnas_neighbourhood_share
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        raise ConfigError(f"search.rnas_neighbourhood_share={share!r}; must be a number in [0, 1]")
+    for key in ("rnas_neighbourhood_share", "rnas_cost_share"):
+        share = getattr(search, key)
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise ConfigError(f"search.{key}={share!r}; must be a number in [0, 1]")
     if search.reward_alpha is not None and not (isinstance(search.reward_alpha, (int, float)) and 0 <= search.reward_alpha <= 1):
         raise ConfigError(f"search.reward_alpha={search.reward_alpha!r}; must be a number in [0, 1] or null")
     controller = _section(cfg, "controller") or {"name": "random"}

@@ -37,12 +37,13 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from lightning_imc.callbacks import HardwareMetricsCallback, estimate_reward_bounds, hardware_metrics, measure_on_chips
+from lightning_imc.callbacks import (HardwareMetricsCallback, estimate_reward_bounds, hardware_metrics, layer_cost_shares,
+                                     measure_on_chips)
 from lightning_imc.data import FashionMNISTDataModule, get_datamodule
 from lightning_imc.layers import calibrate_input_ranges, reestimate_batchnorm_under_variation
 from lightning_imc.models import ChildModule, OptimizerConfig, child_imc_config
 from lightning_imc.reward import RewardConfig, compute_reward
-from lightning_imc.search.neighbourhood import NeighbourhoodProposer, changed_units
+from lightning_imc.search.neighbourhood import NeighbourhoodProposer, changed_units, cost_unit_weights
 from lightning_imc.space import get_space, to_child
 
 
@@ -88,6 +89,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4, help="proposals per batch (the incumbent moves between batches)")
     parser.add_argument("--share", type=float, default=0.75, help="share of mutations of the incumbent")
     parser.add_argument("--max-units", type=int, default=2, help="most layers/groups one mutation changes")
+    parser.add_argument("--cost-share", type=float, default=0.0,
+                        help="share of unit picks by each layer's share of the parent's chip cost (search.rnas_cost_share)")
     parser.add_argument("--calib-batches", type=int, default=4,
                         help="unlabelled batches that set each proposal's input ranges for its formats (0: the parent's)")
     parser.add_argument("--bn-batches", type=int, default=0, help="BatchNorm re-estimation under variation (0: off)")
@@ -168,18 +171,21 @@ def main() -> None:
         hw = hardware_metrics(report)
         reward = compute_reward(figures["accuracy_variation"], hw, reward_config).reward
         return {"chips": figures["accuracy_variation"], "clean": figures["accuracy_clean"], "edp": hw["edp"],
-                "area": hw["area_mm2"], "reward": reward}
+                "area": hw["area_mm2"], "reward": reward, "layer_cost_shares": layer_cost_shares(report)}
 
     start = time.perf_counter()
     parent_raw = judge(parent, transfer=False)
     print(f"{data}: {args.train_samples} training images, parent {args.epochs}+{args.finetune_epochs} epochs "
           f"({seconds:.0f} s), {args.chips} chips on {args.eval_samples} images, {args.proposals} proposals, "
-          f"share {args.share}, input calibration {args.calib_batches} batches, BN re-estimation {args.bn_batches} batches, "
+          f"share {args.share}, cost share {args.cost_share}, input calibration {args.calib_batches} batches, BN re-estimation {args.bn_batches} batches, "
           f"alpha {args.alpha}", flush=True)
     print(f"parent as trained: clean {parent_raw['clean']:.4f}  chips {parent_raw['chips']:.4f}  "
           f"EDP {parent_raw['edp']:.3e} J·s  area {parent_raw['area']:.3f} mm²", flush=True)
 
-    proposer = NeighbourhoodProposer(space, parent_codes, share=args.share, max_units=args.max_units, seed=args.seed)
+    unit_weights = cost_unit_weights(space, parent_raw["layer_cost_shares"], args.cost_share)  # as the search does
+    print("layer shares of the parent's chip cost: " + " ".join(f"{v:.2f}" for v in parent_raw["layer_cost_shares"]), flush=True)
+    proposer = NeighbourhoodProposer(space, parent_codes, share=args.share, max_units=args.max_units, seed=args.seed,
+                                     unit_weights=unit_weights)
     global_rng = random.Random(args.seed + 1)
 
     def uniform(n: int) -> list[list[int]]:

@@ -27,7 +27,8 @@ from lightning_imc.layers import (
     variation_mode,
 )
 from lightning_imc.models import build_network, child_imc_config
-from lightning_imc.search.neighbourhood import NeighbourhoodProposer, changed_units, mutate, mutation_units
+from lightning_imc.search.neighbourhood import (NeighbourhoodProposer, changed_units, cost_unit_weights, mutate,
+                                               mutation_units)
 from lightning_imc.space import get_space, to_child
 
 N_CHIPS = 8
@@ -177,3 +178,49 @@ def test_neighbourhood_follows_the_best_design_and_keeps_the_controller_reachabl
     assert 5 <= from_controller <= 35  # about half of 40 come from the controller (global search)
     with pytest.raises(ValueError, match="rnas_neighbourhood_share"):
         NeighbourhoodProposer(space, spec, share=1.5)
+
+
+def test_cost_guided_mutations_go_where_the_cost_is_and_keep_every_unit_reachable():
+    space = _rnas_space()
+    spec = [0] * len(space.names)
+    units = mutation_units(space)
+    # layer 4 holds all the cost; half the picks follow the cost, half are uniform over the 9 units
+    weights = cost_unit_weights(space, [0, 0, 0, 1, 0, 0, 0, 0], 0.5)
+    assert weights is not None and abs(sum(weights) - 1) < 1e-12
+    assert weights[3] == pytest.approx(0.5 + 0.5 / 9) and weights[0] == weights[-1] == pytest.approx(0.5 / 9)
+    rng = random.Random(0)
+    picks = [changed for changed in (
+        [k for k, unit in enumerate(units) if any(m[i] != spec[i] for i in unit)]
+        for m in (mutate(space, spec, rng, max_units=1, units=units, unit_weights=weights) for _ in range(3000)))]
+    share_layer4 = sum(p == [3] for p in picks) / len(picks)
+    assert abs(share_layer4 - (0.5 + 0.5 / 9)) < 0.04  # binomial sd ~0.009
+    circuit = sum(p == [8] for p in picks) / len(picks)
+    assert 0.03 < circuit < 0.09  # still reachable: 1/18 expected
+    # uniform when off, without shares, or with a share per layer missing
+    assert cost_unit_weights(space, [1] * 8, 0.0) is None
+    assert cost_unit_weights(space, None, 0.5) is None and cost_unit_weights(space, [1] * 7, 0.5) is None
+    with pytest.raises(ValueError, match="rnas_cost_share"):
+        cost_unit_weights(space, [1] * 8, 1.5)
+    with pytest.raises(ValueError, match="unit_weights"):
+        NeighbourhoodProposer(space, spec, unit_weights=[1.0] * 3)
+    with pytest.raises(ValueError, match="unit_weights"):
+        mutate(space, spec, rng, unit_weights=[1.0] * 3)
+
+
+def test_layer_cost_shares_split_energy_and_latency_equally():
+    from types import SimpleNamespace
+
+    from lightning_imc.callbacks import layer_cost_shares
+
+    report = SimpleNamespace(layers=[SimpleNamespace(energy_j=1e-6, latency_s=1e-5),
+                                     SimpleNamespace(energy_j=3e-6, latency_s=1e-5)])
+    assert layer_cost_shares(report) == pytest.approx([(0.25 + 0.5) / 2, (0.75 + 0.5) / 2])
+
+
+def test_a_setting_added_later_at_its_default_leaves_old_histories_resumable():
+    from lightning_imc.search.loop import ADDED_SEARCH_SETTINGS, search_fingerprint
+
+    base = {"search": {"mode": "nacim", "seed": 0}}
+    assert ADDED_SEARCH_SETTINGS["rnas_cost_share"] == 0.0
+    assert search_fingerprint({"search": dict(base["search"], rnas_cost_share=0.0)}) == search_fingerprint(base)
+    assert search_fingerprint({"search": dict(base["search"], rnas_cost_share=0.5)})["search"]["rnas_cost_share"] == 0.5

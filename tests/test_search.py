@@ -235,7 +235,7 @@ def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
     summary = run(compose_config(tmp_path, *SMALL, "search.mode=nacim", "controller=evolution",
                                  "controller.population_size=4", "controller.sample_size=2", "search.episodes=4",
                                  "search.batch_size=2", "search.top_k=1", "search.rnas_steps=3",
-                                 "search.finetune_epochs=1", "search.topk_finetune_epochs=1"))
+                                 "search.finetune_epochs=1", "search.topk_finetune_epochs=1", "search.rnas_cost_share=0.5"))
     # the paper's order: ptbNAS -> fine-tune the top-K -> rNAS on the fine-tuned weights -> fine-tune
     assert summary["phases"] == ["ptbnas", "topk_finetune/0", "rnas/0", "finetune"]
     assert summary["n_ok"] + summary["n_failed"] == 4 + 1 + 3 + 1
@@ -253,6 +253,8 @@ def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
              for r in rnas}
     assert len(archs) == 1  # one fixed architecture per rNAS phase
     assert any(r.checkpoint_path for r in ptb.values())
+    shares = tuned[0].metrics["layer_cost_shares"]  # what steered rNAS's cost-guided mutations
+    assert len(shares) == 8 and abs(sum(shares) - 1) < 1e-9 and min(shares) >= 0
 
 
 def _cli(out: Path, *overrides: str, **popen):

@@ -130,7 +130,8 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
     import pytorch_lightning as pl
     import torch
 
-    from ..callbacks import EpochCurves, HardwareMetricsCallback, hardware_metrics, measure_on_chips, unlabelled_batches
+    from ..callbacks import (EpochCurves, HardwareMetricsCallback, hardware_metrics, layer_cost_shares, measure_on_chips,
+                             unlabelled_batches)
     from ..console import quiet_lightning
     from ..models import ChildModule
     from ..reward import compute_reward
@@ -224,6 +225,7 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         _, chip, report = hardware.evaluate_module(module.network.cpu(), spec)
         metrics = dict(figures)
         metrics["hardware"] = hardware_metrics(report)
+        metrics["layer_cost_shares"] = layer_cost_shares(report)  # where rNAS may mutate (search.rnas_cost_share)
         metrics["repairs"] = list(spec.repairs)
         if job.train_epochs > 0:
             metrics["curves"] = curves.points

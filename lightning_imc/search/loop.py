@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .evaluate import ChildJob, ContextFactory, child_seed, run_child_job
-from .neighbourhood import NeighbourhoodProposer
+from .neighbourhood import NeighbourhoodProposer, cost_unit_weights
 
 __all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "SearchInputError",
            "search_fingerprint", "devices_with_variation"]
@@ -142,6 +142,11 @@ def child_threads(executor: Any) -> int:
     return int(torch.get_num_threads())
 
 
+#: ``search`` settings added after histories were written, with the value that means "as before they
+#: existed": at that value they are left out of the fingerprint, so older histories still resume.
+ADDED_SEARCH_SETTINGS: dict[str, Any] = {"rnas_cost_share": 0.0}
+
+
 def search_fingerprint(config: Mapping[str, Any], threads: int | None = None) -> dict[str, Any]:
     """What identifies a search: the resolved config without paths, logging, executor and resume flag,
     plus what changes a child's result without being a setting of the search (``reproducibility``:
@@ -156,6 +161,9 @@ def search_fingerprint(config: Mapping[str, Any], threads: int | None = None) ->
     fingerprint["trainer"] = trainer
     search = dict(fingerprint.get("search") or {})
     search.pop("resume", None)
+    for key, default in ADDED_SEARCH_SETTINGS.items():  # at their default, the search they describe is unchanged
+        if key in search and search[key] == default:
+            search.pop(key)
     fingerprint["search"] = search
     return json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
 
@@ -362,7 +370,10 @@ class Search:
     def _candidate_from_config(self) -> Any:
         return self.space.default_candidate() if self.candidate is None else self.candidate
 
-    def _rnas_for(self, candidate: Any, checkpoint: str | None, phase: str, steps: int) -> list[Any]:
+    def _rnas_for(self, candidate: Any, checkpoint: str | None, phase: str, steps: int,
+                  layer_shares: Sequence[float] | None = None) -> list[Any]:
+        """rNAS around ``candidate`` on its saved weights; ``layer_shares``: its layers' shares of the chip
+        cost (its record's ``layer_cost_shares``), which steer ``search.rnas_cost_share`` of the mutations."""
         if not checkpoint or not Path(checkpoint).is_file():
             raise SearchInputError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
                                    "state_dict file of the candidate's trained network")
@@ -372,7 +383,8 @@ class Search:
         search = self.settings.search
         proposer = NeighbourhoodProposer(space, initial, share=float(search.rnas_neighbourhood_share),
                                          max_units=int(search.rnas_mutation_units),
-                                         seed=child_seed(self.settings.seed, phase, -2))
+                                         seed=child_seed(self.settings.seed, phase, -2),
+                                         unit_weights=cost_unit_weights(space, layer_shares, float(search.rnas_cost_share)))
         extra = {"input_calibration_batches": int(search.rnas_input_calibration_batches)}
         if search.rnas_bn_batches:
             extra["bn_reestimate_batches"] = int(search.rnas_bn_batches)
@@ -393,15 +405,16 @@ class Search:
         self.store.set_meta("nacim/top_k", [record.key for record in top])
         for rank, record in enumerate(top):
             candidate = self.space.canonical(record.choices)
-            checkpoint = record.checkpoint_path
+            checkpoint, parent = record.checkpoint_path, record
             if search.topk_finetune_epochs > 0:  # the paper fine-tunes its top-K before rNAS (section V-A)
                 tuned = self._finetune([record], f"topk_finetune/{rank}", search.topk_finetune_epochs,
                                        MODE_SWITCHES["ptbnas"])
                 phases[f"topk_finetune/{rank}"] = tuned
                 ok = [r for r in tuned if r.status == "ok" and r.checkpoint_path]
-                checkpoint = ok[0].checkpoint_path if ok else checkpoint
+                checkpoint, parent = (ok[0].checkpoint_path, ok[0]) if ok else (checkpoint, parent)
             phase = f"rnas/{rank}"
-            phases[phase] = self._rnas_for(candidate, checkpoint, phase, search.rnas_steps)
+            phases[phase] = self._rnas_for(candidate, checkpoint, phase, search.rnas_steps,
+                                           layer_shares=parent.metrics.get("layer_cost_shares"))
         designs = sorted((r for p, rs in phases.items() if p.startswith("rnas/") for r in rs if r.status == "ok"),
                          key=lambda r: -r.reward)
         chosen: list[Any] = []

@@ -21,12 +21,13 @@ randomness is seeded by ``(seed, step)``, so a resumed search proposes exactly t
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["NeighbourhoodProposer", "mutation_units", "mutate", "changed_units"]
+__all__ = ["NeighbourhoodProposer", "mutation_units", "mutate", "changed_units", "cost_unit_weights", "unit_is_layer"]
 
 _LAYER_SUFFIX = re.compile(r"^(?P<stem>.+)_(?P<layer>\d+)$")
 
@@ -62,25 +63,77 @@ def _step(code: int, cardinality: int, ordered: bool, rng: random.Random) -> int
     return rng.choice(options)
 
 
+def unit_is_layer(space: Any, unit: Sequence[int]) -> bool:
+    """Whether a unit of :func:`mutation_units` is a layer (its names end in ``_<number>``)."""
+    return bool(unit) and _LAYER_SUFFIX.match(space.dimensions[unit[0]].name) is not None
+
+
+def cost_unit_weights(space: Any, layer_cost_shares: Sequence[float] | None, cost_share: float) -> list[float] | None:
+    """How often each unit of :func:`mutation_units` is picked: ``cost_share`` of the picks follow the
+    layers' shares of the design's cost, the rest are uniform over all units (so every unit, the circuit
+    included, stays reachable).
+
+    ``layer_cost_shares`` has one non-negative entry per layer unit, in order (e.g.
+    :func:`~lightning_imc.callbacks.layer_cost_shares` of the design's chip). ``None`` (uniform picks) when
+    ``cost_share`` is 0, when no shares are given, or when their number is not the number of layer units.
+
+    >>> from lightning_imc.space import rls
+    >>> space = rls().select_groups(("quantization", "circuit"))
+    >>> [round(w, 4) for w in cost_unit_weights(space, [1, 0, 0, 0, 0, 0, 0, 1], 0.5)]
+    [0.3056, 0.0556, 0.0556, 0.0556, 0.0556, 0.0556, 0.0556, 0.3056, 0.0556]
+    """
+    if not 0.0 <= float(cost_share) <= 1.0:
+        raise ValueError(f"search.rnas_cost_share={cost_share!r}; must be in [0, 1]")
+    units = mutation_units(space)
+    layers = [i for i, unit in enumerate(units) if unit_is_layer(space, unit)]
+    if not cost_share or layer_cost_shares is None or len(layer_cost_shares) != len(layers):
+        return None
+    shares = [float(v) for v in layer_cost_shares]
+    if any(not math.isfinite(v) or v < 0 for v in shares) or sum(shares) <= 0:
+        return None
+    weights = [(1.0 - cost_share) / len(units)] * len(units)
+    for unit, value in zip(layers, shares):
+        weights[unit] += cost_share * value / sum(shares)
+    return weights
+
+
+def _weighted_sample(rng: random.Random, population: list[Any], weights: list[float], count: int) -> list[Any]:
+    """``count`` distinct items, each draw in proportion to the weights of those left."""
+    items, left, chosen = list(population), list(weights), []
+    for _ in range(count):
+        index = rng.choices(range(len(items)), weights=left)[0] if sum(left) > 0 else rng.randrange(len(items))
+        chosen.append(items.pop(index))
+        left.pop(index)
+    return chosen
+
+
 def mutate(space: Any, codes: Sequence[int], rng: random.Random, max_units: int = 2,
-           units: Sequence[Sequence[int]] | None = None) -> list[int]:
+           units: Sequence[Sequence[int]] | None = None, unit_weights: Sequence[float] | None = None) -> list[int]:
     """``codes`` with ``1..max_units`` units changed (one or two active dimensions each, see module doc).
 
+    ``unit_weights`` (one per unit of ``units``): units are picked in proportion to them (without
+    replacement); ``None`` picks uniformly.
+
     Raises:
-        ValueError: ``max_units`` < 1.
+        ValueError: ``max_units`` < 1, or ``unit_weights`` not one per unit.
     """
     if max_units < 1:
         raise ValueError(f"max_units={max_units!r}; must be >= 1")
     units = list(units if units is not None else mutation_units(space))
+    if unit_weights is not None and len(unit_weights) != len(units):
+        raise ValueError(f"unit_weights has {len(unit_weights)} entries for {len(units)} units")
     dims = space.dimensions
     mask = space.active_mask(list(codes))
-    mutable = [[i for i in unit if mask[i] and dims[i].cardinality > 1] for unit in units]
-    mutable = [unit for unit in mutable if unit]
+    mutable_all = [[i for i in unit if mask[i] and dims[i].cardinality > 1] for unit in units]
+    keep = [k for k, unit in enumerate(mutable_all) if unit]
+    mutable = [mutable_all[k] for k in keep]
     new = list(codes)
     if not mutable:
         return new
     count = rng.randint(1, min(max_units, len(mutable)))
-    for unit in rng.sample(mutable, count):
+    picked = (rng.sample(mutable, count) if unit_weights is None
+              else _weighted_sample(rng, mutable, [float(unit_weights[k]) for k in keep], count))
+    for unit in picked:
         fields = rng.sample(unit, min(len(unit), 1 if rng.random() < 0.5 else 2))
         for i in fields:
             new[i] = _step(new[i], dims[i].cardinality, _ordered(dims[i].choices), rng)
@@ -102,6 +155,7 @@ class NeighbourhoodProposer:
         share: Fraction of proposals (after the specification) that are mutations, in [0, 1].
         max_units: Most units (layers, circuit) one mutation changes (>= 1).
         seed: Seed of the mutations (with the step, so every batch is reproducible).
+        unit_weights: How often each unit is picked (:func:`cost_unit_weights`); ``None``: uniformly.
     """
 
     space: Any
@@ -109,6 +163,7 @@ class NeighbourhoodProposer:
     share: float = 0.75
     max_units: int = 2
     seed: int = 0
+    unit_weights: Sequence[float] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.share) <= 1.0:
@@ -117,6 +172,12 @@ class NeighbourhoodProposer:
             raise ValueError(f"search.rnas_mutation_units={self.max_units!r}; must be >= 1")
         self.specification = [int(c) for c in self.specification]
         self._units = mutation_units(self.space)
+        if self.unit_weights is not None:
+            weights = [float(w) for w in self.unit_weights]
+            if len(weights) != len(self._units) or any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+                raise ValueError(f"NeighbourhoodProposer.unit_weights={self.unit_weights!r}: one finite weight >= 0 "
+                                 f"per unit ({len(self._units)}), not all 0")
+            self.unit_weights = weights
 
     def incumbent(self, told: Sequence[tuple[Sequence[int], float]]) -> list[int]:
         """The best told codes (first one on ties), the specification before anything is told."""
@@ -144,7 +205,7 @@ class NeighbourhoodProposer:
         seen = {tuple(c) for c, _ in told} | {tuple(p) for p in proposals if p is not None}
         for slot in local:
             for _ in range(16):
-                codes = mutate(self.space, centre, rng, self.max_units, self._units)
+                codes = mutate(self.space, centre, rng, self.max_units, self._units, self.unit_weights)
                 if tuple(codes) not in seen:
                     break
             proposals[slot] = codes
