@@ -5,8 +5,8 @@ Table II's first claim is that a network searched and trained without device var
 chip with it (the paper: 84.92% → 8.48%). This tool's child networks scale each layer's weights so that
 max|w| maps to the format's largest code (``weight_scaling="layer"``); NACIM's fixed-point formats are
 absolute (``weight_scaling="absolute"``: a Q1.3 weight has steps of 0.125 whatever the layer's weights
-are). The script takes one design (by default QuantNAS's Table II design of a ``reproduce_table2.py``
-output), trains it without variation under each mapping — inputs, data, epochs and seeds identical —
+are). The script takes one design (the best-reward design of the search output given with ``--history``,
+e.g. QuantNAS's Table II design of a ``reproduce_table2.py`` output), trains it without variation under each mapping — inputs, data, epochs and seeds identical —
 and judges both on the same Monte-Carlo chips of the paper's 4-bit ReRAM (σ = 0.8 level), with
 BatchNorm statistics settled on the final weights as the search does.
 

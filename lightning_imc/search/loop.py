@@ -411,7 +411,8 @@ class Search:
                                        MODE_SWITCHES["ptbnas"])
                 phases[f"topk_finetune/{rank}"] = tuned
                 ok = [r for r in tuned if r.status == "ok" and r.checkpoint_path]
-                checkpoint, parent = (ok[0].checkpoint_path, ok[0]) if ok else (checkpoint, parent)
+                if ok:  # rNAS starts from the fine-tuned weights and their chip's cost shares
+                    checkpoint, parent = ok[0].checkpoint_path, ok[0]
             phase = f"rnas/{rank}"
             phases[phase] = self._rnas_for(candidate, checkpoint, phase, search.rnas_steps,
                                            layer_shares=parent.metrics.get("layer_cost_shares"))

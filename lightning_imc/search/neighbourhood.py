@@ -88,12 +88,21 @@ def cost_unit_weights(space: Any, layer_cost_shares: Sequence[float] | None, cos
     layers = [i for i, unit in enumerate(units) if unit_is_layer(space, unit)]
     if not cost_share or layer_cost_shares is None or len(layer_cost_shares) != len(layers):
         return None
-    shares = [float(v) for v in layer_cost_shares]
-    if any(not math.isfinite(v) or v < 0 for v in shares) or sum(shares) <= 0:
+    shares = _usable_weights(layer_cost_shares)
+    if shares is None:
         return None
+    total = sum(shares)
     weights = [(1.0 - cost_share) / len(units)] * len(units)
     for unit, value in zip(layers, shares):
-        weights[unit] += cost_share * value / sum(shares)
+        weights[unit] += cost_share * value / total
+    return weights
+
+
+def _usable_weights(values: Sequence[float]) -> list[float] | None:
+    """``values`` as floats when they can weigh a draw (finite, >= 0, not all 0), else ``None``."""
+    weights = [float(v) for v in values]
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        return None
     return weights
 
 
@@ -173,8 +182,8 @@ class NeighbourhoodProposer:
         self.specification = [int(c) for c in self.specification]
         self._units = mutation_units(self.space)
         if self.unit_weights is not None:
-            weights = [float(w) for w in self.unit_weights]
-            if len(weights) != len(self._units) or any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+            weights = _usable_weights(self.unit_weights)
+            if weights is None or len(weights) != len(self._units):
                 raise ValueError(f"NeighbourhoodProposer.unit_weights={self.unit_weights!r}: one finite weight >= 0 "
                                  f"per unit ({len(self._units)}), not all 0")
             self.unit_weights = weights
