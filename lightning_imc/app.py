@@ -453,6 +453,13 @@ def run_search(prepared: Prepared, config: Mapping[str, Any], state: dict[str, A
         def on_phase(phase: str, size: int, promotion: bool) -> None:
             progress.phase_started(phase, size, planned_phase=not promotion)
 
+        def design_hardware(candidate: Mapping[str, Any]) -> dict[str, float]:  # the chip model alone, no training
+            from .space import to_child
+
+            return hardware.design_metrics(to_child(prepared.space, dict(candidate),
+                                                    input_shape=tuple(prepared.datamodule.input_shape),
+                                                    num_classes=prepared.datamodule.num_classes))
+
         executor = make_executor(settings)
         _reinstall_signal_handlers()  # Ray's driver installs its own SIGTERM handler
         start = time.perf_counter()
@@ -461,7 +468,8 @@ def run_search(prepared: Prepared, config: Mapping[str, Any], state: dict[str, A
         try:
             with progress:
                 phases = Search(config, settings, prepared.space, store, executor, reward, on_record,
-                                context_factory=child_context, candidate=prepared.candidate, on_phase=on_phase).run()
+                                context_factory=child_context, candidate=prepared.candidate, on_phase=on_phase,
+                                hardware_of=design_hardware).run()
                 progress.finish()
         finally:
             executor.close()

@@ -290,6 +290,15 @@ class HardwareMetricsCallback(pl.Callback):
             return network, result.chip, result.report
         return network, chip, evaluate(network, device, chip)
 
+    def design_metrics(self, spec: Any) -> dict[str, float]:
+        """:func:`hardware_metrics` of the chip for ``spec`` with its circuit settled as a child's would be,
+        from a freshly built network (the cost does not depend on the weights): milliseconds, no training."""
+        from .models import build_network  # local: models sits beside callbacks in the layer order
+
+        spec = self.settle_circuit(spec)
+        _, _, report = self.evaluate_module(build_network(spec).eval(), spec)
+        return hardware_metrics(report)
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         network, chip, report = self.evaluate_module(pl_module.network, pl_module.spec)
         metrics = hardware_metrics(report)

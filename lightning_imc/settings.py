@@ -115,6 +115,10 @@ class SearchSettings:
         rnas_cost_share: Share of those mutations' unit picks drawn in proportion to each layer's share of
             the parent's chip cost (``(E_i/ΣE + L_i/ΣL)/2``, recorded as ``layer_cost_shares``); the rest
             are uniform over the layers and the circuit (0: all uniform).
+        rnas_moves: How rNAS mutations are made: ``random`` (1..``rnas_mutation_units`` layers changed at
+            random) or ``cost_descent`` (each slot gets the untried single-field, one-step move of the best
+            design so far that the analytical chip model rates cheapest by the reward's hardware term;
+            accuracy is still measured on chips for every proposal).
         rnas_input_calibration_batches: Unlabelled batches from which an rNAS proposal's calibrated input
             ranges are set again for its own input formats (the least-error range depends on the bits;
             a programming-time step, like the weight scale; 0: keep the parent's ranges).
@@ -145,6 +149,7 @@ class SearchSettings:
     rnas_neighbourhood_share: float = 0.75
     rnas_mutation_units: int = 2
     rnas_cost_share: float = 0.0
+    rnas_moves: str = "random"
     rnas_input_calibration_batches: int = 4
     rnas_bn_batches: int = 0
     finetune_baselines: bool = False
@@ -468,6 +473,10 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
     if not isinstance(search.finetune_baselines, bool):
         raise ConfigError(f"search.finetune_baselines={search.finetune_baselines!r}; must be true or false")
+    from .search.neighbourhood import MOVES
+
+    if search.rnas_moves not in MOVES:
+        raise ConfigError(f"search.rnas_moves={search.rnas_moves!r}; allowed: {', '.join(MOVES)}")
     for key in ("rnas_neighbourhood_share", "rnas_cost_share"):
         share = getattr(search, key)
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:

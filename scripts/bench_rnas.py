@@ -5,7 +5,8 @@ layers of 36 3×3 filters, FC 128, Q1.3 weights, Q3.4 inputs, the paper's 4-bit 
 4-bit ADCs, 4 columns per ADC) is trained noise-aware on a Fashion-MNIST subset (scikit-learn's digits
 when Fashion-MNIST is not installed), then fine-tuned. rNAS then proposes ``--proposals`` quantization
 + circuit designs around it (:class:`~lightning_imc.search.neighbourhood.NeighbourhoodProposer`: the
-specification first, then mutations of a few layers of the best design so far, a share
+specification first, then mutations of a few layers of the best design so far — or, with
+``--moves cost_descent``, the untried one-step move the chip model rates cheapest — and a share
 ``1 - --share`` drawn uniformly from the whole space as the stand-in controller); each proposal gets the
 parent's weights as they are (no retraining: the per-layer weight scale makes the format mapping exact),
 its input ranges set again for its own input formats (``--calib-batches`` unlabelled batches, as the
@@ -27,6 +28,7 @@ within 1 point of the parent on chips; null when none is).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import statistics
@@ -43,7 +45,7 @@ from lightning_imc.data import FashionMNISTDataModule, get_datamodule
 from lightning_imc.layers import calibrate_input_ranges, reestimate_batchnorm_under_variation
 from lightning_imc.models import ChildModule, OptimizerConfig, child_imc_config
 from lightning_imc.reward import RewardConfig, compute_reward
-from lightning_imc.search.neighbourhood import NeighbourhoodProposer, changed_units, cost_unit_weights
+from lightning_imc.search.neighbourhood import MOVES, NeighbourhoodProposer, changed_units, cost_unit_weights
 from lightning_imc.space import get_space, to_child
 
 
@@ -91,6 +93,9 @@ def main() -> None:
     parser.add_argument("--max-units", type=int, default=2, help="most layers/groups one mutation changes")
     parser.add_argument("--cost-share", type=float, default=0.0,
                         help="share of unit picks by each layer's share of the parent's chip cost (search.rnas_cost_share)")
+    parser.add_argument("--moves", default="random", choices=MOVES,
+                        help="random mutations, or cost_descent: the untried one-step move the chip model rates "
+                             "cheapest (search.rnas_moves)")
     parser.add_argument("--calib-batches", type=int, default=4,
                         help="unlabelled batches that set each proposal's input ranges for its formats (0: the parent's)")
     parser.add_argument("--bn-batches", type=int, default=0, help="BatchNorm re-estimation under variation (0: off)")
@@ -177,15 +182,24 @@ def main() -> None:
     parent_raw = judge(parent, transfer=False)
     print(f"{data}: {args.train_samples} training images, parent {args.epochs}+{args.finetune_epochs} epochs "
           f"({seconds:.0f} s), {args.chips} chips on {args.eval_samples} images, {args.proposals} proposals, "
-          f"share {args.share}, cost share {args.cost_share}, input calibration {args.calib_batches} batches, BN re-estimation {args.bn_batches} batches, "
+          f"share {args.share}, cost share {args.cost_share}, moves {args.moves}, input calibration {args.calib_batches} batches, BN re-estimation {args.bn_batches} batches, "
           f"alpha {args.alpha}", flush=True)
     print(f"parent as trained: clean {parent_raw['clean']:.4f}  chips {parent_raw['chips']:.4f}  "
           f"EDP {parent_raw['edp']:.3e} J·s  area {parent_raw['area']:.3f} mm²", flush=True)
 
     unit_weights = cost_unit_weights(space, parent_raw["layer_cost_shares"], args.cost_share)  # as the search does
     print("layer shares of the parent's chip cost: " + " ".join(f"{v:.2f}" for v in parent_raw["layer_cost_shares"]), flush=True)
+    @functools.lru_cache(maxsize=None)
+    def efficiency_of(codes: tuple[int, ...]) -> float:  # the reward's hardware term F by the chip model alone
+        candidate = full.canonical(dict(parent) | dict(space.decode(list(codes))))
+        metrics = hardware.design_metrics(to_child(full, candidate, input_shape=shape, num_classes=classes))
+        return compute_reward(0.0, metrics, reward_config).hardware_efficiency
+
+    def hardware_efficiency(codes) -> float:
+        return efficiency_of(tuple(int(c) for c in codes))
+
     proposer = NeighbourhoodProposer(space, parent_codes, share=args.share, max_units=args.max_units, seed=args.seed,
-                                     unit_weights=unit_weights)
+                                     unit_weights=unit_weights, moves=args.moves, cost=hardware_efficiency)
     global_rng = random.Random(args.seed + 1)
 
     def uniform(n: int) -> list[list[int]]:

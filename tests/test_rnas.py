@@ -224,3 +224,68 @@ def test_a_setting_added_later_at_its_default_leaves_old_histories_resumable():
     assert ADDED_SEARCH_SETTINGS["rnas_cost_share"] == 0.0
     assert search_fingerprint({"search": dict(base["search"], rnas_cost_share=0.0)}) == search_fingerprint(base)
     assert search_fingerprint({"search": dict(base["search"], rnas_cost_share=0.5)})["search"]["rnas_cost_share"] == 0.5
+
+
+def _chip_cost(space):
+    """Codes → −log10(EDP) of the RLS child on the paper's chip, by the analytical model alone (higher: cheaper)."""
+    import math
+
+    from lightning_imc.callbacks import HardwareMetricsCallback
+
+    full, hardware, cache = get_space("rls"), HardwareMetricsCallback(), {}
+
+    def cost(codes):
+        key = tuple(codes)
+        if key not in cache:
+            candidate = full.canonical(dict(full.default_candidate()) | dict(space.decode(list(codes))))
+            metrics = hardware.design_metrics(to_child(full, candidate, input_shape=(1, 28, 28), num_classes=10))
+            cache[key] = -math.log10(metrics["edp"])
+        return cache[key]
+
+    return cost
+
+
+def test_cost_descent_proposes_the_cheapest_untried_single_moves_and_random_moves_are_unchanged():
+    space = _rnas_space()
+    spec = space.encode({k: v for k, v in get_space("rls").default_candidate().items() if k in space.names})
+    cost = _chip_cost(space)
+
+    def controller(n):
+        raise AssertionError("share 1: no controller proposals")
+
+    descent = NeighbourhoodProposer(space, spec, share=1.0, seed=3, moves="cost_descent", cost=cost)
+    batch = descent.ask(0, 4, [], controller)
+    assert batch[0] == spec
+    # every single-field one-step move, rated by the chip model: the batch takes the cheapest, in order
+    singles = []
+    for i, dim in enumerate(space.dimensions):
+        for target in (spec[i] - 1, spec[i] + 1):
+            if 0 <= target < dim.cardinality:
+                singles.append(spec[:i] + [target] + spec[i + 1:])
+    cheaper = sorted((c for c in singles if cost(c) > cost(spec)), key=cost, reverse=True)
+    distinct = [c for k, c in enumerate(cheaper) if all(round(cost(c), 12) != round(cost(d), 12) for d in cheaper[:k])]
+    assert batch[1:] == distinct[:3]
+    assert all(sum(a != b for a, b in zip(spec, c)) == 1 for c in batch[1:])
+    # told results move the incumbent: the next moves start from the best design so far
+    told = [(codes, -k) for k, codes in enumerate(batch)]  # the specification stays best
+    told[2] = (batch[2], 1.0)
+    for codes in descent.ask(1, 3, told, controller):
+        assert sum(a != b for a, b in zip(batch[2], codes)) == 1 and cost(codes) > cost(batch[2])
+        assert tuple(codes) not in {tuple(c) for c, _ in told}
+    # the default random moves draw exactly what they drew before cost_descent existed, cost given or not
+    plain = NeighbourhoodProposer(space, spec, share=1.0, seed=3)
+    assert NeighbourhoodProposer(space, spec, share=1.0, seed=3, cost=cost).ask(0, 6, [], controller) == \
+        plain.ask(0, 6, [], controller)
+    with pytest.raises(ValueError, match="rnas_moves"):
+        NeighbourhoodProposer(space, spec, moves="steepest")
+    with pytest.raises(ValueError, match="needs a cost function"):
+        NeighbourhoodProposer(space, spec, moves="cost_descent")
+
+
+def test_moves_setting_leaves_old_histories_resumable_at_its_default():
+    from lightning_imc.search.loop import ADDED_SEARCH_SETTINGS, search_fingerprint
+
+    assert ADDED_SEARCH_SETTINGS["rnas_moves"] == "random"
+    base = {"search": {"mode": "nacim"}}
+    assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "random"}}) == search_fingerprint(base)
+    assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "cost_descent"}}) != search_fingerprint(base)

@@ -220,6 +220,23 @@ def test_every_controller_name_has_a_config_that_composes_with_quickstart(tmp_pa
 
 
 @pytest.mark.parametrize("override, message", [
+    ("search.rnas_moves=steepest", "search.rnas_moves='steepest'; allowed: random, cost_descent"),
+    ("search.rnas_cost_share=1.5", "search.rnas_cost_share=1.5; must be a number in [0, 1]"),
+])
+def test_bad_rnas_settings_fail_before_searching(tmp_path, override, message):
+    with pytest.raises(ConfigError) as info:
+        prepare(compose_config(tmp_path, "+experiment=quickstart", override))
+    assert message in str(info.value)
+
+
+def test_cost_descent_without_the_chip_model_is_refused(tmp_path):
+    prepared = prepare(compose_config(tmp_path, "+experiment=quickstart", "search.rnas_moves=cost_descent"))
+    search = Search({}, prepared.settings, prepared.space, None, None, {})
+    with pytest.raises(SearchInputError, match="hardware_of"):
+        search._hardware_efficiency(prepared.space, MODE_SWITCHES["rnas"])
+
+
+@pytest.mark.parametrize("override, message", [
     ("+controller.batch_size=4", "controller.batch_size is not a controller setting; the batch of proposals "
                                  "(and REINFORCE's update batch m) is search.batch_size"),
     ("+controller.population=4", "controller.population is not a hyperparameter of controller 'evolution'; "
@@ -235,7 +252,8 @@ def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
     summary = run(compose_config(tmp_path, *SMALL, "search.mode=nacim", "controller=evolution",
                                  "controller.population_size=4", "controller.sample_size=2", "search.episodes=4",
                                  "search.batch_size=2", "search.top_k=1", "search.rnas_steps=3",
-                                 "search.finetune_epochs=1", "search.topk_finetune_epochs=1", "search.rnas_cost_share=0.5"))
+                                 "search.finetune_epochs=1", "search.topk_finetune_epochs=1", "search.rnas_cost_share=0.5",
+                                 "search.rnas_moves=cost_descent"))
     # the paper's order: ptbNAS -> fine-tune the top-K -> rNAS on the fine-tuned weights -> fine-tune
     assert summary["phases"] == ["ptbnas", "topk_finetune/0", "rnas/0", "finetune"]
     assert summary["n_ok"] + summary["n_failed"] == 4 + 1 + 3 + 1

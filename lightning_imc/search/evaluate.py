@@ -108,7 +108,8 @@ def _context(job: ChildJob) -> ChildContext:
     return _CONTEXTS[key]
 
 
-def _reward_config(reward: Mapping[str, Any]) -> Any:
+def reward_config_from_dict(reward: Mapping[str, Any]) -> Any:
+    """The :class:`~lightning_imc.reward.RewardConfig` of a search's plain reward dict (see :class:`ChildJob`)."""
     from ..reward import MetricBounds, RewardConfig
 
     bounds = {k: MetricBounds(float(v[0]), float(v[1])) for k, v in (reward.get("bounds") or {}).items()}
@@ -141,7 +142,7 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
     # in a Ray worker)
     quiet_lightning()
     started = time.time()
-    reward_config = _reward_config(job.reward)
+    reward_config = reward_config_from_dict(job.reward)
     outcome: dict[str, Any] = {"started_at": started, "checkpoint_path": None, "train_seconds": 0.0}
     try:
         if job.threads:

@@ -144,7 +144,7 @@ def child_threads(executor: Any) -> int:
 
 #: ``search`` settings added after histories were written, with the value that means "as before they
 #: existed": at that value they are left out of the fingerprint, so older histories still resume.
-ADDED_SEARCH_SETTINGS: dict[str, Any] = {"rnas_cost_share": 0.0}
+ADDED_SEARCH_SETTINGS: dict[str, Any] = {"rnas_cost_share": 0.0, "rnas_moves": "random"}
 
 
 def search_fingerprint(config: Mapping[str, Any], threads: int | None = None) -> dict[str, Any]:
@@ -184,13 +184,19 @@ class Search:
         context_factory: Builds a child's settings, space and data from ``config`` (handed to every
             :class:`ChildJob`; the application's ``child_context``).
         candidate: The fixed candidate of ``mode=rnas`` (``None``: the space's default candidate).
+        hardware_of: The hardware metrics (``latency_s``, ``energy_j``, ``area_mm2``, ...) of a candidate by
+            the chip model alone, without training (the application's
+            :meth:`~lightning_imc.callbacks.HardwareMetricsCallback.design_metrics`); rNAS orders its
+            moves by it with ``search.rnas_moves=cost_descent``.
     """
 
     def __init__(self, config: Mapping[str, Any], settings: Any, space: Any, store: Any, executor: Any,
                  reward: Mapping[str, Any], on_record: Callable[[Any], None] | None = None, *,
                  context_factory: ContextFactory | None = None, candidate: Any = None,
-                 on_phase: Callable[[str, int, bool], None] | None = None):
+                 on_phase: Callable[[str, int, bool], None] | None = None,
+                 hardware_of: Callable[[Mapping[str, Any]], Mapping[str, float]] | None = None):
         self.config = dict(config)
+        self.hardware_of = hardware_of
         self.context_factory = context_factory
         self.candidate = candidate
         self.settings = settings
@@ -381,15 +387,38 @@ class Search:
         space = self.space.select_groups(switches.groups, defaults=candidate)
         initial = space.encode(space.canonical({k: v for k, v in candidate.items() if k in space.names} | space.fixed))
         search = self.settings.search
+        descent = search.rnas_moves == "cost_descent"
         proposer = NeighbourhoodProposer(space, initial, share=float(search.rnas_neighbourhood_share),
                                          max_units=int(search.rnas_mutation_units),
                                          seed=child_seed(self.settings.seed, phase, -2),
-                                         unit_weights=cost_unit_weights(space, layer_shares, float(search.rnas_cost_share)))
+                                         unit_weights=cost_unit_weights(space, layer_shares, float(search.rnas_cost_share)),
+                                         moves=search.rnas_moves,
+                                         cost=self._hardware_efficiency(space, switches) if descent else None)
         extra = {"input_calibration_batches": int(search.rnas_input_calibration_batches)}
         if search.rnas_bn_batches:
             extra["bn_reestimate_batches"] = int(search.rnas_bn_batches)
         return self.run_phase(phase, space, switches, steps, train_epochs=0, init_checkpoint=checkpoint,
                               initial_codes=initial, proposer=proposer, extra=extra)
+
+    def _hardware_efficiency(self, space: Any, switches: ModeSwitches) -> Callable[[Sequence[int]], float]:
+        """Codes of ``space`` → the reward's hardware term ``F`` (higher is cheaper) by the chip model alone."""
+        if self.hardware_of is None:
+            raise SearchInputError("search.rnas_moves=cost_descent orders rNAS moves by the chip model, but this "
+                                   "Search was built without hardware_of (the application passes it)")
+        from ..reward import compute_reward
+        from .evaluate import reward_config_from_dict
+
+        config = reward_config_from_dict(self._reward_for(switches))
+        cache: dict[tuple[int, ...], float] = {}
+
+        def efficiency(codes: Sequence[int]) -> float:
+            key = tuple(int(c) for c in codes)
+            if key not in cache:
+                metrics = self.hardware_of(space.decode(list(key)).to_dict())
+                cache[key] = compute_reward(0.0, metrics, config).hardware_efficiency
+            return cache[key]
+
+        return efficiency
 
     def _nacim(self) -> dict[str, list[Any]]:
         search = self.settings.search

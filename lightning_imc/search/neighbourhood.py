@@ -14,6 +14,15 @@ module keeps the search local without touching the controllers:
   (ordered) choices, a categorical one (a device) to another choice;
 * the rest of the batch comes from the controller, so the global search stays reachable
   (``share=1`` is pure local search, ``share=0`` the controller alone).
+* with ``moves="cost_descent"`` and a ``cost`` function (the reward's hardware term from the analytical
+  chip model: milliseconds, where judging a design on Monte-Carlo chips takes seconds to minutes), the
+  mutations are not random: each slot gets the untried **single-field, one-step move** of the incumbent
+  that the chip model rates cheapest (the largest gain of the hardware term; moves that leave the cost
+  as it is, such as a format's integer/fraction split on a scaled layer, or raise it, are never
+  proposed, and of moves that cost the same only one is tried). The accuracy of each is measured on
+  chips like any other proposal, and a move becomes the incumbent only if its reward is better, so
+  the phase descends the chip's cost for as long as the accuracy pays for it. When no single move is
+  cheaper, a random mutation.
 
 The proposer keeps no state of its own: the incumbent is recomputed from the phase's records, and its
 randomness is seeded by ``(seed, step)``, so a resumed search proposes exactly the same batches.
@@ -27,7 +36,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-__all__ = ["NeighbourhoodProposer", "mutation_units", "mutate", "changed_units", "cost_unit_weights", "unit_is_layer"]
+__all__ = ["MOVES", "NeighbourhoodProposer", "mutation_units", "mutate", "changed_units", "cost_unit_weights", "unit_is_layer"]
 
 _LAYER_SUFFIX = re.compile(r"^(?P<stem>.+)_(?P<layer>\d+)$")
 
@@ -98,6 +107,15 @@ def cost_unit_weights(space: Any, layer_cost_shares: Sequence[float] | None, cos
     return weights
 
 
+#: How rNAS mutations are made (``search.rnas_moves``).
+MOVES = ("random", "cost_descent")
+
+
+def _cost_key(value: float) -> float:
+    """A cost rounded so that the same chip reached by two routes compares equal."""
+    return round(float(value), 12)
+
+
 def _usable_weights(values: Sequence[float]) -> list[float] | None:
     """``values`` as floats when they can weigh a draw (finite, >= 0, not all 0), else ``None``."""
     weights = [float(v) for v in values]
@@ -165,6 +183,11 @@ class NeighbourhoodProposer:
         max_units: Most units (layers, circuit) one mutation changes (>= 1).
         seed: Seed of the mutations (with the step, so every batch is reproducible).
         unit_weights: How often each unit is picked (:func:`cost_unit_weights`); ``None``: uniformly.
+        moves: ``random`` (mutations as above) or ``cost_descent`` (the cheapest untried single move by
+            ``cost``, see the module doc).
+        cost: Hardware figure of merit of a code vector, higher is cheaper (e.g. the reward's hardware
+            efficiency ``F``); needed by ``cost_descent``. Must be deterministic (a resumed search
+            proposes the same batches).
     """
 
     space: Any
@@ -173,12 +196,18 @@ class NeighbourhoodProposer:
     max_units: int = 2
     seed: int = 0
     unit_weights: Sequence[float] | None = None
+    moves: str = "random"
+    cost: Callable[[Sequence[int]], float] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.share) <= 1.0:
             raise ValueError(f"search.rnas_neighbourhood_share={self.share!r}; must be in [0, 1]")
         if int(self.max_units) < 1:
             raise ValueError(f"search.rnas_mutation_units={self.max_units!r}; must be >= 1")
+        if self.moves not in MOVES:
+            raise ValueError(f"search.rnas_moves={self.moves!r}; allowed: {', '.join(MOVES)}")
+        if self.moves == "cost_descent" and self.cost is None:
+            raise ValueError("search.rnas_moves='cost_descent' needs a cost function (the chip model's rating)")
         self.specification = [int(c) for c in self.specification]
         self._units = mutation_units(self.space)
         if self.unit_weights is not None:
@@ -196,6 +225,39 @@ class NeighbourhoodProposer:
                 best, best_reward = list(codes), reward
         return list(best)
 
+    def _new_mutation(self, centre: Sequence[int], rng: random.Random, seen: set[tuple[int, ...]]) -> list[int]:
+        """A mutation of ``centre`` not in ``seen`` (16 tries, then a repeat is accepted)."""
+        for _ in range(16):
+            codes = mutate(self.space, centre, rng, self.max_units, self._units, self.unit_weights)
+            if tuple(codes) not in seen:
+                break
+        return codes
+
+    def _cheapest_move(self, centre: Sequence[int], seen: set[tuple[int, ...]],
+                       tried_costs: set[float]) -> list[int] | None:
+        """The single-field, one-step move of ``centre`` that ``cost`` rates best among those rated above
+        ``centre`` itself, not in ``seen`` and not as dear as a design already tried (the same cost is
+        taken as the same chip); ``None`` when there is none."""
+        assert self.cost is not None
+        dims = self.space.dimensions
+        mask = self.space.active_mask(list(centre))
+        best, best_cost = None, float(self.cost(centre))
+        for unit in self._units:
+            for i in unit:
+                if not mask[i] or dims[i].cardinality < 2:
+                    continue
+                if _ordered(dims[i].choices):
+                    targets = [c for c in (centre[i] - 1, centre[i] + 1) if 0 <= c < dims[i].cardinality]
+                else:
+                    targets = [c for c in range(dims[i].cardinality) if c != centre[i]]
+                for target in targets:
+                    codes = list(centre)
+                    codes[i] = target
+                    value = float(self.cost(codes))
+                    if value > best_cost and tuple(codes) not in seen and _cost_key(value) not in tried_costs:
+                        best, best_cost = codes, value
+        return best
+
     def ask(self, step: int, n: int, told: Sequence[tuple[Sequence[int], float]],
             controller_ask: Callable[[int], list[list[int]]]) -> list[list[int]]:
         """The ``step``-th batch of ``n`` proposals given what has been told so far in the phase.
@@ -212,11 +274,14 @@ class NeighbourhoodProposer:
         local = [slot for slot in slots if rng.random() < self.share]
         centre = self.incumbent(told)
         seen = {tuple(c) for c, _ in told} | {tuple(p) for p in proposals if p is not None}
+        descent = self.moves == "cost_descent" and bool(local)
+        tried_costs = {_cost_key(self.cost(list(c))) for c, _ in told} if descent else set()
         for slot in local:
-            for _ in range(16):
-                codes = mutate(self.space, centre, rng, self.max_units, self._units, self.unit_weights)
-                if tuple(codes) not in seen:
-                    break
+            codes = self._cheapest_move(centre, seen, tried_costs) if descent else None
+            if codes is None:
+                codes = self._new_mutation(centre, rng, seen)
+            if descent:
+                tried_costs.add(_cost_key(self.cost(codes)))
             proposals[slot] = codes
             seen.add(tuple(codes))
         rest = [slot for slot in slots if slot not in local]
