@@ -289,3 +289,19 @@ def test_moves_setting_leaves_old_histories_resumable_at_its_default():
     base = {"search": {"mode": "nacim"}}
     assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "random"}}) == search_fingerprint(base)
     assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "cost_descent"}}) != search_fingerprint(base)
+
+
+def test_design_metrics_are_the_trained_childs_chip_costs():
+    """What cost_descent rates before any training is what the child is charged after it."""
+    from lightning_imc.callbacks import HardwareMetricsCallback, hardware_metrics
+    from lightning_imc.models import ChildModule, OptimizerConfig
+
+    full, hardware, rng = get_space("rls"), HardwareMetricsCallback(), random.Random(0)
+    for _ in range(3):
+        spec = to_child(full, full.sample(rng), input_shape=(1, 28, 28), num_classes=10)
+        child = ChildModule(spec, child_imc_config(variation="train"), OptimizerConfig()).network
+        with torch.no_grad():
+            for parameter in child.parameters():
+                parameter.mul_(3.0)  # other weights: the chip costs the same
+        _, _, report = hardware.evaluate_module(child.eval(), spec)
+        assert hardware.design_metrics(spec) == pytest.approx(hardware_metrics(report), rel=1e-12)
