@@ -235,9 +235,9 @@ class NeighbourhoodProposer:
 
     def _cheapest_move(self, centre: Sequence[int], seen: set[tuple[int, ...]],
                        tried_costs: set[float]) -> list[int] | None:
-        """The single-field, one-step move of ``centre`` that ``cost`` rates best among those rated above
-        ``centre`` itself, not in ``seen`` and not as dear as a design already tried (the same cost is
-        taken as the same chip); ``None`` when there is none."""
+        """The single-field, one-step move of ``centre`` that ``cost`` rates best among those that are
+        rated above ``centre`` itself, not in ``seen`` and not at the cost of a design already tried (the
+        same cost is taken as the same chip); ``None`` when there is none."""
         assert self.cost is not None
         dims = self.space.dimensions
         mask = self.space.active_mask(list(centre))
