@@ -265,6 +265,8 @@ def test_cost_descent_proposes_the_cheapest_untried_single_moves_and_random_move
     cheaper = sorted((c for c in singles if cost(c) > cost(spec)), key=cost, reverse=True)
     distinct = [c for k, c in enumerate(cheaper) if all(round(cost(c), 12) != round(cost(d), 12) for d in cheaper[:k])]
     assert batch[1:] == distinct[:3]
+    assert NeighbourhoodProposer(space, spec, share=1.0, seed=3, moves="cost_descent", cost=cost).ask(
+        0, 4, [], controller) == batch  # a function of (seed, step, told): a resumed search proposes the same
     assert all(sum(a != b for a, b in zip(spec, c)) == 1 for c in batch[1:])
     # told results move the incumbent: the next moves start from the best design so far
     told = [(codes, -k) for k, codes in enumerate(batch)]  # the specification stays best
