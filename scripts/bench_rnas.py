@@ -28,7 +28,6 @@ within 1 point of the parent on chips; null when none is).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import random
 import statistics
@@ -189,14 +188,11 @@ def main() -> None:
 
     unit_weights = cost_unit_weights(space, parent_raw["layer_cost_shares"], args.cost_share)  # as the search does
     print("layer shares of the parent's chip cost: " + " ".join(f"{v:.2f}" for v in parent_raw["layer_cost_shares"]), flush=True)
-    @functools.lru_cache(maxsize=None)
-    def efficiency_of(codes: tuple[int, ...]) -> float:  # the reward's hardware term F by the chip model alone
+
+    def hardware_efficiency(codes) -> float:  # the reward's hardware term F by the chip model alone
         candidate = full.canonical(dict(parent) | dict(space.decode(list(codes))))
         metrics = hardware.design_metrics(to_child(full, candidate, input_shape=shape, num_classes=classes))
         return compute_reward(0.0, metrics, reward_config).hardware_efficiency
-
-    def hardware_efficiency(codes) -> float:
-        return efficiency_of(tuple(int(c) for c in codes))
 
     proposer = NeighbourhoodProposer(space, parent_codes, share=args.share, max_units=args.max_units, seed=args.seed,
                                      unit_weights=unit_weights, moves=args.moves, cost=hardware_efficiency)

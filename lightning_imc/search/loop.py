@@ -409,14 +409,10 @@ class Search:
         from .evaluate import reward_config_from_dict
 
         config = reward_config_from_dict(self._reward_for(switches))
-        cache: dict[tuple[int, ...], float] = {}
+        hardware_of = self.hardware_of
 
         def efficiency(codes: Sequence[int]) -> float:
-            key = tuple(int(c) for c in codes)
-            if key not in cache:
-                metrics = self.hardware_of(space.decode(list(key)).to_dict())
-                cache[key] = compute_reward(0.0, metrics, config).hardware_efficiency
-            return cache[key]
+            return compute_reward(0.0, hardware_of(space.decode(list(codes)).to_dict()), config).hardware_efficiency
 
         return efficiency
 

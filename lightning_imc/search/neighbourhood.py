@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 __all__ = ["MOVES", "NeighbourhoodProposer", "mutation_units", "mutate", "changed_units", "cost_unit_weights", "unit_is_layer"]
@@ -187,7 +187,7 @@ class NeighbourhoodProposer:
             ``cost``, see the module doc).
         cost: Hardware figure of merit of a code vector, higher is cheaper (e.g. the reward's hardware
             efficiency ``F``); needed by ``cost_descent``. Must be deterministic (a resumed search
-            proposes the same batches).
+            proposes the same batches); the proposer asks it once per design.
     """
 
     space: Any
@@ -198,6 +198,7 @@ class NeighbourhoodProposer:
     unit_weights: Sequence[float] | None = None
     moves: str = "random"
     cost: Callable[[Sequence[int]], float] | None = None
+    _ratings: dict[tuple[int, ...], float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0.0 <= float(self.share) <= 1.0:
@@ -233,15 +234,22 @@ class NeighbourhoodProposer:
                 break
         return codes
 
+    def _rating(self, codes: Sequence[int]) -> float:
+        """``cost(codes)``, computed once per design (it is asked again at every step of the descent)."""
+        assert self.cost is not None
+        key = tuple(int(c) for c in codes)
+        if key not in self._ratings:
+            self._ratings[key] = float(self.cost(list(key)))
+        return self._ratings[key]
+
     def _cheapest_move(self, centre: Sequence[int], seen: set[tuple[int, ...]],
                        tried_costs: set[float]) -> list[int] | None:
         """The single-field, one-step move of ``centre`` that ``cost`` rates best among those that are
         rated above ``centre`` itself, not in ``seen`` and not at the cost of a design already tried (the
         same cost is taken as the same chip); ``None`` when there is none."""
-        assert self.cost is not None
         dims = self.space.dimensions
         mask = self.space.active_mask(list(centre))
-        best, best_cost = None, float(self.cost(centre))
+        best, best_cost = None, self._rating(centre)
         for unit in self._units:
             for i in unit:
                 if not mask[i] or dims[i].cardinality < 2:
@@ -253,7 +261,7 @@ class NeighbourhoodProposer:
                 for target in targets:
                     codes = list(centre)
                     codes[i] = target
-                    value = float(self.cost(codes))
+                    value = self._rating(codes)
                     if value > best_cost and tuple(codes) not in seen and _cost_key(value) not in tried_costs:
                         best, best_cost = codes, value
         return best
@@ -275,13 +283,13 @@ class NeighbourhoodProposer:
         centre = self.incumbent(told)
         seen = {tuple(c) for c, _ in told} | {tuple(p) for p in proposals if p is not None}
         descent = self.moves == "cost_descent" and bool(local)
-        tried_costs = {_cost_key(self.cost(list(c))) for c, _ in told} if descent else set()
+        tried_costs = {_cost_key(self._rating(c)) for c, _ in told} if descent else set()
         for slot in local:
             codes = self._cheapest_move(centre, seen, tried_costs) if descent else None
             if codes is None:
                 codes = self._new_mutation(centre, rng, seen)
             if descent:
-                tried_costs.add(_cost_key(self.cost(codes)))
+                tried_costs.add(_cost_key(self._rating(codes)))
             proposals[slot] = codes
             seen.add(tuple(codes))
         rest = [slot for slot in slots if slot not in local]
