@@ -1,27 +1,34 @@
 """Conversion of the models people use: quant-only fidelity, what stays digital, forward overhead.
 
-Models (random initialisation, no download): torchvision resnet18, mobilenet_v3_small and vit_b_16
-(image_size=32), a Hugging Face BERT and GPT-2 from small configs, timm's tf_efficientnet_b0 (whose
-strided convolutions are ``Conv2dSame``). Each is converted with the default conversion config
-(8-bit weights scaled per output channel, 8-bit inputs on a calibrated range with a zero point),
-calibrated on 4 batches of 16, and compared with the digital model on a fifth batch with variation off
-and no ADC: mean per-sample cosine of the logits (``cosine_8bit``, ``min_cosine_8bit``). The same with
-``input_scaling="dynamic"`` (a digital scale per crossbar read; K×K convolutions keep the calibrated
-range) is ``cosine_8bit_dynamic``, and with the previous default (a symmetric range whose sign comes
-from the data, no zero point) ``cosine_8bit_symmetric``.
+Models (no download): torchvision resnet18, mobilenet_v3_small and vit_b_16 (image_size=32), a Hugging
+Face BERT and GPT-2 from small configs, timm's tf_efficientnet_b0 (whose strided convolutions are
+``Conv2dSame``). Each is converted with the default conversion config (8-bit weights scaled per output
+channel; 8-bit inputs with a zero point on each crossbar read's own range, K×K convolutions on a
+calibrated per-layer range), calibrated on 4 batches of 16, and compared with the digital model with
+variation off and no ADC: mean per-sample cosine of the logits. ``..._calibrated`` is the same with one
+calibrated range per layer (``input_scaling="calibrated"``, no max-finder per read).
+
+Every model is measured twice:
+
+* **trained** (``cosine_8bit``, ``min_cosine_8bit``): what people convert. No pretrained weights can be
+  downloaded here, so each model is first trained briefly on real data: the image models on
+  Fashion-MNIST (``apt-get install dataset-fashion-mnist``; 32×32, grey copied to 3 channels; AdamW,
+  batch 64, ``IMAGE_STEPS``, ViT-B/16 ``VIT_STEPS`` at batch 32), then BatchNorm statistics measured on
+  20 training batches (a short run's moving averages lag the weights); BERT on a synthetic 3-class
+  token task and GPT-2 on synthetic arithmetic sequences (``TEXT_STEPS``). Calibration on 4 training
+  batches of 16, cosine on 64 held-out inputs (Fashion-MNIST test images); ``accuracy`` is the trained
+  digital model's on 1,000 held-out inputs (GPT-2: next-token accuracy).
+* **random initialisation** (``..._random_init``), the stress case: random images or tokens; BatchNorm
+  statistics measured on the calibration batches and a zero-initialised head re-drawn from N(0, 0.02²)
+  (torchvision's ViT head is zeros and MobileNetV3's random activations shrink to ~1e-10 otherwise).
 
 ``noise_gain_db`` is how much the digital model itself amplifies a small perturbation: Gaussian noise
 at 40 dB SNR added to the input batch (images only), the output's relative error power over the
-input's, in dB (2·(1 − cosine) / 1e-4). Every layer's quantization error is amplified alike, so a model
-with a gain of 19 dB needs each layer's 8-bit error ~19 dB below what one with 0 dB needs. ``silently_skipped`` counts modules holding a matrix weight
-(a parameter named ``*weight`` with 2 or more dimensions) that are neither converted nor listed, with
-a reason, in the conversion report.
-
-Random initialisation leaves two models degenerate, which would make a cosine meaningless: torchvision
-initialises ViT's head to zeros (all logits 0), and MobileNetV3's activations shrink to ~1e-10 through
-its random layers with the default BatchNorm statistics. So, before converting, every model's
-BatchNorm statistics are measured on the calibration batches (``recalibrate_batchnorm`` on the
-digital model) and a zero-initialised head is re-drawn from N(0, 0.02²), as timm initialises heads.
+input's, in dB (2·(1 − cosine) / 1e-4). Every layer's quantization error is amplified alike: random
+EfficientNet-B0 (19 dB) needs each layer's 8-bit error ~19 dB below what a 0 dB model needs, which
+8-bit codes cannot give; trained, the gain is about 0 dB. ``silently_skipped`` counts modules holding a
+matrix weight (a parameter named ``*weight`` with 2 or more dimensions) that are neither converted nor
+listed, with a reason, in the conversion report.
 
 Overhead (resnet18, batch 16, 64×64 input, 1 thread, eval, no grad): time of a forward of the
 converted model over the digital one, measured side by side, median of repeats:
@@ -29,23 +36,26 @@ converted model over the digital one, measured side by side, median of repeats:
 as in ``evaluate_on_chips``), ``resnet18_train_noise_overhead`` with a new variation draw at every
 forward (``train``), ``resnet18_adc_overhead`` on a chip with a 6-bit ADC on 128-row tiles.
 
-    python -m uv run python scripts/bench_convert.py
+    python -m uv run python scripts/bench_convert.py [--models resnet18,bert]
 
-The LAST line is one JSON object.
+About 15 minutes on one CPU thread (training two threads). The LAST line is one JSON object.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import statistics
 import time
 import warnings
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lightning_imc.data.classification import FashionMNISTDataModule, read_idx
 from lightning_imc.layers import (
     IMCLayer,
     calibrate_input_ranges,
@@ -57,32 +67,47 @@ from lightning_imc.layers import (
     set_variation,
 )
 
+IMAGE_STEPS, VIT_STEPS, TEXT_STEPS = 300, 120, 200
+VOCAB, LENGTH = 1000, 16
+IMAGE_SIZE = {"resnet18": 64, "mobilenet_v3_small": 64, "vit_b_16": 32, "timm_tf_efficientnet_b0": 64}
+MODELS = ("resnet18", "mobilenet_v3_small", "vit_b_16", "bert", "gpt2", "timm_tf_efficientnet_b0")
 
-def _models() -> dict[str, tuple[nn.Module, list, torch.Tensor]]:
-    import timm
-    import torchvision
+
+def _build(name: str) -> nn.Module:
+    """A freshly initialised bench model (from the global torch seed)."""
+    if name in ("resnet18", "mobilenet_v3_small", "vit_b_16"):
+        import torchvision
+
+        if name == "vit_b_16":
+            return torchvision.models.vit_b_16(image_size=32, num_classes=10)
+        return getattr(torchvision.models, name)(num_classes=10)
+    if name == "timm_tf_efficientnet_b0":
+        import timm
+
+        return timm.create_model("tf_efficientnet_b0", pretrained=False, num_classes=10)
     from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
-    def images(size: int, n: int = 16) -> torch.Tensor:
-        return torch.randn(n, 3, size, size)
+    if name == "bert":
+        return BertForSequenceClassification(BertConfig(
+            vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
+            max_position_embeddings=64, num_labels=3))
+    if name == "gpt2":
+        return GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_embd=64, n_layer=2, n_head=2, n_positions=64))
+    raise ValueError(f"--models: unknown model {name!r}; allowed: {', '.join(MODELS)}")
 
-    def tokens(n: int = 16, length: int = 16, vocab: int = 1000) -> torch.Tensor:
-        return torch.randint(0, vocab, (n, length))
 
-    bert = BertForSequenceClassification(BertConfig(
-        vocab_size=1000, hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128,
-        max_position_embeddings=64, num_labels=3))
-    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=1000, n_embd=64, n_layer=2, n_head=2, n_positions=64))
-    return {
-        "resnet18": (torchvision.models.resnet18(num_classes=10), [images(64) for _ in range(4)], images(64)),
-        "mobilenet_v3_small": (torchvision.models.mobilenet_v3_small(num_classes=10),
-                               [images(64) for _ in range(4)], images(64)),
-        "vit_b_16": (torchvision.models.vit_b_16(image_size=32, num_classes=10), [images(32) for _ in range(4)], images(32)),
-        "bert": (bert, [tokens() for _ in range(4)], tokens()),
-        "gpt2": (gpt2, [tokens() for _ in range(4)], tokens()),
-        "timm_tf_efficientnet_b0": (timm.create_model("tf_efficientnet_b0", pretrained=False, num_classes=10),
-                                    [images(64) for _ in range(4)], images(64)),
-    }
+def _models() -> dict[str, tuple[nn.Module, list, torch.Tensor]]:
+    """Every bench model at random initialisation with its random calibration batches and test batch."""
+    out = {}
+    for name in MODELS:
+        model = _build(name)
+        if name in IMAGE_SIZE:
+            size = IMAGE_SIZE[name]
+            calib, test = [torch.randn(16, 3, size, size) for _ in range(4)], torch.randn(16, 3, size, size)
+        else:
+            calib, test = [torch.randint(0, VOCAB, (16, LENGTH)) for _ in range(4)], torch.randint(0, VOCAB, (16, LENGTH))
+        out[name] = (model, calib, test)
+    return out
 
 
 @torch.no_grad()
@@ -90,10 +115,99 @@ def _make_non_degenerate(model: nn.Module, calib: list) -> None:
     for module in model.modules():
         if isinstance(module, nn.Linear) and not module.weight.any():
             module.weight.normal_(0.0, 0.02)
-    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+    if _has_batchnorm(model):
         recalibrate_batchnorm(model, calib)
 
 
+def _has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+# -- trained models -----------------------------------------------------------------------------------
+class _Fashion:
+    """Fashion-MNIST as 3×32×32 normalised images (grey copied to 3 channels)."""
+
+    def __init__(self) -> None:
+        found = FashionMNISTDataModule().locate()
+        if found is None:
+            raise FileNotFoundError("Fashion-MNIST not found; install it with `apt-get install dataset-fashion-mnist` "
+                                    "(or put the idx files under data/fashion-mnist)")
+        self.train_images = torch.from_numpy(read_idx(found["train_images"]))
+        self.train_labels = torch.from_numpy(read_idx(found["train_labels"])).long()
+        self.test_images = torch.from_numpy(read_idx(found["test_images"]))
+        self.test_labels = torch.from_numpy(read_idx(found["test_labels"])).long()
+
+    @staticmethod
+    def prepare(images: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(images[:, None].float() / 255, size=32, mode="bilinear", align_corners=False)
+        return ((x - 0.286) / 0.353).expand(-1, 3, -1, -1).contiguous()
+
+    def batch(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(64, len(self.train_images), (n,), generator=generator)  # the first 64 calibrate
+        return self.prepare(self.train_images[index]), self.train_labels[index]
+
+
+def _token_batch(kind: str, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic token data: ``bert``: class c's tokens come mostly from its own third of the vocabulary
+    (60%) and otherwise from anywhere; ``gpt2``: arithmetic sequences ``(start + step·t) mod VOCAB`` with
+    a step in 1..3 (labels: the next tokens)."""
+    if kind == "bert":
+        labels = torch.randint(0, 3, (n,), generator=generator)
+        own = labels[:, None] * (VOCAB // 3) + torch.randint(0, VOCAB // 3, (n, LENGTH), generator=generator)
+        anywhere = torch.randint(0, VOCAB, (n, LENGTH), generator=generator)
+        return torch.where(torch.rand(n, LENGTH, generator=generator) < 0.6, own, anywhere), labels
+    start = torch.randint(0, VOCAB, (n, 1), generator=generator)
+    step = torch.randint(1, 4, (n, 1), generator=generator)
+    sequence = (start + step * torch.arange(LENGTH + 1)) % VOCAB
+    return sequence[:, :-1], sequence[:, 1:]
+
+
+def _loss(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = model_logits(model(x))
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+def _trained(name: str, fashion: "_Fashion | None") -> tuple[nn.Module, list, torch.Tensor, float]:
+    """``name`` trained briefly on real (images) or synthetic (tokens) data: model, calibration batches,
+    test batch, held-out accuracy of the digital model."""
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    model = _build(name)
+    image = name in IMAGE_SIZE
+    steps = (VIT_STEPS if name == "vit_b_16" else IMAGE_STEPS) if image else TEXT_STEPS
+    batch_size = 32 if name == "vit_b_16" else 64
+    lr = 5e-4 if name == "vit_b_16" else 2e-3 if image else 1e-3
+
+    def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return fashion.batch(n, generator) if image else _token_batch(name, n, generator)  # type: ignore[union-attr]
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    model.train()
+    start = time.time()
+    for step in range(steps):
+        loss = _loss(name, model, *batch(batch_size))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    if _has_batchnorm(model):
+        recalibrate_batchnorm(model, [batch(64)[0] for _ in range(20)])
+    if image:
+        calib = [fashion.prepare(fashion.train_images[16 * i:16 * (i + 1)]) for i in range(4)]  # type: ignore[union-attr]
+        test = fashion.prepare(fashion.test_images[-64:])  # type: ignore[union-attr]
+        held_out, labels = fashion.prepare(fashion.test_images[:1000]), fashion.test_labels[:1000]  # type: ignore[union-attr]
+    else:
+        calib = [batch(16)[0] for _ in range(4)]
+        test = batch(64)[0]
+        held_out, labels = batch(1000)
+    with torch.no_grad():
+        accuracy = float((model_logits(model(held_out)).argmax(-1) == labels).float().mean())
+    print(f"  trained {name}: {steps} steps, final loss {float(loss):.3f}, accuracy {accuracy:.3f} "
+          f"({time.time() - start:.0f} s)", flush=True)
+    return model, calib, test, accuracy
+
+
+# -- measurements -------------------------------------------------------------------------------------
 def _silently_skipped(model: nn.Module, report) -> list[str]:
     skipped = []
     for name, module in model.named_modules():
@@ -111,6 +225,28 @@ def _cosine(digital: nn.Module, imc: nn.Module, batch: torch.Tensor, imc_batch: 
     a = model_logits(digital(batch)).flatten(1).double()
     b = model_logits(imc(batch if imc_batch is None else imc_batch)).flatten(1).double()
     return float(F.cosine_similarity(a, b, dim=1).mean())
+
+
+@torch.no_grad()
+def _noise_gain_db(model: nn.Module, batch: torch.Tensor, snr_db: float = 40.0) -> float | None:
+    if not batch.is_floating_point():
+        return None
+    power = 10 ** (-snr_db / 10)
+    generator = torch.Generator().manual_seed(1)
+    noisy = batch + power**0.5 * batch.std() * torch.randn(batch.shape, generator=generator)
+    error_power = 2 * (1 - _cosine(model, model, batch, noisy))
+    return round(10 * math.log10(max(error_power, 1e-30) / power), 1)
+
+
+def _fidelity(model: nn.Module, calib: list, test: torch.Tensor) -> dict:
+    """Cosines of the default and the calibrated conversion, noise gain, and the conversion report."""
+    model.eval()
+    imc, report = convert_to_imc(model, conversion_config(variation="off"), return_report=True)
+    calibrate_input_ranges(imc.eval(), calib)
+    calibrated = convert_to_imc(model, conversion_config(variation="off", input_scaling="calibrated")).eval()
+    calibrate_input_ranges(calibrated, calib)
+    return {"cosine": round(_cosine(model, imc, test), 5), "calibrated": round(_cosine(model, calibrated, test), 5),
+            "gain": _noise_gain_db(model, test), "report": report, "skipped": _silently_skipped(imc, report)}
 
 
 @torch.no_grad()
@@ -150,64 +286,61 @@ def _overheads(repeats: int = 7) -> dict[str, float]:
     return out
 
 
-@torch.no_grad()
-def _noise_gain_db(model: nn.Module, batch: torch.Tensor, snr_db: float = 40.0) -> float | None:
-    if not batch.is_floating_point():
-        return None
-    power = 10 ** (-snr_db / 10)
-    generator = torch.Generator().manual_seed(1)
-    noisy = batch + power**0.5 * batch.std() * torch.randn(batch.shape, generator=generator)
-    error_power = 2 * (1 - _cosine(model, model, batch, noisy))
-    return round(10 * math.log10(max(error_power, 1e-30) / power), 1)
-
-
-def main() -> None:
+def main(names: list[str]) -> None:
+    warnings.simplefilter("ignore", UserWarning)
+    fashion = _Fashion() if any(n in IMAGE_SIZE for n in names) else None  # fail before any work
+    random_init = {}
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    warnings.simplefilter("ignore", UserWarning)
-    cosines: dict[str, float] = {}
-    dynamic: dict[str, float] = {}
-    symmetric: dict[str, float] = {}
-    gains: dict[str, float | None] = {}
-    digital_layers: dict[str, int] = {}
-    mapped: dict[str, float] = {}
-    skipped_total = 0
-    for name, (model, calib, test) in _models().items():
+    built = _models()
+    for name in names:
+        model, calib, test = built[name]
         _make_non_degenerate(model, calib)
-        model.eval()
-        imc, report = convert_to_imc(model, conversion_config(variation="off"), return_report=True)
-        imc.eval()
-        calibrate_input_ranges(imc, calib)
-        cosines[name] = round(_cosine(model, imc, test), 5)
-        for key, changes in ((dynamic, {"input_scaling": "dynamic"}), (symmetric, {"input_zero_point": False})):
-            other = convert_to_imc(model, conversion_config(variation="off", **changes)).eval()
-            calibrate_input_ranges(other, calib)
-            key[name] = round(_cosine(model, other, test), 5)
-        gains[name] = _noise_gain_db(model, test)
-        skipped = _silently_skipped(imc, report)
-        skipped_total += len(skipped)
-        digital_layers[name] = len(report.digital)
-        mapped[name] = round(report.mapped_share, 4)
-        reasons = sorted({why.split(":")[0] for why in report.digital.values()})
-        print(f"{name:24s} cosine {cosines[name]:.5f} (dynamic {dynamic[name]:.5f}, symmetric {symmetric[name]:.5f}, "
-              f"noise gain {gains[name]} dB)  imc layers {len(report.converted):3d}  "
-              f"digital {len(report.digital):3d} {reasons}  mapped {report.mapped_share:.1%}  silently skipped {skipped}")
+        random_init[name] = _fidelity(model, calib, test)
+    trained, accuracy = {}, {}
+    for name in names:
+        torch.set_num_threads(2)
+        model, calib, test, accuracy[name] = _trained(name, fashion)
+        torch.set_num_threads(1)
+        trained[name] = _fidelity(model, calib, test)
+    for name in names:
+        t, r = trained[name], random_init[name]
+        reasons = sorted({why.split(":")[0] for why in t["report"].digital.values()})
+        print(f"{name:24s} trained: cosine {t['cosine']:.5f} (calibrated {t['calibrated']:.5f}, noise gain {t['gain']} dB); "
+              f"random init: {r['cosine']:.5f} (calibrated {r['calibrated']:.5f}, noise gain {r['gain']} dB)  "
+              f"imc layers {len(t['report'].converted):3d}  digital {len(t['report'].digital):3d} {reasons}  "
+              f"mapped {t['report'].mapped_share:.1%}  silently skipped {t['skipped']}")
     overheads = _overheads()
     print(f"overheads (resnet18, batch 16, 64x64, 1 thread): {overheads}")
+
+    def column(results: dict, key: str) -> dict:
+        return {name: results[name][key] for name in names}
+
     result = {
-        "min_cosine_8bit": min(cosines.values()),
-        "silently_skipped": skipped_total,
+        "min_cosine_8bit": min(column(trained, "cosine").values()),
+        "silently_skipped": sum(len(trained[n]["skipped"]) + len(random_init[n]["skipped"]) for n in names),
         **overheads,
-        "min_cosine_8bit_dynamic": min(dynamic.values()),
-        "cosine_8bit": cosines,
-        "cosine_8bit_dynamic": dynamic,
-        "cosine_8bit_symmetric": symmetric,
-        "noise_gain_db": gains,
-        "digital_layers": digital_layers,
-        "mapped_share": mapped,
+        "min_cosine_8bit_calibrated": min(column(trained, "calibrated").values()),
+        "min_cosine_8bit_random_init": min(column(random_init, "cosine").values()),
+        "cosine_8bit": column(trained, "cosine"),
+        "cosine_8bit_calibrated": column(trained, "calibrated"),
+        "cosine_8bit_random_init": column(random_init, "cosine"),
+        "cosine_8bit_random_init_calibrated": column(random_init, "calibrated"),
+        "noise_gain_db": column(trained, "gain"),
+        "noise_gain_db_random_init": column(random_init, "gain"),
+        "accuracy": {name: round(accuracy[name], 4) for name in names},
+        "digital_layers": {name: len(trained[name]["report"].digital) for name in names},
+        "mapped_share": {name: round(trained[name]["report"].mapped_share, 4) for name in names},
     }
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
+    args = parser.parse_args()
+    chosen = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in MODELS]
+    if unknown or not chosen:
+        parser.error(f"--models={args.models!r}: unknown {unknown}; allowed: {', '.join(MODELS)}")
+    main(chosen)

@@ -21,8 +21,9 @@ def _relative_error(layer: IMCLinear, x: torch.Tensor) -> float:
 
 def test_zero_point_doubles_the_resolution_of_one_sided_data_and_keeps_zero_exact():
     x = _silu_batch()
-    signed = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_zero_point=False)).eval()
-    shifted = IMCLinear(32, 4, imc_config=conversion_config(variation="off")).eval()  # the default has a zero point
+    signed = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_scaling="calibrated",
+                                                          input_zero_point=False)).eval()
+    shifted = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_scaling="calibrated")).eval()
     calibrate_input_ranges(signed, [x])
     calibrate_input_ranges(shifted, [x])
     assert signed.input_is_signed  # the data has negative values: a signed 8-bit DAC, step max|x| / 127
@@ -39,7 +40,7 @@ def test_zero_point_doubles_the_resolution_of_one_sided_data_and_keeps_zero_exac
 def test_zero_point_layer_equals_unsigned_codes_on_the_crossbar_plus_a_digital_offset():
     """What the chip computes: unsigned word-line codes times the weights, minus ``zero · scale · Σ_rows w``."""
     x = _silu_batch(8)
-    layer = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_zero_point=True,
+    layer = IMCLinear(32, 4, imc_config=conversion_config(variation="off", input_scaling="calibrated",
                                                           quantize_weights=False)).eval()
     calibrate_input_ranges(layer, [x])
     low, high = float(layer.input_low), float(layer.input_range)
@@ -68,7 +69,7 @@ def test_zero_point_range_follows_batches_in_training_and_passes_gradients_insid
 def test_zero_point_percentile_calibration_clips_both_tails():
     torch.manual_seed(0)
     x = torch.randn(1000, 10)
-    layer = IMCLinear(10, 2, imc_config=conversion_config(variation="off", input_zero_point=True))
+    layer = IMCLinear(10, 2, imc_config=conversion_config(variation="off", input_scaling="calibrated"))
     top = calibrate_input_ranges(layer, [x], percentile=99.0)[""]
     assert top == pytest.approx(float(torch.quantile(x.flatten(), 0.99)), rel=0.01)
     assert float(layer.input_low) == pytest.approx(float(torch.quantile(x.flatten(), 0.01)), rel=0.01)
@@ -79,7 +80,8 @@ def test_dynamic_scaling_gives_each_read_its_own_range():
     torch.manual_seed(0)
     x = torch.randn(4, 16)
     x[0] *= 1e-3
-    calibrated = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_zero_point=False))
+    calibrated = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_scaling="calibrated",
+                                                               input_zero_point=False))
     dynamic = IMCLinear(16, 2, imc_config=conversion_config(variation="off", input_scaling="dynamic",
                                                             input_zero_point=False))
     calibrate_input_ranges(calibrated, [x])
@@ -102,7 +104,7 @@ def test_dynamic_scaling_is_per_pixel_on_1x1_convs_and_calibrated_on_kxk_convs()
     torch.manual_seed(1)
     three = IMCConv2d(8, 4, 3, padding=1, imc_config=conversion_config(variation="off", input_scaling="dynamic"))
     torch.manual_seed(1)
-    reference = IMCConv2d(8, 4, 3, padding=1, imc_config=conversion_config(variation="off"))
+    reference = IMCConv2d(8, 4, 3, padding=1, imc_config=conversion_config(variation="off", input_scaling="calibrated"))
     calibrate_input_ranges(three, [x])
     calibrate_input_ranges(reference, [x])
     assert torch.equal(three.eval()(x), reference.eval()(x))  # overlapping reads: the calibrated range
@@ -143,3 +145,24 @@ def test_calibration_measures_the_design_not_a_noisy_chip_unless_asked():
     assert first.imc_config.variation == "train"  # the mode comes back
     through_noise = calibrate_input_ranges(model, [x], variation=None)["1"]
     assert abs(through_noise - clean) > 0.05 * clean  # PCM's variation on an untrained layer moves the range
+
+
+def test_the_default_conversion_scales_each_read_so_a_rescaled_input_is_the_same_chip():
+    """A read's own range makes the layer positively homogeneous: ``f(c·x) = c·f(x)`` for c = 2**k exactly
+    (and any c > 0 up to rounding) — the same codes reach the crossbar whatever the scale of the previous
+    layer (a BatchNorm's γ, a residual branch's gain). One calibrated range per layer is not: data 4× smaller
+    than the calibration data uses a quarter of the codes."""
+    torch.manual_seed(0)
+    x = F.silu(torch.randn(32, 24) * 2)
+    layer = IMCLinear(24, 6, bias=False, imc_config=conversion_config(variation="off")).eval()
+    calibrated = IMCLinear(24, 6, bias=False, imc_config=conversion_config(variation="off", input_scaling="calibrated"))
+    calibrated.weight = layer.weight
+    calibrate_input_ranges(layer, [x])
+    calibrate_input_ranges(calibrated.eval(), [x])
+    with torch.no_grad():
+        for c in (0.25, 2.0, 8.0):
+            assert torch.equal(layer(c * x), c * layer(x))
+        exact = x @ layer.weight.t()
+        error_per_read = ((layer(x / 4) - exact / 4).pow(2).mean() / (exact / 4).pow(2).mean()).item()
+        error_per_layer = ((calibrated(x / 4) - exact / 4).pow(2).mean() / (exact / 4).pow(2).mean()).item()
+    assert error_per_layer > 4 * error_per_read

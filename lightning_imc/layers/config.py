@@ -304,20 +304,25 @@ def conversion_config(**changes: Any) -> IMCConfig:
     """The configuration :func:`~lightning_imc.layers.convert_to_imc` uses by default.
 
     8-bit weights mapped per output channel (``weight_scaling="channel"``: one digital scale per
-    crossbar column, AIHWKit's channel-wise remapping), 8-bit unsigned input codes on a calibrated
-    range ``[lo, hi]`` with a zero point (``input_zero_point``: one digital offset per column, so
-    SiLU/GELU/hardswish outputs — one-sided but not all — use all 256 codes), device variation on in
-    training mode. Call :func:`~lightning_imc.layers.calibrate_input_ranges` on a few batches after
-    converting. ``conversion_config(input_zero_point=False)`` gives a symmetric range whose sign is
-    decided from the data (``input_signed="auto"``); ``input_scaling="dynamic"`` a scale per read.
+    crossbar column, AIHWKit's channel-wise remapping); 8-bit unsigned input codes with a zero point
+    (``input_zero_point``: one digital offset per column, so SiLU/GELU/hardswish outputs — one-sided
+    but not all — use all 256 codes) on each crossbar read's own range ``[lo, hi]``
+    (``input_scaling="dynamic"``: a token of a linear layer, one pixel's channels of a 1×1
+    convolution; AIHWKit's default ``noise_management=ABS_MAX`` scales each read alike). K×K
+    convolutions, whose reads overlap, use the per-layer range that
+    :func:`~lightning_imc.layers.calibrate_input_ranges` measures on a few batches after converting.
+    Device variation is on in training mode. ``input_scaling="calibrated"`` gives every layer one
+    calibrated range (no max-finder per read); ``input_zero_point=False`` a symmetric range whose sign
+    is decided from the data (``input_signed="auto"``).
 
     >>> c = conversion_config(variation="off")
-    >>> (c.weight_format.total_bits, c.input_int_bits + c.input_frac_bits, c.weight_scaling, c.input_zero_point)
-    (8, 8, 'channel', True)
+    >>> (c.weight_format.total_bits, c.input_int_bits + c.input_frac_bits, c.weight_scaling, c.input_scaling,
+    ...  c.input_zero_point)
+    (8, 8, 'channel', 'dynamic', True)
     """
     base = IMCConfig(
         weight_int_bits=1, weight_frac_bits=7, input_int_bits=1, input_frac_bits=7, input_signed="auto",
-        weight_scaling="channel", input_scaling="calibrated", input_zero_point=True,
+        weight_scaling="channel", input_scaling="dynamic", input_zero_point=True,
     )
     return base.replace(**changes)
 
