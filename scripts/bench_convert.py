@@ -22,6 +22,10 @@ Every model is measured twice:
   statistics measured on the calibration batches and a zero-initialised head re-drawn from N(0, 0.02²)
   (torchvision's ViT head is zeros and MobileNetV3's random activations shrink to ~1e-10 otherwise).
 
+``chip_energy_ratio_default_over_calibrated`` is the chip model's energy per inference (RRAM, default
+``ChipConfig``) of the default conversion over the calibrated one: what the per-read min/max finders and
+the coding and rescaling multiplies cost.
+
 ``noise_gain_db`` is how much the digital model itself amplifies a small perturbation: Gaussian noise
 at 40 dB SNR added to the input batch (images only), the output's relative error power over the
 input's, in dB (2·(1 − cosine) / 1e-4). Every layer's quantization error is amplified alike: random
@@ -56,6 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_imc.data.classification import FashionMNISTDataModule, read_idx
+from lightning_imc.hardware import ChipConfig, evaluate, network_from_module
 from lightning_imc.layers import (
     IMCLayer,
     calibrate_input_ranges,
@@ -239,14 +244,17 @@ def _noise_gain_db(model: nn.Module, batch: torch.Tensor, snr_db: float = 40.0) 
 
 
 def _fidelity(model: nn.Module, calib: list, test: torch.Tensor) -> dict:
-    """Cosines of the default and the calibrated conversion, noise gain, and the conversion report."""
+    """Cosines of the default and the calibrated conversion, noise gain, the conversion report, and the
+    chip model's energy per inference of the default over the calibrated conversion."""
     model.eval()
     imc, report = convert_to_imc(model, conversion_config(variation="off"), return_report=True)
     calibrate_input_ranges(imc.eval(), calib)
     calibrated = convert_to_imc(model, conversion_config(variation="off", input_scaling="calibrated")).eval()
     calibrate_input_ranges(calibrated, calib)
+    energy = [evaluate(network_from_module(m, test[:1]), "rram_nacim", ChipConfig()).energy_j for m in (imc, calibrated)]
     return {"cosine": round(_cosine(model, imc, test), 5), "calibrated": round(_cosine(model, calibrated, test), 5),
-            "gain": _noise_gain_db(model, test), "report": report, "skipped": _silently_skipped(imc, report)}
+            "gain": _noise_gain_db(model, test), "report": report, "skipped": _silently_skipped(imc, report),
+            "energy_ratio": round(energy[0] / energy[1], 3)}
 
 
 @torch.no_grad()
@@ -308,6 +316,7 @@ def main(names: list[str]) -> None:
         reasons = sorted({why.split(":")[0] for why in t["report"].digital.values()})
         print(f"{name:24s} trained: cosine {t['cosine']:.5f} (calibrated {t['calibrated']:.5f}, noise gain {t['gain']} dB); "
               f"random init: {r['cosine']:.5f} (calibrated {r['calibrated']:.5f}, noise gain {r['gain']} dB)  "
+              f"chip energy default/calibrated {t['energy_ratio']}  "
               f"imc layers {len(t['report'].converted):3d}  digital {len(t['report'].digital):3d} {reasons}  "
               f"mapped {t['report'].mapped_share:.1%}  silently skipped {t['skipped']}")
     overheads = _overheads()
@@ -329,6 +338,7 @@ def main(names: list[str]) -> None:
         "noise_gain_db": column(trained, "gain"),
         "noise_gain_db_random_init": column(random_init, "gain"),
         "accuracy": {name: round(accuracy[name], 4) for name in names},
+        "chip_energy_ratio_default_over_calibrated": column(trained, "energy_ratio"),
         "digital_layers": {name: len(trained[name]["report"].digital) for name in names},
         "mapped_share": {name: round(trained[name]["report"].mapped_share, 4) for name in names},
     }

@@ -90,3 +90,30 @@ def test_device_from_module_duck_typed():
     model[3].imc_config = SimpleNamespace(device=get_device("sram"))
     with pytest.raises(ValueError, match="different devices"):
         device_from_module(model)
+
+
+def test_a_read_coded_on_its_own_range_costs_its_finder_and_multiplies():
+    """No free lunch for the conversion default: ``input_scaling="dynamic"`` layers (1×1 and linear) are
+    charged ``V·[2(in_c − 1)·w + (in_c + 2·out_c)·w²]`` adder-bit energies (a min/max finder and the coding
+    and rescaling multiplies, w = the accumulator width), K×K convolutions (one calibrated range) nothing."""
+    from lightning_imc.hardware import components as comp
+    from lightning_imc.layers import conversion_config, convert_to_imc
+
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 24, 1), nn.Flatten(),
+                          nn.Linear(24 * 8 * 8, 10))
+    imc = convert_to_imc(model, conversion_config(variation="off"))
+    net = network_from_module(imc, (3, 8, 8))
+    assert [layer.input_range_per_read for layer in net] == [False, True, True]
+    static = network_from_module(convert_to_imc(model, conversion_config(variation="off", input_scaling="calibrated")),
+                                 (3, 8, 8))
+    assert not any(layer.input_range_per_read for layer in static)
+    chip = ChipConfig(adc_bits=5, pes_per_tile=4, subarrays_per_pe=1)  # a PE of one sub-array: w = b_adc + b_in + 1
+    dynamic_report, static_report = evaluate(net, "rram_nacim", chip), evaluate(static, "rram_nacim", chip)
+    assert dynamic_report.latency_s == static_report.latency_s and dynamic_report.area_mm2 == static_report.area_mm2
+    scale = comp.CAL["accum_e_bit_j"] * float(comp.energy_scale(chip.node_nm, chip.v_chip or comp.node_vdd_v(chip.node_nm)))
+    for layer, dyn, sta in zip(net, dynamic_report.layers, static_report.layers):
+        w = chip.adc_bits + layer.input_bits + 1
+        reads = layer.out_h * layer.out_w
+        expected = reads * (2 * (layer.in_c - 1) * w + (layer.in_c + 2 * layer.out_c) * w**2) * scale
+        extra = dyn.energy_breakdown_j["accumulation"] - sta.energy_breakdown_j["accumulation"]
+        assert extra == pytest.approx(expected if layer.input_range_per_read else 0.0, rel=1e-9, abs=1e-30)

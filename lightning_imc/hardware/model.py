@@ -142,7 +142,8 @@ class HardwareReport:
 # Packing
 # ==================================================================================================
 
-_LAYER_FIELDS = ("in_h", "in_c", "out_c", "kernel_h", "kernel_w", "pool", "weight_bits", "input_bits")
+_LAYER_FIELDS = ("in_h", "in_c", "out_c", "kernel_h", "kernel_w", "pool", "weight_bits", "input_bits",
+                 "input_range_per_read")
 
 
 def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence[ChipConfig]) -> dict:
@@ -161,7 +162,7 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
         valid[i, :k] = True
         table[:, i, :k] = np.array(
             [(l.in_h, l.in_c, l.out_c, l.kernel_h, l.kernel_w, l.pool, l.weight_bits, l.input_bits,
-              l.out_h * l.out_w, l.in_h * l.in_w * l.in_c * l.input_bits,
+              l.input_range_per_read, l.out_h * l.out_w, l.in_h * l.in_w * l.in_c * l.input_bits,
               layers[j + 1].input_bits if j + 1 < k else l.input_bits) for j, l in enumerate(layers)], dtype=float).T
     P.update(zip(_LAYER_FIELDS, table[:nf]))
     P["valid"] = valid
@@ -500,6 +501,12 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     sa_bitops = (n_conv / groups * (P["adc_bits"][:, None] + ib)
                  + n_conv * (groups - 1) / groups * (P["adc_bits"][:, None] + np.ceil(np.log2(groups))))
     acc_bitops = sa_bitops + tree_adds * (P["adc_bits"][:, None] + ib + cpw * P["bpc"][:, None])
+    # a read coded on its own input range (Layer.input_range_per_read): a min/max finder over the read's
+    # in_c inputs, 2·(in_c − 1) comparisons of w bits, then a w×w multiply per input (coding) and two per
+    # output (rescale, zero-point correction), w = the accumulator width; an N-bit comparison costs N
+    # adder bits, an N×N array multiplier about N² (Weste & Harris, CMOS VLSI Design, 4th ed., §11.2, §11.9)
+    range_bitops = P["input_range_per_read"] * V * (2 * (cin - 1) * w_acc + (cin + 2 * cout) * w_acc ** 2)
+    acc_bitops = acc_bitops + range_bitops
     e_acc = (sa_bitops * cal["shift_add_e_bit_j"] + (acc_bitops - sa_bitops) * cal["accum_e_bit_j"]) * s_e[:, None]
     # cell reads (half the input bits are 1): each read swings the cell's share of its line, whose
     # capacitance is the wire's per µm times the cell pitch √(cell F²)·F, at the read voltage

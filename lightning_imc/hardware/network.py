@@ -53,6 +53,9 @@ class Layer:
         weight_bits: Total fixed-point bits of a weight (bits, 1..16).
         input_bits: Total fixed-point bits of an input activation, applied bit-serially (bits, 1..16).
         name: Optional label.
+        input_range_per_read: Each read's input vector is coded on its own range (a converted layer with
+            ``input_scaling="dynamic"``): the chip model charges a min/max finder over the read's
+            ``in_c`` inputs, a multiply per input to code it and two per output to rescale (energy).
     """
 
     kind: str
@@ -69,6 +72,7 @@ class Layer:
     input_bits: int = DEFAULT_BITS
     name: str = ""
     padding_w: int = -1
+    input_range_per_read: bool = False
 
     def __post_init__(self) -> None:
         owner = f"Layer({self.name or self.kind})"
@@ -80,6 +84,11 @@ class Layer:
         _check_int(owner, "padding_w", self.padding_w, -1)
         _check_int(owner, "weight_bits", self.weight_bits, 1, 16)
         _check_int(owner, "input_bits", self.input_bits, 1, 16)
+        if not isinstance(self.input_range_per_read, bool):
+            raise ValueError(f"{owner}.input_range_per_read={self.input_range_per_read!r}; must be true or false")
+        if self.input_range_per_read and (self.kernel_h, self.kernel_w) != (1, 1):
+            raise ValueError(f"{owner}.input_range_per_read=True needs a 1×1 kernel (the reads of a "
+                             f"{self.kernel_h}×{self.kernel_w} kernel overlap)")
         if self.out_h < 1 or self.out_w < 1:
             raise ValueError(
                 f"{owner}: kernel {self.kernel_h}×{self.kernel_w} (padding {self.padding}) does not fit "
@@ -183,7 +192,8 @@ class Network:
         ib = [input_bits] * n if isinstance(input_bits, int) else list(input_bits)
         if len(wb) != n or len(ib) != n:
             raise ValueError(f"with_bits: need {n} weight/input bit values, got {len(wb)}/{len(ib)}")
-        return Network(tuple(l.with_bits(w, a) for l, w, a in zip(self.layers, wb, ib)), self.name)
+        return Network(tuple(l.with_bits(w, a) for l, w, a in zip(self.layers, wb, ib)), self.name,
+                       digital_macs=self.digital_macs, digital_layers=self.digital_layers)
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence[int]], *, weight_bits: int = 8, input_bits: int = 8,
@@ -320,9 +330,11 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
     def label(mod: nn.Module) -> str:
         return mod_names.get(id(mod), type(mod).__name__)
 
-    def bits(mod: nn.Module) -> dict[str, int]:
+    def bits(mod: nn.Module, one_by_one: bool = True) -> dict[str, Any]:
+        config = getattr(mod, "imc_config", None)
+        per_read = one_by_one and getattr(config, "input_scaling", None) == "dynamic"
         return {"weight_bits": _bits_attr(mod, "weight_bits", default_bits),
-                "input_bits": _bits_attr(mod, "input_bits", default_bits)}
+                "input_bits": _bits_attr(mod, "input_bits", default_bits), "input_range_per_read": per_read}
 
     def linear_record(mod: nn.Module, x: Any, in_f: int, out_f: int, suffix: str = "") -> dict[str, Any]:
         positions = int(x.numel() // max(1, x.shape[0]) // in_f) if x.dim() > 1 else 1
@@ -355,7 +367,7 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
                 return
             rec: dict[str, Any] = dict(kind="conv", in_h=h, in_w=w, in_c=mod.in_channels, out_c=mod.out_channels,
                        kernel_h=kh, kernel_w=kw, stride=max(sh, sw), padding=ph, padding_w=pw, pool=1,
-                       name=label(mod), **bits(mod))
+                       name=label(mod), **bits(mod, (kh, kw) == (1, 1)))
         else:
             shape = _linear_shape(mod)
             assert shape is not None, "the hook is registered on linear-like modules only"
