@@ -90,6 +90,13 @@ class IMCConfig:
             partial sums of the zero-centred inputs (``(code - zero_point) · scale``): the offset is
             taken as removed before conversion, as a reference column would (not costed by the chip model).
         input_range_momentum: Momentum of the ``calibrated`` input range's moving average, in (0, 1].
+        input_range_learning: Learn the ``calibrated`` input range by gradient descent instead of
+            following a moving average (``input_range``, and ``input_low`` with a zero point, become
+            parameters): LSQ's gradient (Esser et al., "Learned step size quantization", ICLR 2020) — for
+            each input inside the range the rounding residual ``round(x/s) − x/s``, for each clipped one
+            its clip code — so the range settles where the loss, not the largest input, wants it (PACT's
+            clipping, AIHWKit's ``learn_input_range``). Initialised by
+            :func:`~lightning_imc.layers.calibrate_input_ranges` or the first training batch.
         input_clipping: Which statistic of a batch the ``calibrated`` range follows. ``max``: ``max|x|``
             (never clips the batch). ``mse``: the range that minimises the batch's mean squared
             quantization error for this layer's format (:func:`~lightning_imc.layers.quantization.mse_clip_range`):
@@ -152,6 +159,7 @@ class IMCConfig:
     input_scaling: str = "absolute"
     input_zero_point: bool = False
     input_range_momentum: float = 0.1
+    input_range_learning: bool = False
     input_clipping: str = "max"
     seed: int | None = None
     rows_in_parallel: int | None = None
@@ -184,7 +192,8 @@ class IMCConfig:
             )
         if not isinstance(self.input_signed, bool) and self.input_signed != "auto":
             raise ValueError(f"IMCConfig.input_signed={self.input_signed!r}; must be true, false or 'auto'")
-        for field in ("quantize_weights", "quantize_inputs", "drift_compensation", "input_zero_point"):
+        for field in ("quantize_weights", "quantize_inputs", "drift_compensation", "input_zero_point",
+                      "input_range_learning"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"IMCConfig.{field}={getattr(self, field)!r}; must be true or false")
         try:
@@ -217,6 +226,11 @@ class IMCConfig:
             raise ValueError(
                 "IMCConfig.input_zero_point=True needs input_scaling='calibrated' or 'dynamic' (a zero point "
                 "shifts a scaled range; the absolute formats have none)"
+            )
+        if self.input_range_learning and self.input_scaling != "calibrated":
+            raise ValueError(
+                f"IMCConfig.input_range_learning=True needs input_scaling='calibrated' (one range per layer "
+                f"to learn), got input_scaling={self.input_scaling!r}"
             )
         if self.input_zero_point and self.input_clipping != "max":
             raise ValueError(

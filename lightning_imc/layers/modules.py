@@ -75,6 +75,17 @@ def counter_random(seed: "int | Tensor", shape: "torch.Size | tuple[int, ...]", 
     return z.to(dtype).reshape(shape)
 
 
+#: The scaled-input range tensors of an IMC layer (top, and bottom with a zero point).
+_RANGE_NAMES = ("input_range", "input_low")
+
+
+def _range_names(config: IMCConfig) -> tuple[str, ...]:
+    """The range tensors a layer with ``config`` holds (none with absolute input formats)."""
+    if config.input_scaling == "absolute":
+        return ()
+    return _RANGE_NAMES if config.input_zero_point else _RANGE_NAMES[:1]
+
+
 if TYPE_CHECKING:  # the mixin is only ever combined with an nn.Module: let the type checker see its methods
     _MixinBase = nn.Module
 else:
@@ -89,7 +100,7 @@ class IMCLayer(_MixinBase):
     """
 
     imc_config: IMCConfig
-    input_range: Tensor  # a buffer, registered only with ``input_scaling="calibrated"``
+    input_range: Tensor  # a buffer (a parameter with ``input_range_learning``), registered only with scaled inputs
 
     if TYPE_CHECKING:
         def to_digital(self) -> nn.Module:
@@ -141,19 +152,30 @@ class IMCLayer(_MixinBase):
             self._weight_cache.clear()
         # the same std in units of the format's least significant bit (exact: the step is a power of 2)
         self._bit_sliced_std_codes = self._bit_sliced_std / self._weight_format.step
-        if config.input_scaling != "absolute" and (
-            "input_range" not in self._buffers or (config.input_zero_point and "input_low" not in self._buffers)
-        ):
-            self._add_input_range()
+        if config.input_scaling != "absolute":
+            home = self._parameters if config.input_range_learning else self._buffers  # type: ignore[attr-defined]
+            if not all(name in home for name in _range_names(config)):
+                self._add_input_range()
 
     def _add_input_range(self) -> None:
-        """Register the scaled input range buffers on the weights' device: ``input_range`` (the top of
-        the range, 0 = not calibrated yet) and, with a zero point, ``input_low`` (its bottom, <= 0)."""
-        like = next((p for p in self._parameters.values() if p is not None), None)
+        """Register the scaled input range on the weights' device: ``input_range`` (the top of the range,
+        0 = not calibrated yet) and, with a zero point, ``input_low`` (its bottom, <= 0) — buffers, or
+        parameters with ``input_range_learning``; values already held (on a real device) are kept."""
+        like = next((p for n, p in self._parameters.items() if p is not None and n not in _RANGE_NAMES), None)
         device = None if like is None or like.device.type == "meta" else like.device
-        self.register_buffer("input_range", torch.zeros((), device=device))  # type: ignore[attr-defined]
-        if self.imc_config.input_zero_point:
-            self.register_buffer("input_low", torch.zeros((), device=device))  # type: ignore[attr-defined]
+        for name in _RANGE_NAMES:
+            old = self._buffers.pop(name, None)  # type: ignore[attr-defined]
+            held = self._parameters.pop(name, None)  # type: ignore[attr-defined]
+            old = held if old is None else old
+            if name not in _range_names(self.imc_config):
+                continue
+            value = old.detach().clone() if old is not None and old.device.type != "meta" else torch.zeros(())
+            if device is not None:
+                value = value.to(device)
+            if self.imc_config.input_range_learning:
+                self.register_parameter(name, nn.Parameter(value))  # type: ignore[attr-defined]
+            else:
+                self.register_buffer(name, value)  # type: ignore[attr-defined]
 
     def resolve_input_sign(self, signed: bool) -> None:
         """Decide an ``input_signed="auto"`` layer's input format: signed or unsigned (from the data)."""
@@ -390,18 +412,24 @@ class IMCLayer(_MixinBase):
             return 1 if tuple(self.kernel_size) == (1, 1) else None
         return -1
 
-    def _tracked(self, name: str, batch_value: Tensor) -> Tensor:
-        """A calibrated range bound (buffer ``name``): followed as a moving average in training mode,
-        frozen in eval mode (a layer never calibrated uses this batch's value)."""
-        stored = cast(Tensor, self._buffers[name])  # type: ignore[attr-defined]
-        calibrated_range = cast(Tensor, self._buffers["input_range"])  # type: ignore[attr-defined]
+    def _tracked(self, name: str, batch_value: Tensor, x: Tensor) -> Tensor:
+        """A calibrated range bound (``name``): followed as a moving average in training mode, frozen in
+        eval mode (a layer never calibrated uses this batch's value). With ``input_range_learning`` the
+        bound is a parameter: the first training batch of an uncalibrated layer sets it, then only its
+        gradient moves it (LSQ's, scaled by ``1/√(inputs per sample · levels)``; Esser et al., ICLR 2020)."""
+        stored = cast(Tensor, getattr(self, name))
+        calibrated_range = cast(Tensor, getattr(self, "input_range"))
         batch_value = batch_value.to(stored.dtype)
+        learning = self.imc_config.input_range_learning
         if self.training:  # type: ignore[attr-defined]
             with torch.no_grad():
-                momentum = self.imc_config.input_range_momentum
                 # first batch (range 0): take it as it is; then a moving average (no host sync)
                 calibrated = calibrated_range > 0
-                stored.copy_(torch.where(calibrated, stored + momentum * (batch_value - stored), batch_value))
+                moved = stored if learning else stored + self.imc_config.input_range_momentum * (batch_value - stored)
+                stored.copy_(torch.where(calibrated, moved, batch_value))
+            if learning:
+                scale = 1.0 / math.sqrt(max(1, x[0].numel()) * max(1, self._input_format.max_code))
+                return stored * scale + (stored - stored * scale).detach()  # value unchanged, gradient × scale
             return stored
         return torch.where(calibrated_range > 0, stored, batch_value)
 
@@ -421,9 +449,9 @@ class IMCLayer(_MixinBase):
         dim = self._read_dim() if config.input_scaling == "dynamic" else None
         if dim is not None:
             if self.training:  # keep the calibrated range current (used by KxK convs and reported)
-                self._tracked("input_range", peak_magnitude(x))
+                self._tracked("input_range", peak_magnitude(x), x)
             return x.detach().abs().amax(dim, keepdim=True).clamp_min(tiny) / self._input_format.max_code
-        current = self._tracked("input_range", self.batch_input_range(x))  # computed on every call: no host sync
+        current = self._tracked("input_range", self.batch_input_range(x), x)  # computed on every call: no host sync
         return current.clamp_min(tiny).to(x.dtype) / self._input_format.max_code
 
     @property
@@ -438,12 +466,12 @@ class IMCLayer(_MixinBase):
         low, high = torch.aminmax(x.detach())
         if dim is not None:
             if self.training:  # low first: it takes the first batch as it is while input_range is still 0
-                self._tracked("input_low", low.clamp_max(0.0))
-                self._tracked("input_range", high.clamp_min(0.0))
+                self._tracked("input_low", low.clamp_max(0.0), x)
+                self._tracked("input_range", high.clamp_min(0.0), x)
             d = x.detach()
             return d.amin(dim, keepdim=True).clamp_max(0.0), d.amax(dim, keepdim=True).clamp_min(0.0)
-        low = self._tracked("input_low", low.clamp_max(0.0)).to(x.dtype)
-        high = self._tracked("input_range", high.clamp_min(0.0)).to(x.dtype)
+        low = self._tracked("input_low", low.clamp_max(0.0), x).to(x.dtype).clamp_max(0.0)
+        high = self._tracked("input_range", high.clamp_min(0.0), x).to(x.dtype).clamp_min(0.0)
         return low, high
 
     def batch_input_range(self, x: Tensor) -> Tensor:
@@ -463,6 +491,8 @@ class IMCLayer(_MixinBase):
             levels = self.input_levels
             step = ((high - low) / levels).clamp_min(torch.finfo(x.dtype).tiny)
             zero = torch.round(-low / step)  # an integer code in [0, levels]: 0 is exactly representable
+            if config.input_range_learning:  # straight-through zero point: the bottom gets a gradient (LSQ+)
+                zero = zero + (-low / step - (-low / step).detach())
             return (quantize_to_codes(x / step + zero, 0, levels) - zero) * step
         if self._input_signed_auto is None and config.input_signed == "auto" and self.training:  # type: ignore[attr-defined]
             self.resolve_input_sign(bool((x.detach() < 0).any()))
@@ -598,7 +628,7 @@ def _adopt(layer: _Adopted, module: nn.Module, base: type | None = None) -> _Ado
     built on ``meta`` registered them there), ``module``'s train/eval mode, and ``module`` kept (not as a
     submodule: parameters are shared) so that ``to_digital`` gives it back — unless it is exactly
     ``base``, which ``to_digital`` rebuilds."""
-    if "input_range" in layer._buffers:
+    if "input_range" in layer._buffers or "input_range" in layer._parameters:
         layer._add_input_range()
     layer.train(module.training)  # type: ignore[attr-defined]
     if base is None or type(module) is not base:
@@ -777,9 +807,9 @@ class IMCMultiheadAttention(nn.MultiheadAttention, IMCLayer):
         """A plain ``nn.MultiheadAttention`` sharing this layer's parameters."""
         module = nn.MultiheadAttention.__new__(nn.MultiheadAttention)
         module.__dict__.update({k: v for k, v in self.__dict__.items() if k not in self.IMC_ATTRIBUTES})
-        module._parameters = dict(self._parameters)
+        module._parameters = {k: v for k, v in self._parameters.items() if k not in _RANGE_NAMES}
         module._modules = dict(self._modules)
-        module._buffers = {k: v for k, v in self._buffers.items() if k not in ("input_range", "input_low")}
+        module._buffers = {k: v for k, v in self._buffers.items() if k not in _RANGE_NAMES}
         return module
 
     def forward(  # type: ignore[override]
