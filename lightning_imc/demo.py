@@ -50,10 +50,11 @@ def digits_cnn() -> nn.Module:
     )
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int) -> None:
-    """Adam, batch 64, cross-entropy."""
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int, seed: int,
+          optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Batches of 64 in a seeded random order, cross-entropy; ``optimizer`` defaults to Adam (lr 3e-3)."""
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3) if optimizer is None else optimizer
     model.train()
     for _ in range(epochs):
         order = torch.randperm(len(x), generator=generator)

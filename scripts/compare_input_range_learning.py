@@ -25,7 +25,6 @@ import statistics
 
 import torch
 from scipy import stats
-from torch import nn
 
 from lightning_imc.demo import digits_cnn, load_digits_tensors, train
 from lightning_imc.layers import (
@@ -54,16 +53,7 @@ def fine_tuned_accuracy(seed: int, bits: int, learned: bool) -> float:
     weights = [p for n, p in model.named_parameters() if not n.endswith(("input_range", "input_low"))]
     assert bool(ranges) == learned
     optimizer = torch.optim.Adam([{"params": weights, "lr": 1e-3}] + ([{"params": ranges, "lr": 1e-2}] if learned else []))
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    for _ in range(EPOCHS):
-        order = torch.randperm(len(x_train), generator=generator)
-        for start in range(0, len(x_train), 64):
-            batch = order[start:start + 64]
-            loss = nn.functional.cross_entropy(model(x_train[batch]), y_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    train(model, x_train, y_train, epochs=EPOCHS, seed=seed, optimizer=optimizer)
     chips = evaluate_on_chips(model, lambda m: classification_accuracy(m, x_test, y_test), n_chips=10, seed=seed)
     return chips.mean
 
