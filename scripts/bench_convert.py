@@ -40,7 +40,7 @@ converted model over the digital one, measured side by side, median of repeats:
 as in ``evaluate_on_chips``), ``resnet18_train_noise_overhead`` with a new variation draw at every
 forward (``train``), ``resnet18_adc_overhead`` on a chip with a 6-bit ADC on 128-row tiles.
 
-    python -m uv run python scripts/bench_convert.py [--models resnet18,bert]
+    python -m uv run python scripts/bench_convert.py [--models resnet18,bert] [--seed 0]
 
 About 15 minutes on one CPU thread (training two threads). The LAST line is one JSON object.
 """
@@ -172,11 +172,11 @@ def _loss(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torc
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
-def _trained(name: str, fashion: "_Fashion | None") -> tuple[nn.Module, list, torch.Tensor, float]:
+def _trained(name: str, fashion: "_Fashion | None", seed: int = 0) -> tuple[nn.Module, list, torch.Tensor, float]:
     """``name`` trained briefly on real (images) or synthetic (tokens) data: model, calibration batches,
     test batch, held-out accuracy of the digital model."""
-    torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
     model = _build(name)
     image = name in IMAGE_SIZE
     steps = (VIT_STEPS if name == "vit_b_16" else IMAGE_STEPS) if image else TEXT_STEPS
@@ -294,12 +294,12 @@ def _overheads(repeats: int = 7) -> dict[str, float]:
     return out
 
 
-def main(names: list[str]) -> None:
+def main(names: list[str], seed: int = 0) -> None:
     warnings.simplefilter("ignore", UserWarning)
     fashion = _Fashion() if any(n in IMAGE_SIZE for n in names) else None  # fail before any work
     random_init = {}
     torch.set_num_threads(1)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     built = _models()
     for name in names:
         model, calib, test = built[name]
@@ -308,7 +308,7 @@ def main(names: list[str]) -> None:
     trained, accuracy = {}, {}
     for name in names:
         torch.set_num_threads(2)
-        model, calib, test, accuracy[name] = _trained(name, fashion)
+        model, calib, test, accuracy[name] = _trained(name, fashion, seed)
         torch.set_num_threads(1)
         trained[name] = _fidelity(model, calib, test)
     for name in names:
@@ -348,9 +348,10 @@ def main(names: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the models' initialisation, data and training")
     args = parser.parse_args()
     chosen = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in MODELS]
     if unknown or not chosen:
         parser.error(f"--models={args.models!r}: unknown {unknown}; allowed: {', '.join(MODELS)}")
-    main(chosen)
+    main(chosen, args.seed)
