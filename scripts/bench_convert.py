@@ -294,6 +294,15 @@ def _overheads(repeats: int = 7) -> dict[str, float]:
     return out
 
 
+def parse_models(text: str) -> list[str]:
+    """The ``--models`` list, or a ``ValueError`` naming what is not a bench model."""
+    chosen = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in MODELS]
+    if unknown or not chosen:
+        raise ValueError(f"--models={text!r}: unknown {unknown}; allowed: {', '.join(MODELS)}")
+    return chosen
+
+
 def main(names: list[str], seed: int = 0) -> None:
     warnings.simplefilter("ignore", UserWarning)
     fashion = _Fashion() if any(n in IMAGE_SIZE for n in names) else None  # fail before any work
@@ -350,8 +359,8 @@ if __name__ == "__main__":
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {', '.join(MODELS)}")
     parser.add_argument("--seed", type=int, default=0, help="seed of the models' initialisation, data and training")
     args = parser.parse_args()
-    chosen = [n.strip() for n in args.models.split(",") if n.strip()]
-    unknown = [n for n in chosen if n not in MODELS]
-    if unknown or not chosen:
-        parser.error(f"--models={args.models!r}: unknown {unknown}; allowed: {', '.join(MODELS)}")
+    try:
+        chosen = parse_models(args.models)
+    except ValueError as err:
+        parser.error(str(err))
     main(chosen, args.seed)

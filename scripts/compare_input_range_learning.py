@@ -73,7 +73,7 @@ def main(seeds: int, bits: int) -> None:
           f"over {seeds} seeds ({bits}-bit inputs, {EPOCHS} fine-tuning epochs, 10 chips each)")
     print(json.dumps({"input_bits": bits, "seeds": seeds, "chip_accuracy_moving_average": round(statistics.fmean(moving), 4),
                       "chip_accuracy_learned": round(statistics.fmean(learned), 4), "difference_points": round(mean, 2),
-                      "difference_ci95_points": [round(mean - half, 2), round(mean + half, 2)]}))
+                      "difference_ci95_points": [round(mean - half, 2), round(mean + half, 2)] if seeds > 1 else None}))
 
 
 if __name__ == "__main__":
