@@ -42,7 +42,9 @@ forward (``train``), ``resnet18_adc_overhead`` on a chip with a 6-bit ADC on 128
 
     python -m uv run python scripts/bench_convert.py [--models resnet18,bert] [--seed 0]
 
-About 15 minutes on one CPU thread (training two threads). The LAST line is one JSON object.
+About 15 minutes on one CPU thread (training two threads). The line before the last, ``details:``, holds
+every other figure as JSON; the LAST line is one JSON object with exactly ``min_cosine_8bit``,
+``silently_skipped`` and ``resnet18_noise_overhead``.
 """
 
 from __future__ import annotations
@@ -334,10 +336,8 @@ def main(names: list[str], seed: int = 0) -> None:
     def column(results: dict, key: str) -> dict:
         return {name: results[name][key] for name in names}
 
-    result = {
-        "min_cosine_8bit": min(column(trained, "cosine").values()),
-        "silently_skipped": sum(len(trained[n]["skipped"]) + len(random_init[n]["skipped"]) for n in names),
-        **overheads,
+    details = {
+        **{k: v for k, v in overheads.items() if k != "resnet18_noise_overhead"},
         "min_cosine_8bit_calibrated": min(column(trained, "calibrated").values()),
         "min_cosine_8bit_random_init": min(column(random_init, "cosine").values()),
         "cosine_8bit": column(trained, "cosine"),
@@ -351,7 +351,12 @@ def main(names: list[str], seed: int = 0) -> None:
         "digital_layers": {name: len(trained[name]["report"].digital) for name in names},
         "mapped_share": {name: round(trained[name]["report"].mapped_share, 4) for name in names},
     }
-    print(json.dumps(result))
+    print("details:", json.dumps(details))
+    print(json.dumps({  # the issue's keys, exactly
+        "min_cosine_8bit": min(column(trained, "cosine").values()),
+        "silently_skipped": sum(len(trained[n]["skipped"]) + len(random_init[n]["skipped"]) for n in names),
+        "resnet18_noise_overhead": overheads["resnet18_noise_overhead"],
+    }))
 
 
 if __name__ == "__main__":
