@@ -303,7 +303,7 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
     is recorded in execution order with the input it actually received (a linear layer applied to
     ``P`` positions, e.g. tokens, is a 1×1 conv over ``P`` positions). Precisions come from the
     layer's ``weight_bits`` / ``input_bits`` attributes when present (the IMC layers carry them; any
-    module may), else ``default_bits``. Work that does not map onto a crossbar — depthwise/grouped
+    module may), else ``default_bits``; ``input_range_per_read`` likewise (default false). Work that does not map onto a crossbar — depthwise/grouped
     convolutions, and in a converted model (one with IMC layers) every layer it kept digital — is
     summed in ``Network.digital_macs`` and named in ``Network.digital_layers`` instead of raising. A
     max/avg-pool module that directly consumes a recorded layer's output (after an optional
@@ -330,11 +330,10 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
     def label(mod: nn.Module) -> str:
         return mod_names.get(id(mod), type(mod).__name__)
 
-    def bits(mod: nn.Module, one_by_one: bool = True) -> dict[str, Any]:
-        config = getattr(mod, "imc_config", None)
-        per_read = one_by_one and getattr(config, "input_scaling", None) == "dynamic"
+    def bits(mod: nn.Module) -> dict[str, Any]:
         return {"weight_bits": _bits_attr(mod, "weight_bits", default_bits),
-                "input_bits": _bits_attr(mod, "input_bits", default_bits), "input_range_per_read": per_read}
+                "input_bits": _bits_attr(mod, "input_bits", default_bits),
+                "input_range_per_read": bool(getattr(mod, "input_range_per_read", False))}
 
     def linear_record(mod: nn.Module, x: Any, in_f: int, out_f: int, suffix: str = "") -> dict[str, Any]:
         positions = int(x.numel() // max(1, x.shape[0]) // in_f) if x.dim() > 1 else 1
@@ -367,7 +366,7 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
                 return
             rec: dict[str, Any] = dict(kind="conv", in_h=h, in_w=w, in_c=mod.in_channels, out_c=mod.out_channels,
                        kernel_h=kh, kernel_w=kw, stride=max(sh, sw), padding=ph, padding_w=pw, pool=1,
-                       name=label(mod), **bits(mod, (kh, kw) == (1, 1)))
+                       name=label(mod), **bits(mod))
         else:
             shape = _linear_shape(mod)
             assert shape is not None, "the hook is registered on linear-like modules only"

@@ -206,6 +206,12 @@ class IMCLayer(_MixinBase):
         """Total input-activation bits (bits), or ``None`` when inputs are not quantized."""
         return self._input_format.total_bits if self.imc_config.quantize_inputs else None
 
+    @property
+    def input_range_per_read(self) -> bool:
+        """Whether each crossbar read is coded on its own input range (``dynamic`` scaling on a layer
+        whose reads do not overlap: not a K×K convolution); the chip model charges its finder."""
+        return self.imc_config.input_scaling == "dynamic" and self._read_dim() is not None
+
     # -- variation control ---------------------------------------------------------------------------
     def set_variation(self, mode: str) -> None:
         """Switch the variation mode (``off`` | ``train`` | ``fixed``) without touching anything else."""
