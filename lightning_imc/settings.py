@@ -115,10 +115,11 @@ class SearchSettings:
         rnas_cost_share: Share of those mutations' unit picks drawn in proportion to each layer's share of
             the parent's chip cost (``(E_i/ΣE + L_i/ΣL)/2``, recorded as ``layer_cost_shares``); the rest
             are uniform over the layers and the circuit (0: all uniform).
-        rnas_moves: How rNAS mutations are made: ``random`` (1..``rnas_mutation_units`` layers changed at
-            random) or ``cost_descent`` (each slot gets the untried single-field, one-step move of the best
-            design so far that the analytical chip model rates cheapest by the reward's hardware term;
-            accuracy is still measured on chips for every proposal).
+        rnas_moves: How rNAS mutations are made: ``cost_descent`` (the default: each slot gets the untried
+            single-field, one-step move of the best design so far that the analytical chip model rates
+            cheapest by the reward's hardware term; accuracy is still measured on chips for every proposal)
+            or ``random`` (1..``rnas_mutation_units`` layers changed at random; a history written before
+            this setting existed resumes with it, see :data:`~lightning_imc.search.loop.ADDED_SEARCH_SETTINGS`).
         rnas_input_calibration_batches: Unlabelled batches from which an rNAS proposal's calibrated input
             ranges are set again for its own input formats (the least-error range depends on the bits;
             a programming-time step, like the weight scale; 0: keep the parent's ranges).
@@ -149,7 +150,7 @@ class SearchSettings:
     rnas_neighbourhood_share: float = 0.75
     rnas_mutation_units: int = 2
     rnas_cost_share: float = 0.0
-    rnas_moves: str = "random"
+    rnas_moves: str = "cost_descent"
     rnas_input_calibration_batches: int = 4
     rnas_bn_batches: int = 0
     finetune_baselines: bool = False
