@@ -16,6 +16,7 @@ settings → lock on the output folder → the data's files exist → Trainer ar
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -244,6 +245,10 @@ def run(cfg: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
 
     state = {} if state is None else state
     prepared = prepare(cfg)
+    if prepared.settings.mode == "search":
+        kept = _keep_settings_of_older_history(cfg, prepared.settings)
+        if kept is not None:
+            cfg, prepared = kept, prepare(kept)
     settings = prepared.settings
     state.update(output_dir=settings.output_dir, mode=settings.mode)
     if settings.mode == "search":
@@ -258,6 +263,35 @@ def run(cfg: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
         if settings.mode == "search":
             return run_search(prepared, _to_container(cfg), state)
         return run_child(prepared, _to_container(cfg))
+
+
+def _keep_settings_of_older_history(cfg: Any, settings: Settings) -> Any:
+    """``cfg`` with the search settings an existing history was written under where a default changed since
+    (:func:`~lightning_imc.search.loop.settings_of_older_history`), said in the log; ``None`` when nothing
+    changes (no history, or one of today's settings)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from .search.history import HistoryError, HistoryStore
+    from .search.loop import settings_of_older_history
+
+    history_path = Path(settings.output_dir) / "history.sqlite"
+    if not history_path.is_file() or not settings.search.resume:
+        return None
+    try:
+        with HistoryStore.open_readonly(str(history_path)) as store:
+            keep = settings_of_older_history(store.fingerprint, _to_container(cfg))
+    except HistoryError:  # a damaged or foreign file: the checks under the lock say so
+        return None
+    if not keep:
+        return None
+    cfg = copy.deepcopy(cfg)
+    for key, value in keep.items():
+        log.info("resuming %s, written before search.%s existed: it goes on with search.%s=%s", history_path, key, key, value)
+        if isinstance(cfg, DictConfig):
+            OmegaConf.update(cfg, f"search.{key}", value, force_add=True)
+        else:
+            cfg["search"][key] = value
+    return cfg
 
 
 def check_trainer_arguments(settings: Settings) -> None:

@@ -287,10 +287,40 @@ def test_cost_descent_proposes_the_cheapest_untried_single_moves_and_random_move
 def test_moves_setting_leaves_old_histories_resumable_at_its_default():
     from lightning_imc.search.loop import ADDED_SEARCH_SETTINGS, search_fingerprint
 
-    assert ADDED_SEARCH_SETTINGS["rnas_moves"] == "random"
+    assert ADDED_SEARCH_SETTINGS["rnas_moves"] == "random"  # what an older history (without the key) used
     base = {"search": {"mode": "nacim"}}
     assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "random"}}) == search_fingerprint(base)
     assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "cost_descent"}}) != search_fingerprint(base)
+
+
+def test_cost_descent_is_the_default_and_a_history_searched_with_random_moves_resumes_with_them(tmp_path):
+    """Issue 24: new searches descend the chip cost; a history written with random moves (or before the
+    setting existed: the same fingerprint) goes on with random moves under the same command, nothing re-run."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from lightning_imc.app import prepare, run
+    from lightning_imc.search.history import HistoryStore
+    from lightning_imc.search.loop import settings_of_older_history
+
+    def config(*overrides):
+        conf = str(Path(__file__).resolve().parents[1] / "conf")
+        with initialize_config_dir(config_dir=conf, version_base="1.3"):
+            return compose(config_name="config", overrides=[
+                f"paths.output_dir={tmp_path}", "mode=search", "search.mode=nacim", "logger=none", "+trainer.fast_dev_run=true",
+                "search.episodes=2", "search.batch_size=2", "search.top_k=1", "search.rnas_steps=2", "search.finetune_top=0",
+                "search.topk_finetune_epochs=1", "executor.threads_per_child=1", "search.chance_margin=null",
+                "reward.bound_samples=8", "callbacks.variation_eval.n_chips=2", *overrides])
+
+    assert prepare(config()).settings.search.rnas_moves == "cost_descent"
+    first = run(config("search.rnas_moves=random"))
+    with HistoryStore.open_readonly(str(tmp_path / "history.sqlite")) as store:
+        assert "rnas_moves" not in store.fingerprint["search"]  # as a history written before the setting existed
+        assert settings_of_older_history(store.fingerprint, {"search": {"rnas_moves": "cost_descent"}}) == {
+            "rnas_moves": "random"}
+    again = run(config())  # today's default would be cost_descent: the old search goes on as it was
+    assert again["n_records"] == first["n_records"] and again["phases"] == first["phases"]
 
 
 def test_design_metrics_are_the_trained_childs_chip_costs():

@@ -61,7 +61,8 @@ class FakeExecutor:
 
 
 def _search(tmp_path, executor, *overrides):
-    cfg = compose_config(tmp_path, *SMALL, *overrides)
+    # the loop's structure with a fake executor and no chip model: random rNAS moves, which need no hardware_of
+    cfg = compose_config(tmp_path, *SMALL, "search.rnas_moves=random", *overrides)
     prepared = prepare(cfg)
     from lightning_imc.app import _to_container
 

@@ -147,6 +147,25 @@ def child_threads(executor: Any) -> int:
 ADDED_SEARCH_SETTINGS: dict[str, Any] = {"rnas_cost_share": 0.0, "rnas_moves": "random"}
 
 
+def settings_of_older_history(stored: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """``search`` settings a resumed history must keep although the current configuration says otherwise.
+
+    A history whose fingerprint lacks a key of :data:`ADDED_SEARCH_SETTINGS` was searched with that key's
+    "as before" value (it is left out of the fingerprint there): when the configuration now asks for
+    another value (e.g. the default changed, as ``rnas_moves`` did to ``cost_descent``), resuming means
+    going on with the old one. Returns ``{key: value to use}`` (empty for a new or an up-to-date history).
+
+    >>> settings_of_older_history({"search": {"mode": "nacim"}}, {"search": {"rnas_moves": "cost_descent"}})
+    {'rnas_moves': 'random'}
+    >>> settings_of_older_history({"search": {"rnas_moves": "cost_descent"}}, {"search": {"rnas_moves": "cost_descent"}})
+    {}
+    """
+    stored_search = dict(stored.get("search") or {})
+    wanted = dict(config.get("search") or {})
+    return {key: before for key, before in ADDED_SEARCH_SETTINGS.items()
+            if key not in stored_search and key in wanted and wanted[key] != before}
+
+
 def search_fingerprint(config: Mapping[str, Any], threads: int | None = None) -> dict[str, Any]:
     """What identifies a search: the resolved config without paths, logging, executor and resume flag,
     plus what changes a child's result without being a setting of the search (``reproducibility``:
