@@ -48,8 +48,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from reproduce_table2 import _records, children_seconds, compose, parse_seeds, run_method  # noqa: E402
 
-#: Weight mapping → the ``reproduce_table2.py`` budget that runs its searches.
-MAPPINGS: dict[str, str] = {"scaled": "cpu", "absolute": "cpu_absolute"}
+#: Weight mapping → the suffix of the ``reproduce_table2.py`` budget that runs its searches
+#: (``--budget cpu``: ``table2_cpu`` and ``table2_cpu_absolute``; ``--budget tiny``: the tests' budget).
+MAPPINGS: dict[str, str] = {"scaled": "", "absolute": "_absolute"}
+SWEEP_BUDGETS = ("cpu", "tiny")
 #: The device every method's children sit on (``conf/experiment/table2_cpu.yaml``).
 DEVICE = "rram_nacim"
 DOCS_PAGE = ROOT / "docs" / "when_noise_matters.md"
@@ -135,7 +137,7 @@ def nacim_sw(records: list[Any]) -> Any:
     return designs.get("NACIM_sw")
 
 
-def rejudge(out: Path, mapping: str, seed: int, sigma: float, overrides: Sequence[str]) -> dict[str, Any]:
+def rejudge(out: Path, budget: str, mapping: str, seed: int, sigma: float, overrides: Sequence[str]) -> dict[str, Any]:
     """QuantNAS's best design (saved weights, nothing trained) on the search's chips at ``sigma``; cached as
     ``<quantnas folder>/rejudged_<sigma tag>.json``."""
     from lightning_imc.app import _to_container, child_context
@@ -154,7 +156,7 @@ def rejudge(out: Path, mapping: str, seed: int, sigma: float, overrides: Sequenc
         weights = folder / "checkpoints" / weights.parent.name / weights.name
     if weights is None or not weights.is_file():
         raise SystemExit(f"{folder}: QuantNAS's best design has no saved weights to judge at σ = {sigma:g}")
-    config = _to_container(compose(MAPPINGS[mapping], "quantnas", folder,
+    config = _to_container(compose(budget + MAPPINGS[mapping], "quantnas", folder,
                                    [*overrides, f"seed={seed}", f"imc.sigma_levels={sigma!r}"]))
     job = ChildJob(config=config, phase="rejudge", index=record.index, candidate=dict(record.choices), seed=record.seed,
                    train_epochs=0, variation="off", accuracy_source="clean", reward=reward,
@@ -183,7 +185,7 @@ def provenance(records: list[Any], winner: Any) -> dict[str, Any]:
             "children_seconds": round(children_seconds(records))}
 
 
-def collect(out: Path, seeds: Sequence[int], mappings: Sequence[str], sigmas: Sequence[float],
+def collect(out: Path, budget: str, seeds: Sequence[int], mappings: Sequence[str], sigmas: Sequence[float],
             overrides: Sequence[str]) -> dict[tuple[str, float], dict[int, dict[str, Any]]]:
     """The finished cells: ``{(mapping, σ): {seed: {quantnas: ..., nacim: ..., gain: points}}}``."""
     cells: dict[tuple[str, float], dict[int, dict[str, Any]]] = {}
@@ -203,7 +205,7 @@ def collect(out: Path, seeds: Sequence[int], mappings: Sequence[str], sigmas: Se
                     print(f"{mapping:8s} σ {sigma:<4g} seed {seed}: NACIM found no design above chance", flush=True)
                     NO_DESIGN.setdefault((mapping, sigma), []).append(seed)
                     continue
-                q = rejudge(out, mapping, seed, sigma, overrides)
+                q = rejudge(out, budget, mapping, seed, sigma, overrides)
                 if math.isclose(sigma, own) and abs(q["accuracy_variation"] - q["history_accuracy_variation"]) > 1e-9:
                     raise SystemExit(f"{q_folder}: re-judged at the device's σ {q['accuracy_variation']:.6f}, the history "
                                      f"{q['history_accuracy_variation']:.6f}: the chips are not the search's")
@@ -331,6 +333,8 @@ def write_docs(table: str, figure: Path, command: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", choices=SWEEP_BUDGETS, default="cpu",
+                        help="the Table II budget every search uses (tiny: the tests' seconds-long budget)")
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--sigmas", default="0.8,1.6,2.4", help="device variation σ in level spacings")
     parser.add_argument("--mappings", default="scaled,absolute", help=f"any of {', '.join(MAPPINGS)}")
@@ -338,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         help="sweep folder (default: experiments/noise_sweep, kept in git so that the next session resumes it)")
     parser.add_argument("--report-only", action="store_true", help="run no search; report the finished cells")
     parser.add_argument("--no-ptbnas", action="store_true", help="skip ptbNAS (only Table II needs it)")
-    parser.add_argument("--docs", action="store_true", help=f"also write the generated block of {DOCS_PAGE.relative_to(ROOT)}")
+    parser.add_argument("--docs", action="store_true", help="also write the generated block of docs/when_noise_matters.md")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides for every search, e.g. logger=none")
     args = parser.parse_args(argv)
     seeds, sigmas, mappings = parse_seeds(args.seeds), parse_sigmas(args.sigmas), parse_mappings(args.mappings)
@@ -353,11 +357,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             folder = method_folder(out, mapping, seed, mode, sigma)
             if not is_done(folder):
                 print(f"=== {mapping} σ {sigma:g} seed {seed}: {mode} -> {folder} ===", flush=True)
-                run_method(MAPPINGS[mapping], mode, folder, [*args.overrides, *sigma_overrides(sigma), f"seed={seed}"])
+                run_method(args.budget + MAPPINGS[mapping], mode, folder, [*args.overrides, *sigma_overrides(sigma), f"seed={seed}"])
             if mode == "quantnas":  # judged at every σ now: afterwards only the small JSON files are needed
                 for other in sigmas:
-                    rejudge(out, mapping, seed, other, args.overrides)
-    cells = collect(out, seeds, mappings, sigmas, args.overrides)
+                    rejudge(out, args.budget, mapping, seed, other, args.overrides)
+    cells = collect(out, args.budget, seeds, mappings, sigmas, args.overrides)
     summary = summarise(cells, mappings, sigmas)
     table = markdown(summary)
     out.mkdir(parents=True, exist_ok=True)
@@ -365,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     (out / "noise_sweep.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     plot(summary, out / "noise_sweep.png")
     if args.docs:
-        write_docs(table, out / "noise_sweep.png", "python -m uv run python scripts/noise_sweep.py --seeds "
+        write_docs(table, out / "noise_sweep.png", f"python -m uv run python scripts/noise_sweep.py --budget {args.budget} --seeds "
                    f"{','.join(map(str, seeds))} --report-only --docs")
     print(table)
     print(f"wall time of this call: {time.perf_counter() - start:.0f} s", flush=True)
