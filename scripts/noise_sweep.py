@@ -319,7 +319,7 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
 def write_docs(table: str, figure: Path, command: str) -> None:
     """Replace the generated block of ``docs/when_noise_matters.md`` (the rest of the page is prose)."""
-    target = ROOT / "docs" / "figures" / "when_noise_matters.png"
+    target = DOCS_PAGE.parent / "figures" / "when_noise_matters.png"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(figure, target)
     block = "\n".join([BEGIN, "", f"Command: `{command}` (generated; do not edit by hand).", "",

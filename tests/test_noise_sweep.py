@@ -84,7 +84,7 @@ def test_smallest_budget_end_to_end(tmp_path, capsys):
             assert math.isclose(row["gain"], gain, abs_tol=0.006) and row["low"] <= row["gain"] <= row["high"]
     page = script.DOCS_PAGE.read_text()
     assert page.startswith("# prose") and page.rstrip().endswith("conclusion") and "old" not in page
-    assert "| absolute | 0.8 |" in page
+    assert "| absolute | 0.8 |" in page and (tmp_path / "figures" / "when_noise_matters.png").stat().st_size > 1000
     # a second call trains nothing: every search is done and the judged σ are cached
     mtimes = {p: p.stat().st_mtime for p in (tmp_path / "sweep").rglob("history.sqlite")}
     assert script.main(["--budget", "tiny", "--seeds", "0", "--sigmas", "0.8,2.4", "--mappings", "absolute",
