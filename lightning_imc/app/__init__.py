@@ -10,7 +10,8 @@ The application builds what the search layer needs — validated settings, the s
 layer never imports this package.
 
 Order of checks (nothing is loaded, trained or written before the settings are known to be good):
-settings → lock on the output folder → the data's files exist → Trainer arguments → data loaded.
+settings → lock on the output folder → the data's files exist → rNAS's saved weights fit the candidate →
+Trainer arguments → data loaded.
 :func:`run_cli` is the one error path of ``train.py``: see :data:`EXIT_CONFIG` and friends.
 
 By job: :mod:`.cli` (the command line's error path and signal handling), :mod:`.child_job` (preparing
@@ -25,8 +26,9 @@ from typing import Any
 
 from ..settings import ConfigError
 from .child_job import (Prepared, _build_component, _component_message, _finish_wandb, _log_candidate_table,
-                        _one_line, _resolve_candidate, _to_container, check_data, check_trainer_arguments,
-                        child_context, format_child_summary, load_data, make_logger, prepare, run_child)
+                        _one_line, _resolve_candidate, _to_container, check_data, check_rnas_checkpoint,
+                        check_trainer_arguments, child_context, format_child_summary, load_data, make_logger, prepare,
+                        run_child, single_child_threads)
 from .cli import (DEBUG_ENV, EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, Interrupted, _classify, _first_line,
                   _install_signal_handlers, _reinstall_signal_handlers, _saved, run_cli)
 from .search_job import (_check_history, _keep_settings_of_older_history, _reward_dict, format_search_summary,
@@ -39,8 +41,8 @@ __all__ = ["run", "run_cli", "run_child", "run_search", "prepare", "child_contex
 def run(cfg: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the configured job (``mode=child`` or ``mode=search``) and return its results.
 
-    Checks in order — settings, the output folder's lock, the data's files, the Trainer's arguments —
-    before any data is loaded. ``state`` (optional) receives ``output_dir``, ``mode`` and, once a search
+    Checks in order — settings, the output folder's lock, the data's files, rNAS's saved weights, the
+    Trainer's arguments — before any data is loaded. ``state`` (optional) receives ``output_dir``, ``mode`` and, once a search
     has opened it, ``history``: what :func:`run_cli` reports after an interruption or a storage error.
 
     Raises:
@@ -65,6 +67,7 @@ def run(cfg: Any, state: dict[str, Any] | None = None) -> dict[str, Any]:
         if settings.mode == "search":
             _check_history(settings, _to_container(cfg))
         check_data(prepared.datamodule)
+        check_rnas_checkpoint(prepared)
         check_trainer_arguments(settings)
         if settings.mode == "search":
             return run_search(prepared, _to_container(cfg), state)

@@ -24,7 +24,7 @@ from ..settings import ConfigError, DataError, Settings, load_settings
 from ..tracking import candidate_row, child_settings, flat_config, log_child_artifact
 
 __all__ = ["Prepared", "prepare", "child_context", "check_data", "load_data", "check_trainer_arguments",
-           "make_logger", "run_child", "format_child_summary"]
+           "make_logger", "run_child", "format_child_summary", "check_rnas_checkpoint", "single_child_threads"]
 
 
 class Prepared:
@@ -147,8 +147,43 @@ def prepare(cfg: Any) -> Prepared:
     candidate = _resolve_candidate(space, settings.candidate, settings.seed)
     spec = to_child(space, candidate, input_shape=tuple(datamodule.input_shape), num_classes=datamodule.num_classes)
     if spec.task != datamodule.task:
-        raise ConfigError(f"space {space.name!r} builds {spec.task} networks but data {settings.data.name!r} is {datamodule.task}")
+        fitting = _spaces_for_task(datamodule.task)
+        raise ConfigError(f"data ({settings.data.label}) is a {datamodule.task} task but space={space.name} builds "
+                          f"{spec.task} networks; choose a {datamodule.task} space"
+                          + (f" ({', '.join(f'space={n}' for n in fitting)})" if fitting else ""))
     return Prepared(settings, space, datamodule, candidate, spec)
+
+
+def _spaces_for_task(task: str) -> list[str]:
+    """Names of the registered spaces whose networks solve ``task`` (for messages)."""
+    from ..space import get_space, space_names
+
+    names = []
+    for name in space_names():
+        try:
+            template = get_space(name).template
+            if isinstance(template, Mapping) and template.get("task") == task:
+                names.append(name)
+        except Exception:  # noqa: BLE001 - only for a message
+            continue
+    return names
+
+
+def check_rnas_checkpoint(prepared: Prepared) -> None:
+    """For ``mode=search search.mode=rnas``: ``search.rnas_checkpoint`` is readable and holds the weights of the
+    configured candidate's network (same keys and shapes). Raises :class:`ConfigError` naming the key, before
+    any history is opened or any data loaded, so that a wrong file is never recorded as the candidates' result."""
+    settings = prepared.settings
+    if settings.mode != "search" or settings.search.mode != "rnas":
+        return
+    from ..models.networks import build_network
+    from ..search.evaluate import SearchInputError, load_saved_weights
+
+    path = settings.search.rnas_checkpoint
+    try:
+        load_saved_weights(str(path), build_network(prepared.spec, settings.imc))
+    except SearchInputError as err:
+        raise ConfigError(f"search.rnas_checkpoint={path!r}: {_one_line(err).removeprefix(str(path) + ' ')}") from None
 
 
 _WANDB_DATA_DIR_SET_HERE: list[bool] = []
@@ -212,7 +247,32 @@ def run_child(prepared: Prepared, config: Mapping[str, Any] | None = None) -> di
     network's ``state_dict`` to ``child_weights.pt``; both are a W&B ``model`` artifact when W&B logs).
 
     ``config``: the resolved configuration, logged as the W&B run's config (flat keys) beside the
-    candidate and the settings its layers really use (``child.*``)."""
+    candidate and the settings its layers really use (``child.*``). It trains on
+    :func:`single_child_threads` torch threads (1 unless ``executor.threads_per_child`` says otherwise),
+    recorded as ``torch_threads``; the previous count is restored afterwards."""
+    import torch
+
+    threads = single_child_threads(prepared.settings)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run_child(prepared, config, threads)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def single_child_threads(settings: Settings) -> int:
+    """Torch CPU threads of ``mode=child``: ``executor.threads_per_child`` if set, else 1.
+
+    Not the machine's core count: the thread count changes the floating-point sums (hence the figures a
+    child prints), and the count torch picks by itself follows the cores (and ``OMP_NUM_THREADS``) of
+    whichever machine runs it; one thread gives the same figures on every machine of a kind.
+    """
+    threads = settings.executor.threads_per_child
+    return 1 if threads is None else int(threads)
+
+
+def _run_child(prepared: Prepared, config: Mapping[str, Any] | None, threads: int) -> dict[str, Any]:
     settings, spec = prepared.settings, prepared.spec
     ignore_spurious_warnings()  # Lightning's own _pytree deprecation: nothing a user can change
     pl.seed_everything(settings.seed, workers=True, verbose=False)
@@ -249,12 +309,18 @@ def run_child(prepared: Prepared, config: Mapping[str, Any] | None = None) -> di
         reward.config = settings.reward.with_bounds(bounds)
     module = ChildModule(spec, settings.imc, settings.optimizer)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=prepared.datamodule)
+    try:
+        trainer.fit(module, datamodule=prepared.datamodule)
+    except FloatingPointError as err:  # ChildModule: a non-finite loss (the step size is the usual cause)
+        optimizer = settings.optimizer
+        raise ConfigError(f"optimizer.lr={optimizer.lr!r}: training diverged ({_one_line(err)}); lower optimizer.lr "
+                          f"(optimizer={optimizer.name})") from None
     results = {
         "candidate": prepared.candidate.to_dict(),
         "candidate_key": prepared.candidate.key,
         "repairs": list(getattr(spec, "repairs", ())),
         "train_seconds": time.perf_counter() - start,
+        "torch_threads": threads,
         **{k: v for k, v in module.results.items()},
     }
     from ..search.history import atomic_write
