@@ -104,7 +104,7 @@ def _metric_number(value: object, chip: int) -> float:
 def check_value_range(value_range: object) -> tuple[float, float]:
     """``value_range`` as ``(low, high)``: two finite numbers with ``low < high`` (ValueError naming it otherwise)."""
     try:
-        low, high = (float(v) for v in value_range)  # type: ignore[union-attr]
+        low, high = (float(v) for v in value_range)  # type: ignore[attr-defined]
     except (TypeError, ValueError):
         raise ValueError(f"value_range={value_range!r}; must be (low, high), two numbers") from None
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
