@@ -74,6 +74,14 @@ def _without_traceback(text: str) -> str:
     return "\n".join(lines)
 
 
+def _nearest_key(text: str):
+    """For an override of a key that does not exist (``optimiser=sgd``): one line naming the nearest real group or
+    key, instead of Hydra's advice to add it with ``+``; ``None`` for any other error."""
+    from lightning_imc.overrides import explain_override_error
+
+    return explain_override_error(text, sys.argv[1:], os.path.join(os.path.dirname(os.path.abspath(__file__)), "conf"))
+
+
 def cli() -> None:
     """``main`` with Hydra's own errors (an unknown config group, a bad override, an output folder it cannot
     create) reported without a traceback, exit status 2."""
@@ -86,7 +94,7 @@ def cli() -> None:
             _STDERR.held.clear()
             _STDERR.holding = False
             debug = os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
-            print(text.rstrip() if debug else _without_traceback(text), file=sys.stderr)
+            print(text.rstrip() if debug else (_nearest_key(text) or _without_traceback(text)), file=sys.stderr)
             sys.exit(2)
         raise
     finally:

@@ -41,7 +41,20 @@ _LONGEST_HISTORY_SUFFIX = "/history.sqlite-journal"
 #: Trainer precisions Lightning accepts.
 PRECISIONS = ("64-true", "32-true", "16-mixed", "16-true", "bf16-mixed", "bf16-true", "transformer-engine",
               "transformer-engine-float16", "64", "32", "16", "bf16", 64, 32, 16)
+#: The "true" precision a child trains in: the crossbar layers compute in float32 (integer codes, variation
+#: and the ADC's readout); in 16-true the loss is NaN at the first step, 64-true and bf16-true fail when the
+#: chips are evaluated with float32 data. Mixed precision (``16-mixed``, ``bf16-mixed``) is left to GPUs
+#: (``conf/trainer/auto.yaml``); under CPU autocast the ADC readout's backward multiplies bfloat16 by float32.
+CHILD_TRUE_PRECISIONS = ("32-true", "32", 32)
+MIXED_PRECISIONS = ("16-mixed", "bf16-mixed", "16", "bf16", 16)
+#: Largest learning rate accepted: beyond it one optimizer step moves a weight of the layers' formats (a
+#: few units at most) past its whole range, and training stops at its first step with a non-finite loss.
+MAX_LR = 10.0
 ACCELERATORS = ("cpu", "gpu", "cuda", "mps", "tpu", "auto")
+#: What a multi-objective controller (``nsga2``) can be told per child: the record's reward, its accuracies
+#: (fractions) and the chip model's figures (see :func:`~lightning_imc.search.pareto.metric_value`).
+OBJECTIVE_METRICS = ("reward", "accuracy_variation", "accuracy_clean", "hardware_efficiency", "latency_s", "energy_j",
+                     "area_mm2", "edp", "tops", "tops_per_w")
 
 @dataclass(frozen=True)
 class ComponentSettings:
@@ -173,7 +186,8 @@ class ExecutorSettings:
         num_cpus: CPUs Ray may use on a local start (``None``: all).
         cpus_per_child: CPUs reserved per child (Ray) — also its torch thread count.
         gpus_per_child: GPUs reserved per child (Ray; fractions share a GPU).
-        threads_per_child: Torch CPU threads per child (``None``: ``cpus_per_child`` on Ray, all locally).
+        threads_per_child: Torch CPU threads per child (``None``: ``cpus_per_child`` on Ray, all locally in a
+            search, 1 for ``mode=child``: see :func:`~lightning_imc.app.child_job.single_child_threads`).
     """
 
     kind: str = "local"
@@ -249,6 +263,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _runs_on_cpu(accelerator: Any) -> bool:
+    """Whether a Trainer with this ``accelerator`` would train on the CPU (``auto``: no CUDA GPU here)."""
+    if accelerator == "cpu":
+        return True
+    if accelerator in (None, "auto"):
+        import torch
+
+        return not torch.cuda.is_available()
+    return False
+
+
 def check_trainer_settings(trainer: Mapping[str, Any]) -> None:
     """Check the Trainer arguments that decide whether and how long a child trains, without building a Trainer.
 
@@ -292,6 +317,13 @@ def check_trainer_settings(trainer: Mapping[str, Any]) -> None:
         raise ConfigError(f"trainer.{key}={value!r}; must be an integer {what} (batches) or a fraction in (0, 1]")
     if "precision" in trainer and trainer["precision"] not in PRECISIONS:
         raise ConfigError(f"trainer.precision={trainer['precision']!r}; allowed: {[p for p in PRECISIONS if isinstance(p, str)]}")
+    precision = trainer.get("precision", "32-true")
+    if precision not in CHILD_TRUE_PRECISIONS + MIXED_PRECISIONS:
+        raise ConfigError(f"trainer.precision={precision!r} is not supported: the crossbar layers compute in float32 "
+                          "(codes, variation, ADC readout); allowed: '32-true', or '16-mixed'/'bf16-mixed' on a GPU")
+    if precision in MIXED_PRECISIONS and _runs_on_cpu(trainer.get("accelerator")):
+        raise ConfigError(f"trainer.precision={precision!r} runs on a GPU only (under CPU autocast the ADC readout's "
+                          "backward multiplies bfloat16 by float32); on a CPU use '32-true'")
     accelerator = trainer.get("accelerator")
     if accelerator is not None and (not isinstance(accelerator, str) or accelerator not in ACCELERATORS):
         raise ConfigError(f"trainer.accelerator={accelerator!r}; allowed: {list(ACCELERATORS)}")
@@ -338,6 +370,22 @@ def _check_controller_keys(controller: Mapping[str, Any]) -> None:
                               "REINFORCE's update batch m) is search.batch_size, which every controller reads")
         raise ConfigError(f"controller.{key} is not a hyperparameter of controller {name!r}; "
                           f"allowed: {', '.join(allowed) or '(none)'}")
+    from .controllers import get_controller
+
+    try:  # the constructor checks its values: a bad one fails now, not when the first phase starts
+        built = get_controller(name, cardinalities=[2, 2], seed=0,
+                               **{k: v for k, v in controller.items() if k not in ("name", "batch_size")})
+    except (ValueError, TypeError) as err:
+        message = str(err).splitlines()[0]
+        first = message.split(" ", 1)[0].split("=", 1)[0]
+        raise ConfigError(f"controller.{message}" if first in controller else f"controller ({name}): {message}") from None
+    if getattr(built, "multi_objective", False):
+        names = list(built.objective_names)
+        unknown = [n for n in names if n not in OBJECTIVE_METRICS]
+        if unknown:
+            raise ConfigError(f"controller.objectives has {unknown[0]!r}, not a metric of a child; allowed: "
+                              f"{', '.join(OBJECTIVE_METRICS)} (a single-objective search: controller.objectives=[reward] "
+                              "controller.directions=[maximize])")
 
 
 def load_settings(cfg: Mapping[str, Any]) -> Settings:
@@ -366,6 +414,9 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         value = getattr(optimizer, key, None)
         if value is not None and not math.isfinite(value):
             raise ConfigError(f"optimizer.{key}={value!r}; must be a finite number")
+    if optimizer.lr > MAX_LR:
+        raise ConfigError(f"optimizer.lr={optimizer.lr!r}; must be a number in (0, {MAX_LR:g}]: a larger step moves "
+                          "every weight past its format's range at the first step")
 
     hardware = _section(cfg, "hardware")
     known_hw = {"preset", "chip", "circuit_space", "objective", "constraints"}
@@ -426,6 +477,9 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
         value = getattr(evaluation, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"callbacks.variation_eval.{key}={value!r}; must be an integer >= 0")
+    if evaluation.max_batches is not None and (not _is_int(evaluation.max_batches) or evaluation.max_batches < 1):
+        raise ConfigError(f"callbacks.variation_eval.max_batches={evaluation.max_batches!r}; must be an integer >= 1 "
+                          "(batches per chip) or null (the whole split)")
     if evaluation.split not in ("test", "val"):
         raise ConfigError(f"callbacks.variation_eval.split={evaluation.split!r}; allowed: ['test', 'val']")
 

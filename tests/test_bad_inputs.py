@@ -8,7 +8,10 @@
   are those of the command line); :func:`test_fork_driver_matches_a_real_process` checks that a real
   ``python train.py`` gives the same result.
 * Library misuse: the documented exception, with a message naming the argument; NaN inputs and
-  weights of an IMC layer propagate as NaN.
+  weights of an IMC layer propagate as NaN; ±inf saturate where the range is fixed (as a DAC would) and
+  read as NaN where the range would be measured from the inf itself.
+* A failure caused by an input the user can fix (rNAS's saved weights) is never stored in the history:
+  once the right file is in place, the same command evaluates the candidates.
 """
 
 from __future__ import annotations
@@ -96,6 +99,19 @@ def run_cases(cases: list[dict]) -> dict[str, dict]:
     return json.loads(marker[-1][len("RESULTS"):])
 
 
+def _cuda_device_absent_here() -> str:
+    """A CUDA device this machine does not have: ``cuda`` without a GPU, else one past the last GPU."""
+    import torch
+
+    return f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda"
+
+
+def _gpu_here() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 FAST = ["logger=none", "trainer.enable_progress_bar=false"]
 SEARCH = ["mode=search", "search.mode=ptbnas", "search.episodes=2", "search.batch_size=2", "trainer.max_epochs=1",
           "callbacks.variation_eval.n_chips=2", "reward.bound_samples=4", "executor.threads_per_child=1", *FAST]
@@ -178,6 +194,34 @@ CORPUS: list[tuple[str, list[str], int, str]] = [
     ("history other threads", [*SEARCH, "executor.threads_per_child=2"], 2, "resume with executor.threads_per_child=1"),
     ("resume=false", [*SEARCH, "search.resume=false"], 2, "search.resume=false"),
     ("folder in use", [*SEARCH], 1, f"is in use by pid {os.getpid()}"),
+    # issue 28: silently wrong before (exit 0 with a result that should not exist)
+    ("momentum=1.5", ["optimizer=sgd", "optimizer.momentum=1.5"], 2, "optimizer.momentum=1.5; must be a number in [0, 1)"),
+    ("max_batches=0", ["callbacks.variation_eval.max_batches=0"], 2, "callbacks.variation_eval.max_batches=0"),
+    ("rnas truncated weights", [*SEARCH, "search.mode=rnas", "search.rnas_checkpoint={out}/weights.pt"], 2,
+     "search.rnas_checkpoint="),
+    ("rnas text file", [*SEARCH, "search.mode=rnas", "search.rnas_checkpoint={out}/weights.pt"], 2,
+     "cannot be read as saved weights"),
+    ("rnas other architecture", [*SEARCH, "search.mode=rnas", "search.rnas_checkpoint={out}/weights.pt"], 2,
+     "holds the weights of another architecture"),
+    # issue 28: internal errors before
+    ("data=nuclei with rls", ["data=nuclei"], 2, "data (NucleiDataModule) is a segmentation task but space=rls"),
+    ("precision=16-true", ["trainer.precision=16-true"], 2, "trainer.precision='16-true' is not supported"),
+    ("precision=64-true", ["trainer.precision=64-true"], 2, "trainer.precision='64-true' is not supported"),
+    ("precision=bf16-true", ["trainer.precision=bf16-true"], 2, "trainer.precision='bf16-true' is not supported"),
+    *([("precision=bf16-mixed on CPU", ["trainer.precision=bf16-mixed"], 2, "trainer.precision='bf16-mixed' runs on a GPU only")]
+      if not _gpu_here() else []),
+    ("image_size=100000", ["data.image_size=100000"], 2, "data.image_size=100000 would need"),
+    ("data.device absent", [f"data.device={_cuda_device_absent_here()}"], 2, f"data.device='{_cuda_device_absent_here()}'"),
+    ("lr=1e30", ["optimizer.lr=1e30"], 2, "optimizer.lr=1e+30; must be a number in (0, 10]"),
+    # issue 28: a misspelt group or key gets the nearest real one, not Hydra's "+optimiser=..."
+    ("optimiser=sgd", ["optimiser=sgd"], 2, "did you mean the group optimizer? (optimizer=sgd"),
+    ("contoller=evolution", ["contoller=evolution"], 2, "did you mean the group controller? (controller=evolution"),
+    ("device.device=pcm", ["device.device=pcm"], 2, "did you mean imc.device=pcm"),
+    # issue 28: nsga2's objectives are checked before the search starts
+    ("nsga2 objectives=reward", [*SEARCH, "controller=nsga2", "controller.objectives=reward"], 2,
+     "controller.objectives must be a list of metric names"),
+    ("nsga2 unknown objective", [*SEARCH, "controller=nsga2", "controller.objectives=[acc]",
+                                 "controller.directions=[maximize]"], 2, "controller.objectives has 'acc'"),
 ]
 
 
@@ -211,6 +255,32 @@ def _prepare_folder(case_id: str, out: Path) -> None:
         HistoryStore.open(history, search_fingerprint(_to_container(cfg), threads=1)).close()
     elif case_id == "output under a file":
         (out / "a_file").write_text("not a folder")
+    elif case_id == "rnas truncated weights":
+        (out / "weights.pt").write_bytes(_candidate_weights_bytes()[:1000])
+    elif case_id == "rnas text file":
+        (out / "weights.pt").write_text("these are not weights\n")
+    elif case_id == "rnas other architecture":
+        import torch
+
+        torch.save(torch.nn.Sequential(torch.nn.Linear(4, 2)).state_dict(), out / "weights.pt")
+
+
+def _candidate_weights_bytes() -> bytes:
+    """An (untrained) state_dict of the default candidate's network, as ``torch.save`` writes it."""
+    import io
+
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from lightning_imc.app import prepare
+    from lightning_imc.models.networks import build_network
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["paths.output_dir=/tmp/unused", *FAST])
+    prepared = prepare(cfg)
+    buffer = io.BytesIO()
+    torch.save(build_network(prepared.spec, prepared.settings.imc).state_dict(), buffer)
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +340,8 @@ def test_bad_command_line(corpus, case_id, overrides, status, needle):
         "config error", "data error", "history error", "output folder error", "busy", "input error")]
     if ours:  # our own errors are one line, the last one
         assert len(ours) == 1 and lines[-1] == ours[0], lines
+    if case_id in ("optimiser=sgd", "contoller=evolution", "device.device=pcm"):  # "+optimiser=sgd": the wrong fix
+        assert "To append to your config use +" not in result["stderr"] and len(lines) == 1, lines
     history = Path(result["out"]) / "history.sqlite"
     if result["before"] is not None:  # a history that was there is never touched
         assert history.read_bytes() == result["before"]
@@ -422,6 +494,214 @@ def test_convert_to_imc_of_a_string_names_the_argument():
 
     with pytest.raises(TypeError, match="model"):
         convert_to_imc("resnet")
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 28: a fixable input is never remembered as the candidates' result
+
+
+RNAS = [*SEARCH, "search.mode=rnas", "search.episodes=2", "search.batch_size=2", "search.chance_margin=null",
+        "search.rnas_input_calibration_batches=1", "callbacks.variation_eval.bn_recalibration_batches=0",
+        "data.max_eval_samples=64"]
+
+
+def test_rnas_with_a_wrong_weights_file_stores_nothing_and_resumes_once_the_right_file_is_in_place(tmp_path):
+    """The issue's case: a truncated file is refused (exit 2, one line naming the key, no history); with the
+    right file put in place, the same command evaluates the candidates instead of "2 already in history"."""
+    from lightning_imc.search.history import HistoryStore
+
+    out, weights = tmp_path / "out", tmp_path / "weights.pt"
+    out.mkdir()
+    good = _candidate_weights_bytes()
+    weights.write_bytes(good[: len(good) // 2])  # truncated
+    args = [*RNAS, f"search.rnas_checkpoint={weights}", f"paths.output_dir={out}", f"hydra.run.dir={out}"]
+    case = {"id": "rnas", "args": args, "out": str(tmp_path / "io"), "cwd": str(tmp_path)}
+    bad = run_cases([case])["rnas"]
+    lines = [line for line in bad["stderr"].splitlines() if line.strip()]
+    assert bad["rc"] == 2 and len(lines) == 1, bad["stderr"][-2000:]
+    assert lines[0].startswith(f"config error: search.rnas_checkpoint='{weights}': cannot be read as saved weights")
+    assert not (out / "history.sqlite").exists()
+
+    weights.write_bytes(good)  # the right file, the same command
+    done = run_cases([case])["rnas"]
+    assert done["rc"] == 0, done["stderr"][-3000:]
+    with HistoryStore.open_readonly(out / "history.sqlite") as store:
+        records = store.records()
+    assert len(records) == 2 and all(r.status == "ok" for r in records), [(r.status, r.error) for r in records]
+    assert "search finished: 2 children evaluated, 0 failed" in done["stdout"] + done["stderr"]
+
+
+def test_a_child_job_whose_saved_weights_cannot_be_loaded_raises_instead_of_failing(tmp_path):
+    """Inside a search (the file replaced after the up-front check, or a later phase's file): the job raises
+    SearchInputError, which the loop does not record, rather than returning a failed child."""
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from lightning_imc.app import _to_container, child_context, prepare
+    from lightning_imc.search import ChildJob, SearchInputError, run_child_job
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"paths.output_dir={tmp_path}", "data.max_eval_samples=64", *FAST])
+    config = _to_container(cfg)
+    candidate = prepare(cfg).candidate.to_dict()
+    text, other = tmp_path / "notes.pt", tmp_path / "other.pt"
+    text.write_text("not weights")
+    torch.save({"weight": torch.zeros(3)}, other)
+    for path, needle in ((text, "cannot be read as saved weights"), (other, "holds the weights of another architecture")):
+        job = ChildJob(config=config, phase="rnas", index=0, candidate=candidate, seed=0, train_epochs=0,
+                       variation="train", accuracy_source="variation", init_checkpoint=str(path),
+                       reward={"alpha": 1.0, "weights": {}, "merge": "weighted_sum", "failed_reward": -1.0},
+                       context_factory=child_context)
+        with pytest.raises(SearchInputError, match=needle):
+            run_child_job(job)
+
+
+def test_a_diverging_child_names_optimizer_lr(tmp_path, monkeypatch):
+    """A non-finite loss in a single child (lr within the up-front limit, yet too large for this network) ends
+    with a ConfigError naming optimizer.lr, not "FloatingPointError" (exit 2 on the command line)."""
+    from hydra import compose, initialize_config_dir
+
+    from lightning_imc.app import child_job, run
+    from lightning_imc.models import ChildModule
+    from lightning_imc.settings import ConfigError
+
+    class Diverging(ChildModule):
+        def training_step(self, batch, batch_idx):
+            raise FloatingPointError(f"non-finite training loss nan at step {self.global_step}")
+
+    monkeypatch.setattr(child_job, "ChildModule", Diverging)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            f"paths.output_dir={tmp_path}", "optimizer.lr=5", "trainer.max_epochs=1", "data.max_train_samples=64", *FAST])
+    with pytest.raises(ConfigError, match=r"^optimizer.lr=5: training diverged \(non-finite training loss nan at step 0\); "
+                                          r"lower optimizer.lr"):
+        run(cfg)
+
+
+def test_the_default_child_trains_on_one_thread_whatever_torch_would_pick(monkeypatch):
+    """The default command's figures depend on the torch thread count; mode=child pins it (1, or
+    executor.threads_per_child) and gives the previous count back."""
+    import dataclasses
+
+    import torch
+    from hydra import compose, initialize_config_dir
+
+    from lightning_imc.app import child_job, prepare
+
+    seen = []
+    monkeypatch.setattr(child_job, "_run_child", lambda prepared, config, threads: seen.append(
+        (threads, torch.get_num_threads())) or {})
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["paths.output_dir=/tmp/unused", *FAST])
+    prepared = prepare(cfg)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        child_job.run_child(prepared)
+        assert torch.get_num_threads() == 2
+        settings = dataclasses.replace(prepared.settings, executor=dataclasses.replace(prepared.settings.executor,
+                                                                                       threads_per_child=3))
+        prepared.settings = settings
+        child_job.run_child(prepared)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [(1, 1), (3, 3)]
+
+
+@pytest.mark.parametrize("value", [float("inf"), -float("inf")])
+def test_inf_inputs_saturate_like_a_dac_where_the_range_is_fixed(value):
+    """Absolute formats, and a calibrated range frozen in eval: ±inf reads as the end of the range, exactly as a
+    huge finite input does (a DAC's full scale)."""
+    import torch
+
+    from lightning_imc.layers import IMCConfig, convert_to_imc
+    from lightning_imc.models.networks import child_imc_config
+
+    for config in (IMCConfig(variation="off"), child_imc_config(variation="off")):
+        torch.manual_seed(0)
+        model = convert_to_imc(torch.nn.Sequential(torch.nn.Linear(4, 3)), config)
+        model.train()
+        model(torch.rand(64, 4) * 2)  # calibrates the child config's input range
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.tensor([[value, 1.0, 0.5, 0.25]]))
+            huge = model(torch.tensor([[1e6 if value > 0 else -1e6, 1.0, 0.5, 0.25]]))
+        assert torch.isfinite(out).all() and torch.equal(out, huge), (config.weight_scaling, out, huge)
+
+
+def test_inf_where_the_range_is_measured_reads_as_nan_never_as_a_number():
+    """A per-read input range (the conversion default) or a per-layer weight scale measured from an inf cannot
+    be coded: that read or layer gives NaN; the other reads of the batch are unchanged."""
+    import torch
+
+    from lightning_imc.layers import IMCConfig, conversion_config, convert_to_imc
+    from lightning_imc.models.networks import child_imc_config
+
+    torch.manual_seed(0)
+    model = convert_to_imc(torch.nn.Sequential(torch.nn.Linear(4, 3)), conversion_config(variation="off")).eval()
+    good = torch.tensor([[0.3, 1.0, 0.5, 0.25]])
+    with torch.no_grad():
+        out = model(torch.cat([torch.tensor([[float("inf"), 1.0, 0.5, 0.25]]), good]))
+        alone = model(good)
+    assert torch.isnan(out[0]).all() and torch.equal(out[1:], alone)
+    for config in (child_imc_config(variation="off"), IMCConfig(variation="off", weight_scaling="layer")):
+        model = convert_to_imc(torch.nn.Sequential(torch.nn.Linear(4, 3)), config).eval()
+        with torch.no_grad():
+            model[0].weight[0, 0] = float("inf")
+            assert torch.isnan(model(good)).all()
+    model = convert_to_imc(torch.nn.Sequential(torch.nn.Linear(4, 3)), IMCConfig(variation="off")).eval()
+    with torch.no_grad():  # absolute formats: the weight saturates at the largest code, like a huge one
+        model[0].weight[0, 0] = float("inf")
+        saturated = model(good)
+        model[0].weight[0, 0] = 1e6
+        assert torch.isfinite(saturated).all() and torch.equal(saturated, model(good))
+
+
+def test_issue_28_library_misuse_raises_clear_exceptions():
+    import torch
+
+    from lightning_imc.controllers import get_controller
+    from lightning_imc.controllers.benchmark import chain_landscape, run_controller
+    from lightning_imc.hardware import network_from_module, optimize_circuit
+    from lightning_imc.layers import IMCConfig, convert_to_imc, evaluate_on_chips, resample_chip
+    from lightning_imc.layers.montecarlo import MonteCarloResult
+    from lightning_imc.models import OptimizerConfig
+
+    model = convert_to_imc(torch.nn.Sequential(torch.nn.Linear(64, 10)), IMCConfig())
+    net = network_from_module(model, torch.zeros(1, 64))
+    nsga2 = get_controller("nsga2", cardinalities=[3, 3, 3], seed=0)
+    unasked = get_controller("nsga2", cardinalities=[3, 3, 3], seed=0)
+    unasked.ask = lambda n: pytest.fail("run_controller asked before refusing")  # the check comes first
+    cases = [
+        (lambda: evaluate_on_chips(model, lambda m: 0.5, n_chips=3, seed=0, value_range=(1, 0)), ValueError,
+         "value_range=(1, 0); must be (low, high) with finite low < high"),
+        (lambda: MonteCarloResult.from_values([0.4, 0.6], value_range=(1, 0)), ValueError, "value_range=(1, 0)"),
+        (lambda: evaluate_on_chips(model, lambda m: "0.5", n_chips=3, seed=0), TypeError,
+         "the metric returned str '0.5' on chip 0; a metric must return a number"),
+        (lambda: evaluate_on_chips(model, lambda m: None, n_chips=3, seed=0), TypeError, "returned NoneType"),
+        (lambda: resample_chip(model, seed="abc"), ValueError, "seed='abc'; must be None or an integer"),
+        (lambda: evaluate_on_chips(model, lambda m: 0.5, n_chips=2, seed="abc"), ValueError, "seed='abc'"),
+        (lambda: optimize_circuit(net, "rram_nacim", {"adc_bits": [0, 99]}), ValueError,
+         "space['adc_bits'] has 0: ChipConfig.adc_bits=0; must be an integer in [1, 12]"),
+        (lambda: optimize_circuit(net, "rram_nacim", {"adc_bits": [4, 99]}), ValueError, "space['adc_bits'] has 99"),
+        (lambda: optimize_circuit(net, "rram_nacim", {"adc_bits": 5}), ValueError,
+         "space['adc_bits'] must be a list of candidate values"),
+        (lambda: OptimizerConfig(name="sgd", momentum=1.0), ValueError, "optimizer.momentum=1.0; must be a number in [0, 1)"),
+        (lambda: run_controller(unasked, chain_landscape(0, [3, 3, 3]), budget=4), ValueError,
+         "controller 'nsga2' optimises 2 objectives (accuracy_variation, edp) but objectives=None"),
+        (lambda: nsga2.tell([[0, 0, 0]], [0.5]), ValueError, "objectives=['reward'], directions=['maximize']"),
+    ]
+    for call, exception, needle in cases:
+        with pytest.raises(exception) as info:
+            call()
+        assert needle in str(info.value), (needle, str(info.value))
+    # a value wrong only beside another field's default stays a point of the space (not refused)
+    result = optimize_circuit(net, "rram_nacim", {"speedup_degree": [1, 2], "execution": ["layer_by_layer", "pipelined"]})
+    assert result.n_evaluated >= 3
+    # the single-objective NSGA-II the messages point to works with the scalar value alone
+    single = get_controller("nsga2", cardinalities=[3, 3, 3], seed=0, objectives=["reward"], directions=["maximize"],
+                            population_size=4)
+    assert run_controller(single, chain_landscape(0, [3, 3, 3]), budget=8, batch_size=4).num_queries == 8
 
 
 # ------------------------------------------------------------------------------------------------

@@ -180,7 +180,8 @@ class Controller(ABC):
             if self.multi_objective and self.num_objectives != 1:
                 raise ValueError(
                     f"controller {self.name!r} optimises {self.num_objectives} objectives "
-                    f"({', '.join(self.objective_names)}); tell them with objectives=[[...], ...]"
+                    f"({', '.join(self.objective_names)}); tell them with objectives=[[...], ...], or build it "
+                    "with objectives=['reward'], directions=['maximize'] for a single-objective search"
                 )
             return [[r] for r in rewards]
         objectives = list(objectives)

@@ -182,7 +182,16 @@ def run_controller(controller: Any, landscape: Landscape, *, budget: int, batch_
         min_queries: Keep going at least this long (so repeat rates compare over the same length).
         fractions: Top fractions to record.
         objectives: Optional ``f(code) -> vector`` told as objective vectors (multi-objective runs).
+
+    Raises:
+        ValueError: before the first proposal, when ``controller`` optimises several objectives and
+            ``objectives`` is ``None`` (the landscape's scalar value alone cannot steer it).
     """
+    if objectives is None and getattr(controller, "multi_objective", False) and controller.num_objectives != 1:
+        raise ValueError(f"run_controller: controller {controller.name!r} optimises {controller.num_objectives} "
+                         f"objectives ({', '.join(controller.objective_names)}) but objectives=None tells only the "
+                         "landscape's scalar value; pass objectives=f(code) -> vector, or build the controller with "
+                         "objectives=['reward'], directions=['maximize']")
     thresholds = {f: landscape.threshold(f) for f in fractions}
     first: dict[float, int | None] = {f: None for f in fractions}
     first_distinct: dict[float, int | None] = {f: None for f in fractions}

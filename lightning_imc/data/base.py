@@ -72,6 +72,39 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory in bytes (0 where the platform does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def check_resident_size(name: str, value: Any, n_bytes: int, what: str) -> None:
+    """Refuse a setting whose tensor-resident data (``n_bytes``, float32 images and their served copy) would not
+    fit in this machine's memory, before anything is allocated; the ValueError names ``name=value``."""
+    available = memory_bytes()
+    if available and n_bytes > available:
+        raise ValueError(f"{name}={value} would need {n_bytes / 1e9:,.1f} GB for {what}, more than this machine's "
+                         f"{available / 1e9:,.1f} GB of memory; choose a smaller {name}")
+
+
+def check_device(name: str, device: torch.device) -> None:
+    """Refuse a CUDA or MPS ``device`` this machine does not have (ValueError naming ``name``)."""
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{name}={str(device)!r} but this machine has no CUDA GPU (torch.cuda.is_available() "
+                             f"is False); use {name}=null (the trainer's device) or 'cpu'")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"{name}={str(device)!r} but this machine has {count} CUDA GPU(s) "
+                             f"(cuda:0..cuda:{count - 1})")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"{name}={str(device)!r} but MPS is not available on this machine; use {name}=null or 'cpu'")
+
+
 def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
     """Return ``value`` if it is one of ``allowed``; raise a ValueError naming ``name`` and the choices."""
     if value not in allowed:
@@ -309,6 +342,8 @@ class TensorDataModule(pl.LightningDataModule):
             self.device = torch.device(device) if device is not None else None
         except (RuntimeError, TypeError, ValueError):
             raise ValueError(f"device must be null or a torch device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
+        if self.device is not None:
+            check_device("device", self.device)
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.norm_mean: torch.Tensor | None = None
         self.norm_std: torch.Tensor | None = None

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import BatchTransform, TensorDataModule, check_bool, check_choice, check_int, random_crop_flip
+from .base import (BatchTransform, TensorDataModule, check_bool, check_choice, check_int, check_resident_size,
+                   random_crop_flip)
 
 #: ``<repo>/data`` — the git-ignored folder where datasets are put (see ``data/README.md``).
 REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -26,6 +27,10 @@ def default_data_dir() -> Path:
 # --------------------------------------------------------------------------------------------
 # digits
 # --------------------------------------------------------------------------------------------
+
+
+#: Images in scikit-learn's digits.
+DIGITS_SAMPLES = 1797
 
 
 class DigitsDataModule(TensorDataModule):
@@ -47,6 +52,9 @@ class DigitsDataModule(TensorDataModule):
         super().__init__(batch_size=batch_size, **kwargs)
         self.image_size = check_int("image_size", image_size, 8)
         self.resize = check_choice("resize", resize, ("bilinear", "nearest", "pad"))
+        # the resized images and the copy served from the trainer's device, float32
+        check_resident_size("image_size", self.image_size, 2 * DIGITS_SAMPLES * self.image_size ** 2 * 4,
+                            f"{DIGITS_SAMPLES} digits at {self.image_size}×{self.image_size}")
 
     @property
     def num_classes(self) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import TensorDataModule, check_choice, check_fraction, check_int
+from .base import TensorDataModule, check_choice, check_fraction, check_int, check_resident_size
 from .classification import REPO_DATA_DIR
 
 _IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
@@ -199,6 +199,9 @@ class ToySegmentationDataModule(_BinarySegmentationDataModule):
         self.channels = check_int("channels", channels, 1)
         self.max_blobs = check_int("max_blobs", max_blobs, 1)
         self.noise = check_fraction("noise", noise, allow_zero=True)
+        check_resident_size("image_size", self.image_size,
+                            2 * self.n_samples * (self.channels * 4 + 8) * self.image_size ** 2,
+                            f"{self.n_samples} images of {self.channels} channel(s) at {self.image_size}×{self.image_size}")
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         x, y = make_toy_segmentation(

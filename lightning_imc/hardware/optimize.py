@@ -12,7 +12,7 @@ import itertools
 import math
 import random
 from dataclasses import dataclass, fields
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -85,6 +85,33 @@ def _feasible(b, constraints: Mapping[str, float]) -> np.ndarray:
     return ok
 
 
+def _field_error(base: ChipConfig, field: str, value: Any, space: Mapping[str, Any]) -> str | None:
+    """ChipConfig's reason for refusing ``field=value`` with every other value of ``space``, or ``None``.
+
+    ``field=value`` is tried alone and beside each other field's values in turn (``speedup_degree=2`` is
+    fine beside ``execution='pipelined'``); it is refused when every try fails on this field's own check
+    (a message starting with ``ChipConfig.<field>=``). A value wrong only in some combinations stays a
+    point the optimiser skips as infeasible.
+    """
+    square = "subarray_rows" in space and "subarray_cols" not in space
+    tries: list[dict[str, Any]] = [{}]
+    tries += [{other: v} for other, values in space.items() if other != field for v in values]
+    reason = None
+    for extra in tries:
+        changes = {field: value, **extra}
+        if square and "subarray_rows" in changes:
+            changes["subarray_cols"] = changes["subarray_rows"]
+        try:
+            base.replace(**changes)
+            return None
+        except (ValueError, TypeError) as err:
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            if not (message.startswith(f"ChipConfig.{field}=") or isinstance(err, TypeError)):
+                return None  # refused for another field's sake: a combination, not this value
+            reason = reason or message
+    return reason
+
+
 def _make_chip(base: ChipConfig, assignment: Mapping[str, Any]) -> ChipConfig | None:
     try:
         return base.replace(**assignment)
@@ -116,7 +143,8 @@ def optimize_circuit(network: Network, device: Device | str, space: Mapping[str,
         seed: Seed of the random starts.
 
     Raises:
-        ValueError: unknown field/constraint/objective, empty value lists, or no configuration
+        ValueError: unknown field/constraint/objective, empty value lists, a value ChipConfig refuses for its
+            field (e.g. ``adc_bits=0``: the message says why), or no configuration
             satisfying the constraints (the message gives the closest one).
     """
     constraints = dict(constraints or {})
@@ -125,11 +153,18 @@ def optimize_circuit(network: Network, device: Device | str, space: Mapping[str,
             raise ValueError(f"constraint {name!r} is unknown; allowed: {sorted(CONSTRAINTS)}")
     if not isinstance(space, Mapping) or not space:
         raise ValueError("space must be a non-empty dict {ChipConfig field: [values]}")
+    base_for_check = base or ChipConfig.nacim()
     for k, vals in space.items():
         if k not in _CHIP_FIELDS:
             raise ValueError(f"space field {k!r} is not a ChipConfig field; allowed: {sorted(_CHIP_FIELDS)}")
+        if isinstance(vals, (str, bytes)) or not isinstance(vals, Iterable):
+            raise ValueError(f"space[{k!r}] must be a list of candidate values, got {type(vals).__name__} {vals!r}")
         if len(list(vals)) == 0:
             raise ValueError(f"space[{k!r}] is empty")
+        for value in vals:  # a value ChipConfig refuses on its own would only show up as "infeasible"
+            reason = _field_error(base_for_check, k, value, space)
+            if reason is not None:
+                raise ValueError(f"space[{k!r}] has {value!r}: {reason}")
     if method not in ("auto", "exhaustive", "coordinate_descent"):
         raise ValueError(f"method={method!r}; allowed: ['auto', 'exhaustive', 'coordinate_descent']")
     base = base or ChipConfig.nacim()

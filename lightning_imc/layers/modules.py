@@ -10,6 +10,7 @@ layers, and ``state_dict`` keys are those of the digital layer (variation sample
 from __future__ import annotations
 
 import math
+import numbers
 import zlib
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -226,6 +227,8 @@ class IMCLayer(_MixinBase):
             seed: Seed of this chip (combined with the layer's own offset); ``None`` continues the
                 layer's sequence (seeded by ``imc_config.seed``) or uses the global generator.
         """
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"seed={seed!r}; must be None or an integer")
         self._fixed_noise.clear()
         self._weight_cache.clear()
         self._imc_chip_seeded = seed is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 import statistics
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -67,9 +68,11 @@ class MonteCarloResult:
         >>> MonteCarloResult.from_values([0.1, 0.9], value_range=(0.0, 1.0)).ci95_low
         0.0
         """
-        values = tuple(float(v) for v in values)
+        values = tuple(_metric_number(v, i) for i, v in enumerate(values))
         if not values:
             raise ValueError("MonteCarloResult needs at least one value")
+        if value_range is not None:
+            check_value_range(value_range)
         bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
         if bad:
             raise ValueError(f"MonteCarloResult: the metric is {values[bad[0]]} on chip {bad[0]} ({len(bad)} of "
@@ -83,6 +86,40 @@ class MonteCarloResult:
         if value_range is not None:
             low, high = max(value_range[0], low), min(value_range[1], high)
         return cls(mean, std, low, high, values)
+
+
+def _metric_number(value: object, chip: int) -> float:
+    """A chip's metric as a float: a real number or a one-element tensor (not a string, not a bool)."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"the metric returned a tensor of shape {tuple(value.shape)} on chip {chip}; "
+                             "a metric must return one number")
+        return float(value.detach().reshape(()).item())
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"the metric returned {type(value).__name__} {value!r} on chip {chip}; a metric must "
+                        "return a number (float, int or a one-element tensor)")
+    return float(value)
+
+
+def check_value_range(value_range: object) -> tuple[float, float]:
+    """``value_range`` as ``(low, high)``: two finite numbers with ``low < high`` (ValueError naming it otherwise)."""
+    try:
+        low, high = (float(v) for v in value_range)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise ValueError(f"value_range={value_range!r}; must be (low, high), two numbers") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError(f"value_range={value_range!r}; must be (low, high) with finite low < high, e.g. (0, 1) "
+                         "for an accuracy")
+    return low, high
+
+
+def check_chip_seed(seed: object) -> int | None:
+    """A chip seed: ``None`` or an integer (ValueError naming ``seed`` otherwise)."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise ValueError(f"seed={seed!r}; must be None or an integer")
+    return int(seed)
 
 
 def student_t_quantile(p: float, df: int) -> float:
@@ -119,7 +156,12 @@ def variation_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
 
 
 def resample_chip(model: nn.Module, seed: int | None = None) -> None:
-    """Program a new chip: every IMC layer draws a new fixed variation sample at its next forward."""
+    """Program a new chip: every IMC layer draws a new fixed variation sample at its next forward.
+
+    Raises:
+        ValueError: ``seed`` is not ``None`` or an integer.
+    """
+    seed = check_chip_seed(seed)
     for _, layer in imc_layers(model):
         layer.resample(seed)
 
@@ -143,11 +185,23 @@ def evaluate_on_chips(
             re-calibration, a deployment step (:func:`~lightning_imc.layers.recalibrate_batchnorm`):
             on each chip the BatchNorm statistics are measured again through that chip before the
             metric runs; the trained statistics are restored afterwards. ``None``: no re-calibration.
+        value_range: ``(low, high)`` the metric cannot leave (e.g. ``(0, 1)`` for an accuracy): the
+            interval is clipped to it; finite, ``low < high``.
+
+    Raises:
+        ValueError: ``n_chips`` < 1, a ``seed`` that is not an integer, a reversed or non-finite
+            ``value_range`` (all before any chip is evaluated), or a non-finite metric.
+        TypeError: ``metric`` returned something other than a number (a string, ``None``...).
     """
     from .calibration import batchnorm_state, recalibrate_batchnorm
 
     if isinstance(n_chips, bool) or not isinstance(n_chips, int) or n_chips < 1:
         raise ValueError(f"n_chips={n_chips!r}; must be an integer >= 1")
+    check_chip_seed(seed)
+    if value_range is not None:
+        check_value_range(value_range)
+    if not callable(metric):
+        raise TypeError(f"metric must be a callable metric(model) -> number, got {type(metric).__name__}")
     if not imc_layers(model):
         raise ValueError("evaluate_on_chips: the model has no IMC layers (convert it with convert_to_imc first)")
     if bn_batches is not None and len(bn_batches) == 0:
@@ -160,7 +214,7 @@ def evaluate_on_chips(
                 resample_chip(model, None if seed is None else seed + chip)
                 if bn_batches is not None:
                     recalibrate_batchnorm(model, bn_batches)
-                values.append(float(metric(model)))
+                values.append(_metric_number(metric(model), chip))
             resample_chip(model, None)
     finally:
         if saved:

@@ -26,7 +26,7 @@ class OptimizerConfig:
     Attributes:
         name: ``sgd`` (with momentum, Nesterov), ``adam`` or ``adamw``.
         lr: Learning rate.
-        momentum: SGD momentum.
+        momentum: SGD momentum, in [0, 1) (at 1 and above the velocity never decays and training diverges).
         weight_decay: L2 weight decay.
         scheduler: ``none`` or ``cosine`` (annealed to 0 over ``trainer.max_epochs``).
     """
@@ -46,6 +46,9 @@ class OptimizerConfig:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (key == "lr" and value == 0):
                 raise ValueError(f"optimizer.{key}={value!r}; must be a number {'> 0' if key == 'lr' else '>= 0'}")
+        if self.momentum >= 1:
+            raise ValueError(f"optimizer.momentum={self.momentum!r}; must be a number in [0, 1): at 1 and above the "
+                             "velocity never decays and training diverges")
 
 
 class ChildModule(pl.LightningModule):

@@ -21,7 +21,52 @@ from typing import Any, Callable, Mapping
 
 from .history import atomic_write, is_storage_error
 
-__all__ = ["ChildJob", "ChildContext", "ChildDidNotLearn", "ContextFactory", "run_child_job", "child_seed"]
+__all__ = ["ChildJob", "ChildContext", "ChildDidNotLearn", "ContextFactory", "SearchInputError", "run_child_job",
+           "child_seed", "load_saved_weights"]
+
+
+class SearchInputError(ValueError):
+    """An input the search cannot use (e.g. missing or unreadable saved weights for rNAS); one line naming the
+    key or file. Never recorded as a child's result: the user fixes the input and runs the same command."""
+
+
+def load_saved_weights(path: str, network: Any) -> None:
+    """Load the ``state_dict`` file ``path`` into ``network`` (strict: the same keys and shapes).
+
+    Raises:
+        SearchInputError: the file cannot be read as a torch ``state_dict`` (truncated, not a torch file),
+            or it holds the weights of another architecture (keys or shapes differ); the message names
+            the file and the first difference.
+    """
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unpickling, zip and OS errors all mean "not these weights"
+        if is_storage_error(err):  # the storage failing a read: stop as for a failed write
+            raise
+        reason = " ".join(str(err).split())[:160] or type(err).__name__
+        raise SearchInputError(f"{path} cannot be read as saved weights ({type(err).__name__}: {reason}); "
+                               "give a file written by torch.save(network.state_dict(), path)") from None
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                 for k, v in state.items()):
+        raise SearchInputError(f"{path} holds a {type(state).__name__}, not a state_dict (a map of parameter "
+                               "names to tensors); give a file written by torch.save(network.state_dict(), path)")
+    own = network.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        if shapes:
+            k = shapes[0]
+            first = f"{k} has shape {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} in the candidate"
+        elif missing:
+            first = f"{len(missing)} of the candidate's {len(own)} tensors are missing (first: {missing[0]})"
+        else:
+            first = f"{len(unexpected)} tensors are not the candidate's (first: {unexpected[0]})"
+        raise SearchInputError(f"{path} holds the weights of another architecture: {first}; give the state_dict "
+                               "of this candidate's trained network")
+    network.load_state_dict(state)
 
 
 @dataclass(frozen=True)
@@ -158,8 +203,7 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         imc = settings.imc.replace(variation=job.variation)
         module = ChildModule(spec, imc, settings.optimizer)
         if job.init_checkpoint:
-            state = torch.load(job.init_checkpoint, map_location="cpu", weights_only=True)
-            module.network.load_state_dict(state)
+            load_saved_weights(job.init_checkpoint, module.network)
         device = torch.device("cpu")
         if job.train_epochs > 0:
             trainer_kwargs = {k: v for k, v in settings.trainer.items()
@@ -244,6 +288,8 @@ def run_child_job(job: ChildJob) -> dict[str, Any]:
         outcome.update(status="ok", reward=breakdown.reward, metrics=metrics, error=None)
     except Exception as err:  # noqa: BLE001 - a failing child is data, not a crash of the search
         if is_storage_error(err):  # the disk refused a write: stop the search, record nothing wrong
+            raise
+        if isinstance(err, SearchInputError):  # the user's input, not the candidate: fixed, the same command goes on
             raise
         outcome.update(status="failed", reward=reward_config.failed_reward, metrics={},
                        error=f"{type(err).__name__}: {err}"[:2000], traceback=traceback.format_exc()[-4000:])

@@ -38,15 +38,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .evaluate import ChildJob, ContextFactory, child_seed, run_child_job
+from .evaluate import ChildJob, ContextFactory, SearchInputError, child_seed, run_child_job
 from .neighbourhood import NeighbourhoodProposer, cost_unit_weights
 
 __all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "SearchInputError",
            "search_fingerprint", "devices_with_variation"]
-
-
-class SearchInputError(ValueError):
-    """An input the search cannot use (e.g. missing saved weights for rNAS); one line naming the key or file."""
 
 
 @dataclasses.dataclass(frozen=True)
