@@ -345,9 +345,26 @@ class IMCLayer(_MixinBase):
         scale = self.weight_scale(weight) if self.imc_config.quantize_weights else None
         return self._weight_format.step if scale is None else scale
 
+    def _variation_normal(self, key: int, like: Tensor) -> Tensor:
+        """The standard-normal programming-variation sample of weight ``key`` (``like``'s shape): a new
+        draw per forward in ``train`` mode, the chip's stored draw in ``fixed`` mode."""
+        if self.imc_config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
+            return self._standard_normal(key, like)
+        stored = self._fixed_noise.get(str(key))
+        if stored is None or stored.shape != like.shape:
+            z = self._standard_normal(key, like)
+            self._fixed_noise[str(key)] = z
+            return z
+        if stored.device != like.device or stored.dtype != like.dtype:
+            stored = self._fixed_noise[str(key)] = stored.to(device=like.device, dtype=like.dtype)
+        return stored
+
     def _programmed_weight(self, key: int, weight: Tensor) -> Tensor:
         """Quantized weight as programmed on this chip: stuck cells, variation and drift (no read noise)."""
         config = self.imc_config
+        if (config.weight_scaling == "channel" and config.quantize_weights and config.stuck_on_prob == 0
+                and config.stuck_off_prob == 0 and (config.variation == "off" or config.variation_model == "bit_sliced")):
+            return self._programmed_weight_per_channel(key, weight)
         scale = self.weight_scale(weight) if config.quantize_weights else None
         fmt = self._weight_format
         if not config.quantize_weights:
@@ -368,19 +385,21 @@ class IMCLayer(_MixinBase):
             w = w + (read - codes) * unit  # faults shift the value; the gradient stays straight-through
         std = self.weight_noise_std(w, scale)
         if not (isinstance(std, float) and std == 0.0):
-            if config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
-                z = self._standard_normal(key, w)
-            else:
-                stored = self._fixed_noise.get(str(key))
-                if stored is None or stored.shape != w.shape:
-                    z = self._standard_normal(key, w)
-                    self._fixed_noise[str(key)] = z
-                elif stored.device != w.device or stored.dtype != w.dtype:
-                    z = self._fixed_noise[str(key)] = stored.to(device=w.device, dtype=w.dtype)
-                else:
-                    z = stored
-            w = w + std * z
+            w = w + std * self._variation_normal(key, w)
         if config.drift_time_s is not None:
+            w = self._drifted(key, w)
+        return w
+
+    def _programmed_weight_per_channel(self, key: int, weight: Tensor) -> Tensor:
+        """:meth:`_programmed_weight` with one scale per output channel and bit-sliced variation, fused:
+        the codes are rounded in place and the variation (``σ_codes · scale`` per channel, weight units)
+        added by one ``addcmul`` (:class:`_ChannelCodes`); drift as in the general path."""
+        config = self.imc_config
+        fmt = self._weight_format
+        std_codes = self._bit_sliced_std_codes if config.variation != "off" else 0.0
+        z = self._variation_normal(key, weight) if std_codes > 0 else None
+        w = _ChannelCodes.apply(weight, z, float(std_codes), fmt.min_code, fmt.max_code)
+        if config.variation != "off" and config.drift_time_s is not None:
             w = self._drifted(key, w)
         return w
 
@@ -469,13 +488,14 @@ class IMCLayer(_MixinBase):
         """``(lo, hi)`` of the zero-point input range (``lo <= 0 <= hi``): calibrated per layer, or per read
         with ``dynamic`` scaling (shapes broadcastable to ``x``)."""
         dim = self._read_dim() if self.imc_config.input_scaling == "dynamic" else None
-        low, high = torch.aminmax(x.detach())
         if dim is not None:
-            if self.training:  # low first: it takes the first batch as it is while input_range is still 0
-                self._tracked("input_low", low.clamp_max(0.0), x)
-                self._tracked("input_range", high.clamp_min(0.0), x)
             d = x.detach()
-            return d.amin(dim, keepdim=True).clamp_max(0.0), d.amax(dim, keepdim=True).clamp_min(0.0)
+            read_low, read_high = d.amin(dim, keepdim=True).clamp_max(0.0), d.amax(dim, keepdim=True).clamp_min(0.0)
+            if self.training:  # low first: it takes the first batch as it is while input_range is still 0
+                self._tracked("input_low", read_low.amin(), x)  # the batch's min(x, 0), from the reads' minima
+                self._tracked("input_range", read_high.amax(), x)
+            return read_low, read_high
+        low, high = torch.aminmax(x.detach())
         low = self._tracked("input_low", low.clamp_max(0.0), x).to(x.dtype).clamp_max(0.0)
         high = self._tracked("input_range", high.clamp_min(0.0), x).to(x.dtype).clamp_min(0.0)
         return low, high
@@ -499,7 +519,10 @@ class IMCLayer(_MixinBase):
             zero = torch.round(-low / step)  # an integer code in [0, levels]: 0 is exactly representable
             if config.input_range_learning:  # straight-through zero point: the bottom gets a gradient (LSQ+)
                 zero = zero + (-low / step - (-low / step).detach())
-            return (quantize_to_codes(x / step + zero, 0, levels) - zero) * step
+                return (quantize_to_codes(x / step + zero, 0, levels) - zero) * step
+            # a read on its own range [min, max] clips nothing: its straight-through gradient needs no mask
+            own_range = config.input_scaling == "dynamic" and self._read_dim() is not None
+            return _ZeroPointCodes.apply(x, step, zero, levels, not own_range)
         if self._input_signed_auto is None and config.input_signed == "auto" and self.training:  # type: ignore[attr-defined]
             self.resolve_input_sign(bool((x.detach() < 0).any()))
         scale = self.input_scale(x)
@@ -528,6 +551,59 @@ class IMCLayer(_MixinBase):
             f"{', dynamic' if c.input_scaling == 'dynamic' else ''}, device={device}, variation={c.variation}, "
             f"adc_bits={c.adc_bits}"
         )
+
+
+class _ChannelCodes(torch.autograd.Function):
+    """Weights on a per-output-channel code grid plus Gaussian variation, in few in-place passes.
+
+    ``scale_c = max_k |w_ck| / max_code`` (weight units per code, channel ``c``), ``q = clamp(round(w /
+    scale), min_code, max_code) · scale`` and, given a standard-normal ``z``, ``q + (σ_codes · scale) · z``
+    (σ in codes, weight units after the product). Nothing is clipped (``|w| / scale <= max_code``), so
+    the straight-through gradient is the identity. A NaN weight makes its channel's scale, and so its
+    outputs, NaN (never a number).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: Tensor, z: "Tensor | None", std_codes: float, min_code: int, max_code: int) -> Tensor:  # type: ignore[override]
+        flat = weight.detach().reshape(weight.shape[0], -1)
+        scale = flat.abs().amax(1, keepdim=True).clamp_min(torch.finfo(weight.dtype).tiny) / max_code
+        q = (flat / scale).round_().clamp_(min_code, max_code).mul_(scale)
+        if z is not None:
+            q.addcmul_(z.reshape(q.shape), std_codes * scale)
+        return q.view(weight.shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
+        return grad, None, None, None, None
+
+
+class _ZeroPointCodes(torch.autograd.Function):
+    """Inputs on unsigned codes with a zero point: ``(clamp(round(x / step + zero), 0, levels) - zero) · step``.
+
+    ``step`` (input units per code) and ``zero`` (an integer code) broadcast to ``x``: one per layer or one
+    per read. With ``clips`` the straight-through gradient is masked to the range (one fused
+    ``hardtanh_backward`` on the saved ``x / step + zero``); a read on its own range clips nothing and
+    passes the gradient as it is. NaN stays NaN.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, step: Tensor, zero: Tensor, levels: int, clips: bool) -> Tensor:  # type: ignore[override]
+        codes = (x.detach() / step).add_(zero)
+        ctx.levels = levels
+        if clips:
+            ctx.save_for_backward(codes)
+            out = codes.round()
+        else:
+            ctx.save_for_backward()
+            out = codes.round_()
+        return out.clamp_(0, levels).sub_(zero).mul_(step)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
+        saved = ctx.saved_tensors
+        if saved:
+            grad = torch.ops.aten.hardtanh_backward(grad, saved[0], 0.0, float(ctx.levels))
+        return grad, None, None, None, None
 
 
 def _crossbar_linear(layer: IMCLayer, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
