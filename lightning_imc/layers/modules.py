@@ -23,7 +23,7 @@ from .quantization import FixedPoint, fixed_point_quantize, mse_clip_range, peak
 from .variation import bit_sliced_noise_std, stuck_at_codes, stuck_cells, weight_noise_std_levels
 
 __all__ = [
-    "IMCLayer", "IMCConv2d", "IMCConv2dSame", "IMCLinear", "IMCTransposedLinear", "IMCMultiheadAttention",
+    "IMCLayer", "IMCConv1d", "IMCConv2d", "IMCConv2dSame", "IMCLinear", "IMCTransposedLinear", "IMCMultiheadAttention",
     "seed_offset_for", "same_padding", "counter_random",
 ]
 
@@ -433,8 +433,8 @@ class IMCLayer(_MixinBase):
     def _read_dim(self) -> int | None:
         """The dimension of ``x`` that one crossbar read spans (``dynamic`` scaling): the features (-1) of a
         linear layer, the channels (1) of a 1×1 convolution; ``None`` for a K×K convolution (overlapping reads)."""
-        if isinstance(self, nn.Conv2d):
-            return 1 if tuple(self.kernel_size) == (1, 1) else None
+        if isinstance(self, (nn.Conv1d, nn.Conv2d)):
+            return 1 if all(k == 1 for k in self.kernel_size) else None
         return -1
 
     def _tracked(self, name: str, batch_value: Tensor, x: Tensor) -> Tensor:
@@ -692,6 +692,84 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         module = nn.Conv2d(
             self.in_channels, self.out_channels, _two(self.kernel_size), stride=_two(self.stride), padding=padding,
             dilation=_two(self.dilation), groups=self.groups, bias=self.bias is not None,
+            padding_mode=self.padding_mode, device="meta",
+        )
+        module.weight, module.bias = self.weight, self.bias
+        module.train(self.training)
+        return module
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._imc_repr()}"
+
+
+class IMCConv1d(nn.Conv1d, IMCLayer):
+    """``nn.Conv1d`` mapped onto crossbars (audio front ends: Whisper, wav2vec2): ``C_in · K`` rows, one
+    column per output channel; a read is one output position's ``C_in × K`` window (a 1-wide 2-D kernel).
+
+    The same quantization, variation and ADC as :class:`IMCConv2d` (the ADC path runs the 2-D tiled
+    convolution on a height-1 view). Only ``groups=1`` maps onto a crossbar.
+
+    >>> layer = IMCConv1d(3, 8, 5, padding=2, imc_config=IMCConfig(variation="off"))
+    >>> layer(torch.rand(2, 3, 40)).shape
+    torch.Size([2, 8, 40])
+    """
+
+    def __init__(self, *args: Any, imc_config: IMCConfig | None = None, seed_offset: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.groups != 1:
+            raise ValueError(f"IMCConv1d needs groups=1 (a crossbar maps a dense kernel), got groups={self.groups}")
+        self._init_imc(imc_config, seed_offset)
+        self._tile_plans: dict[int, tuple[Tensor, Tensor, int]] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        config = self.imc_config
+        x = self._quantize_input(x)
+        weight = self._effective_weight(0, self.weight)
+        if config.output_noise > 0 and config.variation != "off":
+            out = self._add_output_noise(self._crossbar_conv(x, weight, None))
+            return out if self.bias is None else out + self.bias.view(1, -1, 1)
+        return self._crossbar_conv(x, weight, self.bias)
+
+    def _crossbar_conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        config = self.imc_config
+        if config.adc_bits is None:
+            return self._conv_forward(x, weight, bias)
+        padding: "tuple[int, ...] | str" = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = (0,)
+        padding_2d: "tuple[int, ...] | str" = padding if isinstance(padding, str) else (0, int(padding[0]))
+        kernel = (1, int(self.kernel_size[0]))
+        plan = self._tile_plans.get(config.adc_rows)
+        if plan is None:
+            plan = self._tile_plans[config.adc_rows] = conv_tile_plan(self.in_channels, kernel, config.adc_rows)
+        rows = self.in_channels * kernel[1]
+        out = tiled_conv2d(
+            x.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, int(self.stride[0])), padding_2d,
+            (1, int(self.dilation[0])), config.adc_rows, config.adc_bits, self._adc_full_scale(x, weight, rows), plan,
+        )
+        return out.squeeze(-2)
+
+    @classmethod
+    def from_digital(cls, module: nn.Conv1d, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCConv1d":
+        """An ``IMCConv1d`` sharing ``module``'s parameters (no copy)."""
+        layer = cls(
+            module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+            padding=module.padding, dilation=module.dilation, groups=module.groups,
+            bias=module.bias is not None, padding_mode=module.padding_mode, device="meta",
+            imc_config=imc_config, seed_offset=seed_offset,
+        )
+        layer.weight, layer.bias = module.weight, module.bias
+        return _adopt(layer, module, nn.Conv1d)
+
+    def to_digital(self) -> nn.Conv1d:
+        """The digital layer this one was converted from, or a plain ``nn.Conv1d`` sharing its parameters."""
+        original = _original(self)
+        if original is not None:
+            return original
+        module = nn.Conv1d(
+            self.in_channels, self.out_channels, self.kernel_size, stride=self.stride, padding=self.padding,
+            dilation=self.dilation, groups=self.groups, bias=self.bias is not None,
             padding_mode=self.padding_mode, device="meta",
         )
         module.weight, module.bias = self.weight, self.bias
