@@ -196,6 +196,23 @@ def test_child_numerics_are_bit_identical_to_the_recorded_reference(case):
     assert not changed, f"child numerics changed ({case}): {changed}"
 
 
+#: SHA-256 (16 hex) of ``repr(network_from_module(child, shape))`` of the default RLS child, from d150e52's code.
+CHIP_REFERENCE = {(1, 16, 16): "d88e45dba47d5f02", (3, 32, 32): "8714ca0afbf20d32"}
+
+
+@pytest.mark.parametrize("shape", list(CHIP_REFERENCE))
+def test_the_chip_model_describes_the_child_as_before(shape):
+    """Counting every MAC of other models (issue 25) adds nothing to a conv/fc child: same layers, 0 digital MACs."""
+    from lightning_imc.hardware import network_from_module
+
+    space = get_space("rls")
+    spec = to_child(space, space.default_candidate(), input_shape=shape, num_classes=10)
+    torch.manual_seed(0)
+    network = network_from_module(build_network(spec), shape)
+    assert network.digital_macs == 0 and network.digital_layers == ()
+    assert hashlib.sha256(repr(network).encode()).hexdigest()[:16] == CHIP_REFERENCE[shape]
+
+
 if __name__ == "__main__":  # record the reference (run on the code to be pinned)
     torch.set_num_threads(1)
     print(json.dumps({case: _run(case) for case in CASES}, indent=1))
