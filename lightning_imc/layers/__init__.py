@@ -24,6 +24,7 @@ from .montecarlo import (
     student_t_quantile,
     variation_mode,
 )
+from .sensitivity import LayerSensitivity, SensitivityReport, layer_sensitivity
 from .quantization import FixedPoint, fixed_point_quantize, mse_clip_range, quantize_to_codes
 from .variation import (
     bit_sliced_noise_std,
@@ -45,5 +46,5 @@ __all__ = [
     "bit_sliced_noise_std", "cells_per_weight", "slice_codes", "recombine_slices", "sample_bit_sliced_read",
     "MonteCarloResult", "model_logits", "evaluate_on_chips", "classification_accuracy", "set_variation", "variation_mode",
     "resample_chip", "student_t_quantile", "calibrate_input_ranges", "recalibrate_batchnorm",
-    "reestimate_batchnorm_under_variation",
+    "reestimate_batchnorm_under_variation", "layer_sensitivity", "SensitivityReport", "LayerSensitivity",
 ]
