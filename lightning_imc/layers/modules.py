@@ -767,9 +767,10 @@ class IMCConv1d(nn.Conv1d, IMCLayer):
         original = _original(self)
         if original is not None:
             return original
+        padding = self.padding if isinstance(self.padding, str) else (int(self.padding[0]),)
         module = nn.Conv1d(
-            self.in_channels, self.out_channels, self.kernel_size, stride=self.stride, padding=self.padding,
-            dilation=self.dilation, groups=self.groups, bias=self.bias is not None,
+            self.in_channels, self.out_channels, (int(self.kernel_size[0]),), stride=(int(self.stride[0]),),
+            padding=padding, dilation=(int(self.dilation[0]),), groups=self.groups, bias=self.bias is not None,
             padding_mode=self.padding_mode, device="meta",
         )
         module.weight, module.bias = self.weight, self.bias

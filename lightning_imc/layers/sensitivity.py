@@ -11,7 +11,7 @@ model with every layer at ``bits`` and with the worst ``k`` kept at 8 bits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 import torch
 import torch.nn.functional as F
@@ -118,7 +118,7 @@ def layer_sensitivity(model: nn.Module, batches: Iterable[object], bits: int = 4
         reference = [model_logits(model(x)).flatten(1).double() for x in inputs]
     model.train(was_training)
     base = (conversion_config() if config is None else config).replace(variation="off", **_bit_fields(bits))
-    imc = convert_to_imc(model, base).eval()
+    imc = cast(nn.Module, convert_to_imc(model, base)).eval()
     layers = imc_layers(imc)
     if not layers:
         raise ValueError("layer_sensitivity: the model has no layer convert_to_imc maps onto crossbars")
