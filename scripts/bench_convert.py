@@ -1,8 +1,11 @@
 """Conversion of the models people use: quant-only fidelity, what stays digital, forward overhead.
 
-Models (no download): torchvision resnet18, mobilenet_v3_small and vit_b_16 (image_size=32), a Hugging
-Face BERT and GPT-2 from small configs, timm's tf_efficientnet_b0 (whose strided convolutions are
-``Conv2dSame``). Each is converted with the default conversion config (8-bit weights scaled per output
+Models (no download): torchvision resnet18, mobilenet_v3_small and vit_b_16 (image_size=32); torchvision's
+Swin Transformer (patch 2, embed 48, depths [2, 2], heads [3, 6], window 4: its attention reads the ``qkv``/
+``proj`` weights with ``F.linear`` instead of calling them); a Hugging Face BERT and GPT-2 from small
+configs; a small Hugging Face Whisper audio classifier (its encoder front end: two ``Conv1d``) on synthetic
+log-mel frames; Embedding + ``nn.LSTM`` and Embedding + ``nn.GRU`` classifiers (recurrent layers stay
+digital, reported); timm's tf_efficientnet_b0 (whose strided convolutions are ``Conv2dSame``). Each is converted with the default conversion config (8-bit weights scaled per output
 channel; 8-bit inputs with a zero point on each crossbar read's own range, K×K convolutions on a
 calibrated per-layer range), calibrated on 4 batches of 16, and compared with the digital model with
 variation off and no ADC: mean per-sample cosine of the logits. ``..._calibrated`` is the same with one
@@ -31,8 +34,15 @@ at 40 dB SNR added to the input batch (images only), the output's relative error
 input's, in dB (2·(1 − cosine) / 1e-4). Every layer's quantization error is amplified alike: random
 EfficientNet-B0 (19 dB) needs each layer's 8-bit error ~19 dB below what a 0 dB model needs, which
 8-bit codes cannot give; trained, the gain is about 0 dB. ``silently_skipped`` counts modules holding a
-matrix weight (a parameter named ``*weight`` with 2 or more dimensions) that are neither converted nor
-listed, with a reason, in the conversion report.
+matrix weight (a parameter with ``weight`` in its name and 2 or more dimensions: LSTM's ``weight_ih_l0``
+too) that are neither converted nor listed, with a reason, in the conversion report, and converted layers
+whose weight was used outside the crossbar (``lightning_imc.layers.routing.unrouted_uses``).
+
+``macs_seen`` is the chip model's count of a model's multiply-accumulates (``network_from_module``: crossbar
+layers plus the digital MACs it names) over torch's (``torch.utils.flop_counter.FlopCounterMode``, FLOPs / 2,
+with grad enabled so that the fused inference kernel of ``nn.MultiheadAttention`` is not taken), on one
+test input of the trained model; ``min_macs_seen`` its minimum over the models. torch's counter does not see
+CPU's fused LSTM kernel (0 MACs), so the LSTM model's ratio is above 1 (the GRU's is counted by both).
 
 Overhead (resnet18, batch 16, 64×64 input, 1 thread, eval, no grad): time of a forward of the
 converted model over the digital one, measured side by side, median of repeats:
@@ -44,7 +54,7 @@ forward (``train``), ``resnet18_adc_overhead`` on a chip with a 6-bit ADC on 128
 
 About 15 minutes on one CPU thread (training two threads). The line before the last, ``details:``, holds
 every other figure as JSON; the LAST line is one JSON object with exactly ``min_cosine_8bit``,
-``silently_skipped`` and ``resnet18_noise_overhead``.
+``silently_skipped``, ``resnet18_noise_overhead`` and ``min_macs_seen``.
 """
 
 from __future__ import annotations
@@ -78,8 +88,8 @@ from lightning_imc.layers.routing import unrouted_uses
 IMAGE_STEPS, VIT_STEPS, TEXT_STEPS = 300, 120, 200
 VOCAB, LENGTH = 1000, 16
 MELS, FRAMES = 16, 64  # the small Whisper's log-mel input: 16 bins × 64 frames (2 × max_source_positions)
-IMAGE_SIZE = {"resnet18": 64, "mobilenet_v3_small": 64, "vit_b_16": 32, "swin_t": 32, "timm_tf_efficientnet_b0": 64}
-MODELS = ("resnet18", "mobilenet_v3_small", "vit_b_16", "swin_t", "bert", "gpt2", "whisper", "lstm", "gru",
+IMAGE_SIZE = {"resnet18": 64, "mobilenet_v3_small": 64, "vit_b_16": 32, "swin": 32, "timm_tf_efficientnet_b0": 64}
+MODELS = ("resnet18", "mobilenet_v3_small", "vit_b_16", "swin", "bert", "gpt2", "whisper", "lstm", "gru",
           "timm_tf_efficientnet_b0")
 
 
@@ -98,7 +108,12 @@ class RecurrentClassifier(nn.Module):
 
 def _build(name: str) -> nn.Module:
     """A freshly initialised bench model (from the global torch seed)."""
-    if name in ("resnet18", "mobilenet_v3_small", "vit_b_16", "swin_t"):
+    if name == "swin":  # torchvision's Swin (its attention reads qkv/proj weights with F.linear), sized for 32 px
+        from torchvision.models.swin_transformer import SwinTransformer
+
+        return SwinTransformer(patch_size=[2, 2], embed_dim=48, depths=[2, 2], num_heads=[3, 6], window_size=[4, 4],
+                               num_classes=10)
+    if name in ("resnet18", "mobilenet_v3_small", "vit_b_16"):
         import torchvision
 
         if name == "vit_b_16":
@@ -219,9 +234,9 @@ def _trained(name: str, fashion: "_Fashion | None", seed: int = 0) -> tuple[nn.M
     generator = torch.Generator().manual_seed(seed)
     model = _build(name)
     image = name in IMAGE_SIZE
-    steps = (VIT_STEPS if name in ("vit_b_16", "swin_t") else IMAGE_STEPS) if image else TEXT_STEPS
-    batch_size = 32 if name in ("vit_b_16", "swin_t") else 64
-    lr = 5e-4 if name in ("vit_b_16", "swin_t") else 2e-3 if image else 1e-3
+    steps = (VIT_STEPS if name in ("vit_b_16", "swin") else IMAGE_STEPS) if image else TEXT_STEPS
+    batch_size = 32 if name in ("vit_b_16", "swin") else 64
+    lr = 5e-4 if name in ("vit_b_16", "swin") else 2e-3 if image else 1e-3
 
     def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
         if image:
