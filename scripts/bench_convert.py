@@ -1,8 +1,11 @@
 """Conversion of the models people use: quant-only fidelity, what stays digital, forward overhead.
 
-Models (no download): torchvision resnet18, mobilenet_v3_small and vit_b_16 (image_size=32), a Hugging
-Face BERT and GPT-2 from small configs, timm's tf_efficientnet_b0 (whose strided convolutions are
-``Conv2dSame``). Each is converted with the default conversion config (8-bit weights scaled per output
+Models (no download): torchvision resnet18, mobilenet_v3_small and vit_b_16 (image_size=32); torchvision's
+Swin Transformer (patch 2, embed 48, depths [2, 2], heads [3, 6], window 4: its attention reads the ``qkv``/
+``proj`` weights with ``F.linear`` instead of calling them); a Hugging Face BERT and GPT-2 from small
+configs; a small Hugging Face Whisper audio classifier (its encoder front end: two ``Conv1d``) on synthetic
+log-mel frames; Embedding + ``nn.LSTM`` and Embedding + ``nn.GRU`` classifiers (recurrent layers stay
+digital, reported); timm's tf_efficientnet_b0 (whose strided convolutions are ``Conv2dSame``). Each is converted with the default conversion config (8-bit weights scaled per output
 channel; 8-bit inputs with a zero point on each crossbar read's own range, K×K convolutions on a
 calibrated per-layer range), calibrated on 4 batches of 16, and compared with the digital model with
 variation off and no ADC: mean per-sample cosine of the logits. ``..._calibrated`` is the same with one
@@ -31,8 +34,15 @@ at 40 dB SNR added to the input batch (images only), the output's relative error
 input's, in dB (2·(1 − cosine) / 1e-4). Every layer's quantization error is amplified alike: random
 EfficientNet-B0 (19 dB) needs each layer's 8-bit error ~19 dB below what a 0 dB model needs, which
 8-bit codes cannot give; trained, the gain is about 0 dB. ``silently_skipped`` counts modules holding a
-matrix weight (a parameter named ``*weight`` with 2 or more dimensions) that are neither converted nor
-listed, with a reason, in the conversion report.
+matrix weight (a parameter with ``weight`` in its name and 2 or more dimensions: LSTM's ``weight_ih_l0``
+too) that are neither converted nor listed, with a reason, in the conversion report, and converted layers
+whose weight was used outside the crossbar (``lightning_imc.layers.routing.unrouted_uses``).
+
+``macs_seen`` is the chip model's count of a model's multiply-accumulates (``network_from_module``: crossbar
+layers plus the digital MACs it names) over torch's (``torch.utils.flop_counter.FlopCounterMode``, FLOPs / 2,
+with grad enabled so that the fused inference kernel of ``nn.MultiheadAttention`` is not taken), on one
+test input of the trained model; ``min_macs_seen`` its minimum over the models. torch's counter does not see
+CPU's fused LSTM kernel (0 MACs), so the LSTM model's ratio is above 1 (the GRU's is counted by both).
 
 Overhead (resnet18, batch 16, 64×64 input, 1 thread, eval, no grad): time of a forward of the
 converted model over the digital one, measured side by side, median of repeats:
@@ -44,7 +54,7 @@ forward (``train``), ``resnet18_adc_overhead`` on a chip with a 6-bit ADC on 128
 
 About 15 minutes on one CPU thread (training two threads). The line before the last, ``details:``, holds
 every other figure as JSON; the LAST line is one JSON object with exactly ``min_cosine_8bit``,
-``silently_skipped`` and ``resnet18_noise_overhead``.
+``silently_skipped``, ``resnet18_noise_overhead`` and ``min_macs_seen``.
 """
 
 from __future__ import annotations
@@ -73,26 +83,50 @@ from lightning_imc.layers import (
     resample_chip,
     set_variation,
 )
+from lightning_imc.layers.routing import unrouted_uses
 
 IMAGE_STEPS, VIT_STEPS, TEXT_STEPS = 300, 120, 200
 VOCAB, LENGTH = 1000, 16
-IMAGE_SIZE = {"resnet18": 64, "mobilenet_v3_small": 64, "vit_b_16": 32, "timm_tf_efficientnet_b0": 64}
-MODELS = ("resnet18", "mobilenet_v3_small", "vit_b_16", "bert", "gpt2", "timm_tf_efficientnet_b0")
+MELS, FRAMES = 16, 64  # the small Whisper's log-mel input: 16 bins × 64 frames (2 × max_source_positions)
+IMAGE_SIZE = {"resnet18": 64, "mobilenet_v3_small": 64, "vit_b_16": 32, "swin": 32, "timm_tf_efficientnet_b0": 64}
+MODELS = ("resnet18", "mobilenet_v3_small", "vit_b_16", "swin", "bert", "gpt2", "whisper", "lstm", "gru",
+          "timm_tf_efficientnet_b0")
+
+
+class RecurrentClassifier(nn.Module):
+    """Embedding → ``nn.LSTM``/``nn.GRU`` (64 units) → linear head on the last step (3 classes)."""
+
+    def __init__(self, kind: type[nn.RNNBase]):
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, 32)
+        self.rnn = kind(32, 64, batch_first=True)
+        self.head = nn.Linear(64, 3)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(self.embed(tokens))[0][:, -1])
 
 
 def _build(name: str) -> nn.Module:
     """A freshly initialised bench model (from the global torch seed)."""
+    if name == "swin":  # torchvision's Swin (its attention reads qkv/proj weights with F.linear), sized for 32 px
+        from torchvision.models.swin_transformer import SwinTransformer
+
+        return SwinTransformer(patch_size=[2, 2], embed_dim=48, depths=[2, 2], num_heads=[3, 6], window_size=[4, 4],
+                               num_classes=10)
     if name in ("resnet18", "mobilenet_v3_small", "vit_b_16"):
         import torchvision
 
         if name == "vit_b_16":
             return torchvision.models.vit_b_16(image_size=32, num_classes=10)
         return getattr(torchvision.models, name)(num_classes=10)
+    if name in ("lstm", "gru"):
+        return RecurrentClassifier(nn.LSTM if name == "lstm" else nn.GRU)
     if name == "timm_tf_efficientnet_b0":
         import timm
 
         return timm.create_model("tf_efficientnet_b0", pretrained=False, num_classes=10)
-    from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
+    from transformers import (BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel, WhisperConfig,
+                              WhisperForAudioClassification)
 
     if name == "bert":
         return BertForSequenceClassification(BertConfig(
@@ -100,6 +134,11 @@ def _build(name: str) -> nn.Module:
             max_position_embeddings=64, num_labels=3))
     if name == "gpt2":
         return GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_embd=64, n_layer=2, n_head=2, n_positions=64))
+    if name == "whisper":  # its encoder's front end: two Conv1d over the log-mel frames
+        return WhisperForAudioClassification(WhisperConfig(
+            num_mel_bins=MELS, d_model=64, encoder_layers=2, encoder_attention_heads=2, encoder_ffn_dim=128,
+            decoder_layers=1, decoder_attention_heads=2, decoder_ffn_dim=128, max_source_positions=FRAMES // 2,
+            num_labels=3, classifier_proj_size=32))
     raise ValueError(f"--models: unknown model {name!r}; allowed: {', '.join(MODELS)}")
 
 
@@ -111,6 +150,8 @@ def _models() -> dict[str, tuple[nn.Module, list, torch.Tensor]]:
         if name in IMAGE_SIZE:
             size = IMAGE_SIZE[name]
             calib, test = [torch.randn(16, 3, size, size) for _ in range(4)], torch.randn(16, 3, size, size)
+        elif name == "whisper":
+            calib, test = [torch.randn(16, MELS, FRAMES) for _ in range(4)], torch.randn(16, MELS, FRAMES)
         else:
             calib, test = [torch.randint(0, VOCAB, (16, LENGTH)) for _ in range(4)], torch.randint(0, VOCAB, (16, LENGTH))
         out[name] = (model, calib, test)
@@ -154,11 +195,23 @@ class _Fashion:
         return self.prepare(self.train_images[index]), self.train_labels[index]
 
 
+def _audio_batch(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic log-mel frames for the small Whisper: noise plus, for class c, a tone of one of the mel
+    bins of its third of the spectrum, on for a random half of the frames."""
+    labels = torch.randint(0, 3, (n,), generator=generator)
+    x = torch.randn(n, MELS, FRAMES, generator=generator)
+    band = labels * (MELS // 3) + torch.randint(0, MELS // 3, (n,), generator=generator)
+    start = torch.randint(0, FRAMES // 2, (n,), generator=generator)
+    on = (torch.arange(FRAMES)[None] >= start[:, None]) & (torch.arange(FRAMES)[None] < start[:, None] + FRAMES // 2)
+    x[torch.arange(n)[:, None], band[:, None], torch.arange(FRAMES)[None]] += 3.0 * on
+    return x, labels
+
+
 def _token_batch(kind: str, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Synthetic token data: ``bert``: class c's tokens come mostly from its own third of the vocabulary
-    (60%) and otherwise from anywhere; ``gpt2``: arithmetic sequences ``(start + step·t) mod VOCAB`` with
-    a step in 1..3 (labels: the next tokens)."""
-    if kind == "bert":
+    """Synthetic token data: ``bert`` (and the recurrent ``lstm``, ``gru``): class c's tokens come mostly
+    from its own third of the vocabulary (60%) and otherwise from anywhere; ``gpt2``: arithmetic sequences
+    ``(start + step·t) mod VOCAB`` with a step in 1..3 (labels: the next tokens)."""
+    if kind in ("bert", "lstm", "gru"):
         labels = torch.randint(0, 3, (n,), generator=generator)
         own = labels[:, None] * (VOCAB // 3) + torch.randint(0, VOCAB // 3, (n, LENGTH), generator=generator)
         anywhere = torch.randint(0, VOCAB, (n, LENGTH), generator=generator)
@@ -181,12 +234,14 @@ def _trained(name: str, fashion: "_Fashion | None", seed: int = 0) -> tuple[nn.M
     generator = torch.Generator().manual_seed(seed)
     model = _build(name)
     image = name in IMAGE_SIZE
-    steps = (VIT_STEPS if name == "vit_b_16" else IMAGE_STEPS) if image else TEXT_STEPS
-    batch_size = 32 if name == "vit_b_16" else 64
-    lr = 5e-4 if name == "vit_b_16" else 2e-3 if image else 1e-3
+    steps = (VIT_STEPS if name in ("vit_b_16", "swin") else IMAGE_STEPS) if image else TEXT_STEPS
+    batch_size = 32 if name in ("vit_b_16", "swin") else 64
+    lr = 5e-4 if name in ("vit_b_16", "swin") else 2e-3 if image else 1e-3
 
     def batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return fashion.batch(n, generator) if image else _token_batch(name, n, generator)  # type: ignore[union-attr]
+        if image:
+            return fashion.batch(n, generator)  # type: ignore[union-attr]
+        return _audio_batch(n, generator) if name == "whisper" else _token_batch(name, n, generator)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
@@ -216,15 +271,41 @@ def _trained(name: str, fashion: "_Fashion | None", seed: int = 0) -> tuple[nn.M
 
 # -- measurements -------------------------------------------------------------------------------------
 def _silently_skipped(model: nn.Module, report) -> list[str]:
+    """Modules holding a matrix weight (any parameter with "weight" in its name and 2+ dimensions: LSTM's
+    ``weight_ih_l0`` too) that are neither converted nor listed as digital; and converted layers whose
+    weight was used outside the crossbar (``unrouted_uses``) during the forwards so far."""
     skipped = []
     for name, module in model.named_modules():
-        if not name or isinstance(module, IMCLayer) or name in report.digital:
+        if not name or name in report.digital:
+            continue
+        if isinstance(module, IMCLayer):
+            if unrouted_uses(module):
+                skipped.append(f"{name} (weight used by {list(unrouted_uses(module))})")
             continue
         if any(name.startswith(c + ".") for c in report.converted):
             continue
-        if any(p is not None and p.dim() >= 2 for n, p in module._parameters.items() if n.endswith("weight")):
+        if any(p is not None and p.dim() >= 2 for n, p in module._parameters.items() if "weight" in n):
             skipped.append(name)
     return skipped
+
+
+def torch_macs(model: nn.Module, example: torch.Tensor) -> int:
+    """torch's count of a forward's multiply-accumulates (``FlopCounterMode`` FLOPs / 2), with grad enabled
+    so that fused inference kernels it cannot see (MultiheadAttention's) are not taken; per example."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, torch.enable_grad():
+        model(example)
+    return counter.get_total_flops() // 2 // int(example.shape[0])
+
+
+def macs_seen(imc: nn.Module, digital: nn.Module, example: torch.Tensor) -> tuple[float, int, int]:
+    """The chip model's count (crossbar + digital MACs) of the converted model over torch's count of the
+    digital one, on one example; and both counts."""
+    network = network_from_module(imc, example)
+    counted = network.macs + network.digital_macs
+    reference = torch_macs(digital, example)
+    return round(counted / reference, 4) if reference else float("inf"), counted, reference
 
 
 @torch.no_grad()
@@ -254,9 +335,11 @@ def _fidelity(model: nn.Module, calib: list, test: torch.Tensor) -> dict:
     calibrated = convert_to_imc(model, conversion_config(variation="off", input_scaling="calibrated")).eval()
     calibrate_input_ranges(calibrated, calib)
     energy = [evaluate(network_from_module(m, test[:1]), "rram_nacim", ChipConfig()).energy_j for m in (imc, calibrated)]
-    return {"cosine": round(_cosine(model, imc, test), 5), "calibrated": round(_cosine(model, calibrated, test), 5),
+    seen, counted, reference = macs_seen(imc, model, test[:1])
+    cosine = round(_cosine(model, imc, test), 5)  # after every forward: unrouted weight uses are recorded
+    return {"cosine": cosine, "calibrated": round(_cosine(model, calibrated, test), 5),
             "gain": _noise_gain_db(model, test), "report": report, "skipped": _silently_skipped(imc, report),
-            "energy_ratio": round(energy[0] / energy[1], 3)}
+            "energy_ratio": round(energy[0] / energy[1], 3), "macs_seen": seen, "macs": (counted, reference)}
 
 
 @torch.no_grad()
@@ -329,7 +412,7 @@ def main(names: list[str], seed: int = 0) -> None:
               f"random init: {r['cosine']:.5f} (calibrated {r['calibrated']:.5f}, noise gain {r['gain']} dB)  "
               f"chip energy default/calibrated {t['energy_ratio']}  "
               f"imc layers {len(t['report'].converted):3d}  digital {len(t['report'].digital):3d} {reasons}  "
-              f"mapped {t['report'].mapped_share:.1%}  silently skipped {t['skipped']}")
+              f"mapped {t['report'].mapped_share:.1%}  MACs seen {t['macs_seen']}  silently skipped {t['skipped']}")
     overheads = _overheads()
     print(f"overheads (resnet18, batch 16, 64x64, 1 thread): {overheads}")
 
@@ -350,12 +433,17 @@ def main(names: list[str], seed: int = 0) -> None:
         "chip_energy_ratio_default_over_calibrated": column(trained, "energy_ratio"),
         "digital_layers": {name: len(trained[name]["report"].digital) for name in names},
         "mapped_share": {name: round(trained[name]["report"].mapped_share, 4) for name in names},
+        "weight_reads_routed": {name: len(trained[name]["report"].weight_reads) for name in names},
+        "macs_seen": column(trained, "macs_seen"),
+        "macs_chip_model_and_torch": column(trained, "macs"),
+        "max_macs_seen": max(column(trained, "macs_seen").values()),
     }
     print("details:", json.dumps(details))
     print(json.dumps({  # the issue's keys, exactly
         "min_cosine_8bit": min(column(trained, "cosine").values()),
         "silently_skipped": sum(len(trained[n]["skipped"]) + len(random_init[n]["skipped"]) for n in names),
         "resnet18_noise_overhead": overheads["resnet18_noise_overhead"],
+        "min_macs_seen": min(column(trained, "macs_seen").values()),
     }))
 
 

@@ -35,6 +35,34 @@ def test_bench_convert_trains_and_converts_bert_faithfully():
     assert result["skipped"] == [] and set(result["report"].digital) and result["energy_ratio"] > 1.0
 
 
+def test_bench_convert_counts_the_macs_of_a_recurrent_model_and_skips_nothing_silently():
+    """Embedding + GRU: the GRU stays digital but is reported, and the chip model counts its MACs as
+    torch does (ratio 1); an unrouted weight use would count as silently skipped."""
+    import torch
+
+    bench_convert = _bench_convert()
+    warnings.simplefilter("ignore", UserWarning)
+    torch.manual_seed(0)
+    model = bench_convert._build("gru").eval()
+    calib = [torch.randint(0, bench_convert.VOCAB, (16, bench_convert.LENGTH)) for _ in range(2)]
+    result = bench_convert._fidelity(model, calib, calib[0])
+    assert result["skipped"] == [] and "rnn" in result["report"].digital and result["macs_seen"] == 1.0
+    assert result["cosine"] >= 0.99
+
+
+def test_bench_vs_aihwkit_lightning_skips_with_a_message_when_it_cannot_install(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench_vs_aihwkit_lightning as bench
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    monkeypatch.setattr(bench, "_installers", lambda target: [[sys.executable, "-c", "raise SystemExit('offline')"]])
+    monkeypatch.setattr(bench.importlib, "import_module", lambda name: (_ for _ in ()).throw(ImportError(name)))
+    assert bench.main(["--aihwkit-dir", str(tmp_path / "none")]) is None
+    out = capsys.readouterr().out
+    assert out.startswith("skipped: AIHWKit-Lightning 2.1.0 is not available (could not install") and "offline" in out
+
+
 def test_bench_convert_refuses_an_unknown_model():
     bench_convert = _bench_convert()
     assert bench_convert.parse_models(" bert,gpt2 ") == ["bert", "gpt2"]

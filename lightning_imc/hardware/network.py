@@ -139,9 +139,10 @@ class Network:
         layers: The crossbar layers, in execution order.
         name: Label.
         digital_macs: Multiply-accumulates per inference that run digitally, not on crossbars
-            (depthwise/grouped convolutions, layers a converted model kept digital); reported, not
-            charged by the chip model.
-        digital_layers: Names of those layers, with the reason.
+            (depthwise/grouped, 3-D and transposed convolutions, recurrent layers, attention score and
+            value products, functional uses of a weight, layers a converted model kept digital);
+            reported, not charged by the chip model.
+        digital_layers: What those MACs are, each with its module name and reason.
     """
 
     layers: tuple[Layer, ...]
@@ -301,11 +302,18 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
     Works for any graph (residual networks, transformers): each ``nn.Conv2d``/``nn.Linear`` call, each
     ``nn.MultiheadAttention``'s q/k/v and output projections, and each Hugging Face ``Conv1D`` (GPT-2)
     is recorded in execution order with the input it actually received (a linear layer applied to
-    ``P`` positions, e.g. tokens, is a 1×1 conv over ``P`` positions). Precisions come from the
+    ``P`` positions, e.g. tokens, is a 1×1 conv over ``P`` positions; an ``nn.Conv1d`` is a 1×K conv on a
+    1×L map). Precisions come from the
     layer's ``weight_bits`` / ``input_bits`` attributes when present (the IMC layers carry them; any
     module may), else ``default_bits``; ``input_range_per_read`` likewise (default false). Work that does not map onto a crossbar — depthwise/grouped
     convolutions, and in a converted model (one with IMC layers) every layer it kept digital — is
-    summed in ``Network.digital_macs`` and named in ``Network.digital_layers`` instead of raising. A
+    summed in ``Network.digital_macs`` and named in ``Network.digital_layers`` instead of raising, and so
+    is every other multiply-accumulate of the forward: 3-D and transposed convolutions, ``nn.LSTM``/``GRU``/
+    ``RNN`` (``gates · H · (I + H)`` per step, layer and direction), attention score and value products
+    (``nn.MultiheadAttention``'s analytically, whichever kernel it runs; elsewhere ``matmul``/``bmm``/
+    ``einsum``/``scaled_dot_product_attention`` of two activations, seen by a ``TorchFunctionMode``) and
+    ``F.linear``/``F.conv*`` on a weight outside its module (a functional use). Figures are per
+    inference: the example's batch size divides them. A
     max/avg-pool module that directly consumes a recorded layer's output (after an optional
     activation) marks that layer as pooled, which affects only the output-buffer traffic.
 
@@ -326,6 +334,8 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
     handles = []
     last_output: dict[str, Any] = {"tensor": None, "index": None}
     converted = any(hasattr(m, "imc_config") for m in model.modules())
+    batch = _example_batch(example_inputs)
+    inside = [0, 0]  # depth of counted layers (conv/linear/recurrent), of attention modules, currently running
 
     def label(mod: nn.Module) -> str:
         return mod_names.get(id(mod), type(mod).__name__)
@@ -336,7 +346,8 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
                 "input_range_per_read": bool(getattr(mod, "input_range_per_read", False))}
 
     def linear_record(mod: nn.Module, x: Any, in_f: int, out_f: int, suffix: str = "") -> dict[str, Any]:
-        positions = int(x.numel() // max(1, x.shape[0]) // in_f) if x.dim() > 1 else 1
+        # every row of x is one read; per inference: rows / the example's batch (windows of a Swin stay counted)
+        positions = max(1, int(x.numel() // in_f // batch)) if x.dim() > 1 else 1
         return dict(kind="linear" if positions == 1 else "conv", in_h=1, in_w=max(1, positions), in_c=in_f,
                     out_c=out_f, kernel_h=1, kernel_w=1, stride=1, padding=0, pool=1,
                     name=label(mod) + suffix, **bits(mod))
@@ -351,6 +362,17 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
 
     def conv_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
         x = inputs[0]
+        if isinstance(mod, nn.Conv1d):
+            k, = mod.kernel_size
+            if mod.groups != 1 or not on_crossbar(mod) or isinstance(mod.padding, str):
+                why = f"groups={mod.groups}" if mod.groups != 1 else "kept digital"
+                digital.append((f"{label(mod)} (Conv1d, {why})", _conv_like_macs(mod, x, output, batch)))
+                return
+            rec1: dict[str, Any] = dict(kind="conv", in_h=1, in_w=int(x.shape[-1]), in_c=mod.in_channels,
+                                        out_c=mod.out_channels, kernel_h=1, kernel_w=k, stride=int(mod.stride[0]),
+                                        padding=0, padding_w=int(mod.padding[0]), pool=1, name=label(mod), **bits(mod))
+            add(rec1, output)
+            return
         if isinstance(mod, nn.Conv2d):
             kh, kw = mod.kernel_size
             sh, sw = mod.stride
@@ -361,6 +383,7 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
             h, w = int(x.shape[-2]), int(x.shape[-1])
             if mod.groups != 1 or not on_crossbar(mod):
                 macs = int(output.shape[-2] * output.shape[-1]) * kh * kw * (mod.in_channels // mod.groups) * mod.out_channels
+                macs = macs * (int(output.numel()) // max(1, int(output.shape[-3] * output.shape[-2] * output.shape[-1]) * batch) or 1)
                 why = f"groups={mod.groups}" if mod.groups != 1 else "kept digital"
                 digital.append((f"{label(mod)} ({type(mod).__name__}, {why})", macs))
                 return
@@ -391,7 +414,22 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
             else:
                 digital.append((f"{rec['name']} (MultiheadAttention, kept digital)",
                                 rec["in_w"] * rec["in_c"] * rec["out_c"]))
+        # scores q·kᵀ (E per query-key pair over all heads) and values a·v: activation × activation, digital
+        queries, keys = recs[0]["in_w"], recs[1]["in_w"]
+        digital.append((f"{label(mod)} (attention scores and values, digital)", queries * keys * (e + e)))
         last_output["index"] = None
+
+    def other_conv_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
+        digital.append((f"{label(mod)} ({type(mod).__name__}, not mapped)", _conv_like_macs(mod, inputs[0], output, batch)))
+
+    def recurrent_hook(mod: nn.Module, inputs: tuple, output: Any) -> None:
+        digital.append((f"{label(mod)} ({type(mod).__name__}, recurrent, digital)", _recurrent_macs(mod, inputs[0], batch)))
+
+    def enter(mod: nn.Module, args: Any) -> None:
+        inside[isinstance(mod, nn.MultiheadAttention)] += 1
+
+    def leave(mod: nn.Module, args: Any, output: Any) -> None:
+        inside[isinstance(mod, nn.MultiheadAttention)] -= 1
 
     def pool_hook(mod: nn.MaxPool2d | nn.AvgPool2d, inputs: tuple, output: Any) -> None:
         idx = last_output["index"]
@@ -407,21 +445,36 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
     for m in model.modules():
         if isinstance(m, nn.MultiheadAttention):
             inside_attention.update(id(sub) for sub in m.modules() if sub is not m)
+    other_convs = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
     for m in model.modules():
         if id(m) in inside_attention:
             continue  # MultiheadAttention's out_proj is read through F.multi_head_attention_forward
+        hook: Any = None
         if isinstance(m, nn.MultiheadAttention):
             handles.append(m.register_forward_hook(attention_hook, with_kwargs=True))
-        elif isinstance(m, (nn.Conv2d, nn.Linear)) or _linear_shape(m) is not None:
-            handles.append(m.register_forward_hook(conv_hook))
+            hook = "attention"
+        elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)) or _linear_shape(m) is not None:
+            hook = conv_hook
+        elif isinstance(m, other_convs):
+            hook = other_conv_hook
+        elif isinstance(m, (nn.RNNBase, nn.RNNCellBase)):
+            hook = recurrent_hook
         elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
             handles.append(m.register_forward_hook(pool_hook))
+        if hook is not None:
+            if hook != "attention":
+                handles.append(m.register_forward_hook(hook))
+            # while a counted layer runs, its own products are its MACs: the product counter looks away
+            # (inside attention it still counts the score and value products, not the projections)
+            handles.append(m.register_forward_pre_hook(enter))
+            handles.append(m.register_forward_hook(leave, always_call=True))
+    products = _ProductCounter(inside, converted, {id(p): n for n, p in model.named_parameters()}, batch)
     was_training = model.training
     try:
         model.eval()
         param = next(iter(model.parameters()), None)
         dev = param.device if param is not None else "cpu"
-        with torch.no_grad():
+        with torch.no_grad(), products:
             if isinstance(example_inputs, torch.Tensor):
                 model(example_inputs.to(dev))
             elif isinstance(example_inputs, dict):
@@ -439,6 +492,7 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
     if not records:
         raise ValueError(f"network_from_module: {type(model).__name__} has no conv/linear layer on a crossbar to map"
                          + (f" (digital: {[d for d, _ in digital][:8]})" if digital else ""))
+    digital += products.entries()
     layers = []
     for r in records:
         r["weight_bits"] = min(16, max(1, r["weight_bits"]))
@@ -479,3 +533,142 @@ def device_from_module(model: Any, default: Any = None) -> Any:
     return default if found is None else found
 
 
+
+
+def _example_batch(example_inputs: Any) -> int:
+    """The batch size of ``network_from_module``'s example inputs (1 for a shape)."""
+    import torch
+
+    first = None
+    if isinstance(example_inputs, torch.Tensor):
+        first = example_inputs
+    elif isinstance(example_inputs, dict):
+        first = next((v for v in example_inputs.values() if isinstance(v, torch.Tensor)), None)
+    elif isinstance(example_inputs, (tuple, list)) and example_inputs and isinstance(example_inputs[0], torch.Tensor):
+        first = example_inputs[0]
+    return max(1, int(first.shape[0])) if first is not None and first.dim() > 0 else 1
+
+
+def _conv_like_macs(mod: Any, x: Any, output: Any, batch: int) -> int:
+    """Multiply-accumulates per inference of a (grouped, transposed, 1-/2-/3-D) convolution module:
+    every output element of a convolution sums ``C_in/groups · prod(kernel)`` products; a transposed
+    convolution scatters every input element into ``C_out/groups · prod(kernel)`` outputs."""
+    import math
+
+    kernel = math.prod(int(k) for k in mod.kernel_size)
+    if "Transpose" in type(mod).__name__:
+        return int(x.numel()) // batch * (mod.out_channels // mod.groups) * kernel
+    return int(output.numel()) // batch * (mod.in_channels // mod.groups) * kernel
+
+
+def _recurrent_macs(mod: Any, x: Any, batch: int) -> int:
+    """Multiply-accumulates per inference of an ``nn.LSTM``/``GRU``/``RNN`` (or cell): per step, layer and
+    direction, ``gates · H · (I + H)`` (gates: LSTM 4, GRU 3, RNN 1; ``I`` the layer's input width, the
+    previous layer's ``H · directions``) plus ``H · proj`` for an LSTM projection."""
+    from torch import nn
+
+    gates = 4 if isinstance(mod, (nn.LSTM, nn.LSTMCell)) else 3 if isinstance(mod, (nn.GRU, nn.GRUCell)) else 1
+    hidden = int(mod.hidden_size)
+    if isinstance(mod, nn.RNNCellBase):
+        rows = int(x.numel()) // max(1, int(mod.input_size)) // batch
+        return rows * gates * hidden * (int(mod.input_size) + hidden)
+    data = x.data if hasattr(x, "batch_sizes") else x  # a PackedSequence: its data holds every step once
+    steps = int(data.numel()) // int(mod.input_size) // (1 if hasattr(x, "batch_sizes") else batch)
+    directions = 2 if mod.bidirectional else 1
+    out = int(getattr(mod, "proj_size", 0) or 0) or hidden
+    total, width = 0, int(mod.input_size)
+    for _ in range(int(mod.num_layers)):
+        per_direction = gates * hidden * (width + out) + (hidden * out if out != hidden else 0)
+        total += steps * directions * per_direction
+        width = out * directions
+    return total
+
+
+class _ProductCounter:
+    """A ``TorchFunctionMode`` (built lazily: torch is imported only here) counting the multiply-accumulates
+    that no counted layer performs: activation × activation products (attention scores and values:
+    ``matmul``, ``bmm``, ``baddbmm``, ``einsum`` of two tensors, ``scaled_dot_product_attention``) and
+    ``F.linear``/``F.conv*`` on a weight outside its module's forward (a functional use, named by the
+    weight). Not counted while a counted layer or an ``nn.MultiheadAttention`` runs (its hook counts its
+    projections and products, whichever kernel it takes)."""
+
+    def __init__(self, inside: list[int], converted: bool, parameter_names: dict[int, str], batch: int):
+        import torch
+        import torch.nn.functional as F
+        from torch.overrides import TorchFunctionMode
+
+        counter = self
+        self.inside, self.converted, self.names, self.batch = inside, converted, parameter_names, batch
+        self.counts: dict[str, int] = {}
+        products = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.Tensor.bmm,
+                    torch.mm, torch.Tensor.mm, torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.einsum,
+                    F.scaled_dot_product_attention}
+        functional = {F.linear, F.conv1d, F.conv2d, F.conv3d}
+
+        class Mode(TorchFunctionMode):
+            def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: Any = None) -> Any:
+                kwargs = kwargs or {}
+                out = func(*args, **kwargs)
+                if counter.inside == [0, 0] and (func in products or func in functional):
+                    counter.count(func, args, kwargs, out, func in functional)
+                return out
+
+        self.mode = Mode()
+
+    def __enter__(self) -> "_ProductCounter":
+        self.mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.mode.__exit__(*exc)
+
+    def count(self, func: Any, args: tuple, kwargs: dict, out: Any, functional: bool) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        tensors = [a for a in (*args, *kwargs.values()) if isinstance(a, torch.Tensor)]
+        if func is torch.einsum:
+            operands = [a for a in args[1:] if isinstance(a, torch.Tensor)] if len(args) > 1 else []
+            if len(operands) != 2:
+                return
+            macs = _einsum_macs(args[0], operands)
+            what = "einsum"
+        elif func is F.scaled_dot_product_attention:
+            q, k, v = tensors[:3]
+            macs = int(q.numel() // q.shape[-1]) * int(k.shape[-2]) * (int(q.shape[-1]) + int(v.shape[-1]))
+            what = "attention scores and values"
+        elif functional:
+            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            if not isinstance(weight, torch.Tensor) or not isinstance(out, torch.Tensor):
+                return
+            per_output = weight[0].numel() if func is not F.linear else int(weight.shape[-1])
+            outputs = out.numel() if func is F.linear else out.numel()
+            macs = int(outputs) * int(per_output)
+            owner = self.names.get(id(weight), "a tensor")
+            what = f"{func.__name__} on {owner} (functional, digital)"
+        else:
+            if not isinstance(out, torch.Tensor) or len(tensors) < 2:
+                return
+            a, b = (tensors[1], tensors[2]) if func in (torch.baddbmm, torch.Tensor.baddbmm, torch.addmm) else tensors[:2]
+            macs = int(out.numel()) * int(a.shape[-1])
+            what = "activation products" if not any(id(t) in self.names for t in (a, b)) else "products with a weight"
+        self.counts[what] = self.counts.get(what, 0) + macs // self.batch
+
+    def entries(self) -> list[tuple[str, int]]:
+        """``(description, MACs per inference)`` of every kind of product counted."""
+        return [(f"{what} (digital)" if "digital" not in what else what, macs) for what, macs in self.counts.items()]
+
+
+def _einsum_macs(equation: str, operands: list[Any]) -> int:
+    """Multiply-accumulates of a two-operand ``einsum``: the product of every index's size."""
+    inputs = equation.replace(" ", "").split("->")[0].split(",")
+    sizes: dict[str, int] = {}
+    for spec, tensor in zip(inputs, operands):
+        if "..." in spec:
+            return int(operands[0].numel())  # ellipsis: a lower bound, rare in attention code
+        for letter, size in zip(spec, tensor.shape):
+            sizes[letter] = int(size)
+    total = 1
+    for size in sizes.values():
+        total *= size
+    return total

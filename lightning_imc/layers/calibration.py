@@ -81,6 +81,11 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
 
         def record(module: nn.Module, args: tuple, name: str = name, zero_point: bool = layer.imc_config.input_zero_point) -> None:
             x = args[0].detach()
+            if not bool(torch.isfinite(x.amax()) and torch.isfinite(x.amin())):
+                bad = "NaN" if bool(torch.isnan(x).any()) else "infinite"
+                raise ValueError(f"calibrate_input_ranges: layer {name!r} got {bad} inputs on calibration batch "
+                                 f"{count} (0-based); a range measured on them would be {bad} — check the batch "
+                                 "and the layers before this one")
             low = x.amin().float()
             imc = cast(IMCLayer, module)
             if percentile >= 100 and imc.imc_config.input_clipping == "mse":
@@ -121,6 +126,18 @@ def calibrate_input_ranges(model: nn.Module, batches: Iterable[object], percenti
         model.train(was_training)
     if count == 0:
         raise ValueError("calibrate_input_ranges: no batch given")
+    silent = [name for name, _ in layers if name not in seen]
+    if silent:
+        from .routing import unrouted_uses
+
+        causes = {name: unrouted_uses(model.get_submodule(name)) if name else () for name in silent}
+        raise ValueError(
+            f"calibrate_input_ranges: {len(silent)} IMC layer(s) never ran on the calibration batches, so no input "
+            f"range could be measured: {silent[:8]}{' ...' if len(silent) > 8 else ''}. Either the batches do not reach "
+            "them, or the model uses their weight without calling them (e.g. F.linear(x, layer.weight) in a parent's "
+            "forward that convert_to_imc could not read"
+            + (f"; seen here: {({n: list(c) for n, c in causes.items() if c})}" if any(causes.values()) else "")
+            + "); keep such layers digital with convert_to_imc(..., overrides={name: None})")
     for name in counts:
         seen[name] = seen[name] / counts[name]
     for name in low_sums:

@@ -1,4 +1,4 @@
-"""``convert_to_imc``: turn the Conv2d/Linear/MultiheadAttention layers of any model into crossbar layers."""
+"""``convert_to_imc``: turn the Conv1d/Conv2d/Linear/MultiheadAttention layers of any model into crossbar layers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from torch import nn
 
 from .config import IMCConfig, conversion_config, field_names
 from .modules import (
+    IMCConv1d,
     IMCConv2d,
     IMCConv2dSame,
     IMCLayer,
@@ -20,6 +21,7 @@ from .modules import (
     IMCTransposedLinear,
     seed_offset_for,
 )
+from .routing import find_weight_readers, route_weight_reads
 
 __all__ = ["convert_to_imc", "convert_to_digital", "imc_layers", "ConversionReport"]
 
@@ -31,13 +33,19 @@ class ConversionReport:
     Attributes:
         converted: ``{module name: IMC class name}`` of every layer mapped onto crossbars.
         digital: ``{module name: why it stayed digital}`` for every other module that holds a
-            matrix-shaped weight (grouped convolutions, embeddings, overrides, unsupported subclasses).
+            matrix-shaped weight (grouped convolutions, embeddings, recurrent layers, overrides,
+            unsupported subclasses).
+        weight_reads: ``{converted layer name: how}`` for the converted layers whose weight another
+            module's forward reads directly (``F.linear(x, self.qkv.weight, b)``, torchvision's Swin):
+            those calls are routed through the crossbar (:mod:`~lightning_imc.layers.routing`); any other
+            use of such a weight warns at run time, naming the layer.
         mapped_weights: Weights (parameters) held by the converted layers.
         total_weights: All parameters of the model.
     """
 
     converted: dict[str, str] = field(default_factory=dict)
     digital: dict[str, str] = field(default_factory=dict)
+    weight_reads: dict[str, str] = field(default_factory=dict)
     mapped_weights: int = 0
     total_weights: int = 0
 
@@ -49,7 +57,8 @@ class ConversionReport:
     def __str__(self) -> str:
         lines = [f"convert_to_imc: {len(self.converted)} layers on crossbars, {len(self.digital)} digital, "
                  f"{self.mapped_share:.1%} of {self.total_weights} parameters mapped"]
-        lines += [f"  imc      {name}: {kind}" for name, kind in self.converted.items()]
+        lines += [f"  imc      {name}: {kind}" + (f" ({self.weight_reads[name]})" if name in self.weight_reads else "")
+                  for name, kind in self.converted.items()]
         lines += [f"  digital  {name}: {why}" for name, why in self.digital.items()]
         return "\n".join(lines)
 
@@ -73,11 +82,12 @@ def _own_forward(module: nn.Module, base: type[nn.Module]) -> bool:
 
 
 def _has_matrix_weight(module: nn.Module) -> bool:
-    return any(p is not None and p.dim() >= 2 for n, p in module._parameters.items() if n.endswith("weight"))
+    return any(p is not None and p.dim() >= 2 for n, p in module._parameters.items() if "weight" in n)
 
 Override = Union[Mapping[str, Any], IMCConfig, None]
 
-_UNMAPPABLE = (nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_UNMAPPABLE = (nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_RECURRENT = (nn.RNNBase, nn.RNNCellBase)
 _FUSED_FAST_PATH = (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)
 
 
@@ -89,8 +99,8 @@ def convert_to_imc(
     verbose: bool = False,
     return_report: bool = False,
 ) -> "nn.Module | tuple[nn.Module, ConversionReport]":
-    """Replace every ``Conv2d`` (``groups=1``), ``Linear``, ``MultiheadAttention`` and Hugging Face
-    ``Conv1D`` by its IMC layer; nothing is skipped or changed silently.
+    """Replace every ``Conv1d``/``Conv2d`` (``groups=1``), ``Linear``, ``MultiheadAttention`` and Hugging
+    Face ``Conv1D`` by its IMC layer; nothing is skipped or changed silently.
 
     Args:
         model: Any PyTorch model.
@@ -107,10 +117,13 @@ def convert_to_imc(
 
     Returns:
         The converted model (and its report). Layers the crossbar cannot map (grouped/depthwise
-        ``Conv2d``, 1-D/3-D and transposed convolutions, subclasses of ``Conv2d``/``Linear`` with a
-        forward of their own that is not known here) stay digital, listed in one ``UserWarning`` and
-        in the report with the reason. timm's ``Conv2dSame`` becomes :class:`IMCConv2dSame` (its
-        padding kept); ``convert_to_digital`` restores every converted module as it was.
+        convolutions, 3-D and transposed convolutions, recurrent layers — ``nn.LSTM``/``GRU``/``RNN``
+        and their cells, whose fused kernels read the gate matrices directly — and subclasses of
+        ``Conv*``/``Linear`` with a forward of their own that is not known here) stay digital, listed in
+        one ``UserWarning`` and in the report with the reason. timm's ``Conv2dSame`` becomes
+        :class:`IMCConv2dSame` (its padding kept); ``convert_to_digital`` restores every converted
+        module as it was. A converted layer whose weight another module's forward reads directly
+        (``F.linear(x, self.qkv.weight, ...)``) gets those calls routed through it (``report.weight_reads``).
 
     Each layer gets its own seed offset (from its name), so layers draw independent variation even
     with one ``config.seed``.
@@ -166,6 +179,8 @@ def convert_to_imc(
             new = IMCConv2dSame.from_digital(module, layer_config, offset)
         elif isinstance(module, nn.Conv2d):
             new = IMCConv2d.from_digital(module, layer_config, offset)
+        elif isinstance(module, nn.Conv1d):
+            new = IMCConv1d.from_digital(module, layer_config, offset)
         elif _is_hf_conv1d(module):
             new = IMCTransposedLinear.from_digital(module, layer_config, offset)
         else:
@@ -185,6 +200,15 @@ def convert_to_imc(
     report.mapped_weights = sum(p.numel() for n, p in model.named_parameters()
                                 if _owner(n) in report.converted or any(n.startswith(c + ".") for c in converted_under))
 
+    routable = [name for name, kind in report.converted.items() if kind in ("IMCLinear", "IMCConv1d", "IMCConv2d")]
+    readers = find_weight_readers(model, routable)
+    route_weight_reads(model, readers)
+    for owner, names in readers.items():
+        kind = type(model.get_submodule(owner)).__name__ if owner else type(model).__name__
+        for name in names:
+            report.weight_reads[name] = (f"weight read by {kind}.forward ({owner or 'the model'}): its F.linear/F.conv "
+                                         "calls routed through the crossbar")
+
     for module in model.modules():
         if isinstance(module, _FUSED_FAST_PATH) and any(isinstance(m, IMCLayer) for m in module.modules()):
             # PyTorch's fused inference fast path reads the raw weights and skips our forward; it is
@@ -193,7 +217,7 @@ def convert_to_imc(
 
     if left_digital:
         warnings.warn(
-            "convert_to_imc left these layers digital (a crossbar maps only dense Conv2d/Linear "
+            "convert_to_imc left these layers digital (a crossbar maps only dense Conv1d/Conv2d/Linear "
             f"weights): {left_digital}",
             UserWarning,
             stacklevel=2,
@@ -215,14 +239,20 @@ def _owner(parameter_name: str) -> str:
 
 def _unmappable_reason(module: nn.Module) -> str | None:
     """``None``: the crossbar maps it; ``""``: not a weight layer at all; else why it stays digital."""
-    if isinstance(module, nn.Conv2d):
+    if isinstance(module, _RECURRENT):
+        return (f"{type(module).__name__}: recurrent layer, not mapped (its gate matrices stay digital; "
+                "the chip model counts their multiply-accumulates as digital)")
+    if isinstance(module, (nn.Conv1d, nn.Conv2d)):
         if module.groups != 1:
             kind = "depthwise" if module.groups == module.in_channels == module.out_channels else "grouped"
             return f"{type(module).__name__}, groups={module.groups}: a {kind} convolution is not a dense crossbar matrix"
         if _is_same_padded_conv(module):
             return None
-        if _own_forward(module, nn.Conv2d):
-            return f"{type(module).__name__} overrides Conv2d.forward; converting it would change what it computes"
+        base = nn.Conv2d if isinstance(module, nn.Conv2d) else nn.Conv1d
+        if _own_forward(module, base):
+            return f"{type(module).__name__} overrides {base.__name__}.forward; converting it would change what it computes"
+        if not isinstance(module._parameters.get("weight"), nn.Parameter):
+            return f"{type(module).__name__}: its weight is parametrized (e.g. weight_norm), not a stored matrix"
         return None
     if isinstance(module, _UNMAPPABLE):
         return f"{type(module).__name__}: not mapped (only 2-D convolutions and linear layers are)"

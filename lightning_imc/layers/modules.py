@@ -24,7 +24,7 @@ from .quantization import FixedPoint, fixed_point_quantize, mse_clip_range, peak
 from .variation import bit_sliced_noise_std, stuck_at_codes, stuck_cells, weight_noise_std_levels
 
 __all__ = [
-    "IMCLayer", "IMCConv2d", "IMCConv2dSame", "IMCLinear", "IMCTransposedLinear", "IMCMultiheadAttention",
+    "IMCLayer", "IMCConv1d", "IMCConv2d", "IMCConv2dSame", "IMCLinear", "IMCTransposedLinear", "IMCMultiheadAttention",
     "seed_offset_for", "same_padding", "counter_random",
 ]
 
@@ -348,9 +348,26 @@ class IMCLayer(_MixinBase):
         scale = self.weight_scale(weight) if self.imc_config.quantize_weights else None
         return self._weight_format.step if scale is None else scale
 
+    def _variation_normal(self, key: int, like: Tensor) -> Tensor:
+        """The standard-normal programming-variation sample of weight ``key`` (``like``'s shape): a new
+        draw per forward in ``train`` mode, the chip's stored draw in ``fixed`` mode."""
+        if self.imc_config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
+            return self._standard_normal(key, like)
+        stored = self._fixed_noise.get(str(key))
+        if stored is None or stored.shape != like.shape:
+            z = self._standard_normal(key, like)
+            self._fixed_noise[str(key)] = z
+            return z
+        if stored.device != like.device or stored.dtype != like.dtype:
+            stored = self._fixed_noise[str(key)] = stored.to(device=like.device, dtype=like.dtype)
+        return stored
+
     def _programmed_weight(self, key: int, weight: Tensor) -> Tensor:
         """Quantized weight as programmed on this chip: stuck cells, variation and drift (no read noise)."""
         config = self.imc_config
+        if (config.weight_scaling == "channel" and config.quantize_weights and config.stuck_on_prob == 0
+                and config.stuck_off_prob == 0 and (config.variation == "off" or config.variation_model == "bit_sliced")):
+            return self._programmed_weight_per_channel(key, weight)
         scale = self.weight_scale(weight) if config.quantize_weights else None
         fmt = self._weight_format
         if not config.quantize_weights:
@@ -371,19 +388,21 @@ class IMCLayer(_MixinBase):
             w = w + (read - codes) * unit  # faults shift the value; the gradient stays straight-through
         std = self.weight_noise_std(w, scale)
         if not (isinstance(std, float) and std == 0.0):
-            if config.variation == "train" or (self._imc_chip_seeded and torch.compiler.is_compiling()):
-                z = self._standard_normal(key, w)
-            else:
-                stored = self._fixed_noise.get(str(key))
-                if stored is None or stored.shape != w.shape:
-                    z = self._standard_normal(key, w)
-                    self._fixed_noise[str(key)] = z
-                elif stored.device != w.device or stored.dtype != w.dtype:
-                    z = self._fixed_noise[str(key)] = stored.to(device=w.device, dtype=w.dtype)
-                else:
-                    z = stored
-            w = w + std * z
+            w = w + std * self._variation_normal(key, w)
         if config.drift_time_s is not None:
+            w = self._drifted(key, w)
+        return w
+
+    def _programmed_weight_per_channel(self, key: int, weight: Tensor) -> Tensor:
+        """:meth:`_programmed_weight` with one scale per output channel and bit-sliced variation, fused:
+        the codes are rounded in place and the variation (``σ_codes · scale`` per channel, weight units)
+        added by one ``addcmul`` (:class:`_ChannelCodes`); drift as in the general path."""
+        config = self.imc_config
+        fmt = self._weight_format
+        std_codes = self._bit_sliced_std_codes if config.variation != "off" else 0.0
+        z = self._variation_normal(key, weight) if std_codes > 0 else None
+        w = _ChannelCodes.apply(weight, z, float(std_codes), fmt.min_code, fmt.max_code)
+        if config.variation != "off" and config.drift_time_s is not None:
             w = self._drifted(key, w)
         return w
 
@@ -417,8 +436,8 @@ class IMCLayer(_MixinBase):
     def _read_dim(self) -> int | None:
         """The dimension of ``x`` that one crossbar read spans (``dynamic`` scaling): the features (-1) of a
         linear layer, the channels (1) of a 1×1 convolution; ``None`` for a K×K convolution (overlapping reads)."""
-        if isinstance(self, nn.Conv2d):
-            return 1 if tuple(self.kernel_size) == (1, 1) else None
+        if isinstance(self, (nn.Conv1d, nn.Conv2d)):
+            return 1 if all(k == 1 for k in self.kernel_size) else None
         return -1
 
     def _tracked(self, name: str, batch_value: Tensor, x: Tensor) -> Tensor:
@@ -472,13 +491,14 @@ class IMCLayer(_MixinBase):
         """``(lo, hi)`` of the zero-point input range (``lo <= 0 <= hi``): calibrated per layer, or per read
         with ``dynamic`` scaling (shapes broadcastable to ``x``)."""
         dim = self._read_dim() if self.imc_config.input_scaling == "dynamic" else None
-        low, high = torch.aminmax(x.detach())
         if dim is not None:
-            if self.training:  # low first: it takes the first batch as it is while input_range is still 0
-                self._tracked("input_low", low.clamp_max(0.0), x)
-                self._tracked("input_range", high.clamp_min(0.0), x)
             d = x.detach()
-            return d.amin(dim, keepdim=True).clamp_max(0.0), d.amax(dim, keepdim=True).clamp_min(0.0)
+            read_low, read_high = d.amin(dim, keepdim=True).clamp_max(0.0), d.amax(dim, keepdim=True).clamp_min(0.0)
+            if self.training:  # low first: it takes the first batch as it is while input_range is still 0
+                self._tracked("input_low", read_low.amin(), x)  # the batch's min(x, 0), from the reads' minima
+                self._tracked("input_range", read_high.amax(), x)
+            return read_low, read_high
+        low, high = torch.aminmax(x.detach())
         low = self._tracked("input_low", low.clamp_max(0.0), x).to(x.dtype).clamp_max(0.0)
         high = self._tracked("input_range", high.clamp_min(0.0), x).to(x.dtype).clamp_min(0.0)
         return low, high
@@ -502,7 +522,10 @@ class IMCLayer(_MixinBase):
             zero = torch.round(-low / step)  # an integer code in [0, levels]: 0 is exactly representable
             if config.input_range_learning:  # straight-through zero point: the bottom gets a gradient (LSQ+)
                 zero = zero + (-low / step - (-low / step).detach())
-            return (quantize_to_codes(x / step + zero, 0, levels) - zero) * step
+                return (quantize_to_codes(x / step + zero, 0, levels) - zero) * step
+            # a read on its own range [min, max] clips nothing: its straight-through gradient needs no mask
+            own_range = config.input_scaling == "dynamic" and self._read_dim() is not None
+            return _ZeroPointCodes.apply(x, step, zero, levels, not own_range)
         if self._input_signed_auto is None and config.input_signed == "auto" and self.training:  # type: ignore[attr-defined]
             self.resolve_input_sign(bool((x.detach() < 0).any()))
         scale = self.input_scale(x)
@@ -531,6 +554,59 @@ class IMCLayer(_MixinBase):
             f"{', dynamic' if c.input_scaling == 'dynamic' else ''}, device={device}, variation={c.variation}, "
             f"adc_bits={c.adc_bits}"
         )
+
+
+class _ChannelCodes(torch.autograd.Function):
+    """Weights on a per-output-channel code grid plus Gaussian variation, in few in-place passes.
+
+    ``scale_c = max_k |w_ck| / max_code`` (weight units per code, channel ``c``), ``q = clamp(round(w /
+    scale), min_code, max_code) · scale`` and, given a standard-normal ``z``, ``q + (σ_codes · scale) · z``
+    (σ in codes, weight units after the product). Nothing is clipped (``|w| / scale <= max_code``), so
+    the straight-through gradient is the identity. A NaN weight makes its channel's scale, and so its
+    outputs, NaN (never a number).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: Tensor, z: "Tensor | None", std_codes: float, min_code: int, max_code: int) -> Tensor:  # type: ignore[override]
+        flat = weight.detach().reshape(weight.shape[0], -1)
+        scale = flat.abs().amax(1, keepdim=True).clamp_min(torch.finfo(weight.dtype).tiny) / max_code
+        q = (flat / scale).round_().clamp_(min_code, max_code).mul_(scale)
+        if z is not None:
+            q.addcmul_(z.reshape(q.shape), std_codes * scale)
+        return q.view(weight.shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
+        return grad, None, None, None, None
+
+
+class _ZeroPointCodes(torch.autograd.Function):
+    """Inputs on unsigned codes with a zero point: ``(clamp(round(x / step + zero), 0, levels) - zero) · step``.
+
+    ``step`` (input units per code) and ``zero`` (an integer code) broadcast to ``x``: one per layer or one
+    per read. With ``clips`` the straight-through gradient is masked to the range (one fused
+    ``hardtanh_backward`` on the saved ``x / step + zero``); a read on its own range clips nothing and
+    passes the gradient as it is. NaN stays NaN.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, step: Tensor, zero: Tensor, levels: int, clips: bool) -> Tensor:  # type: ignore[override]
+        codes = (x.detach() / step).add_(zero)
+        ctx.levels = levels
+        if clips:
+            ctx.save_for_backward(codes)
+            out = codes.round()
+        else:
+            ctx.save_for_backward()
+            out = codes.round_()
+        return out.clamp_(0, levels).sub_(zero).mul_(step)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor):  # type: ignore[override]
+        saved = ctx.saved_tensors
+        if saved:
+            grad = torch.ops.aten.hardtanh_backward(grad, saved[0], 0.0, float(ctx.levels))
+        return grad, None, None, None, None
 
 
 def _crossbar_linear(layer: IMCLayer, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -619,6 +695,85 @@ class IMCConv2d(nn.Conv2d, IMCLayer):
         module = nn.Conv2d(
             self.in_channels, self.out_channels, _two(self.kernel_size), stride=_two(self.stride), padding=padding,
             dilation=_two(self.dilation), groups=self.groups, bias=self.bias is not None,
+            padding_mode=self.padding_mode, device="meta",
+        )
+        module.weight, module.bias = self.weight, self.bias
+        module.train(self.training)
+        return module
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, {self._imc_repr()}"
+
+
+class IMCConv1d(nn.Conv1d, IMCLayer):
+    """``nn.Conv1d`` mapped onto crossbars (audio front ends: Whisper, wav2vec2): ``C_in · K`` rows, one
+    column per output channel; a read is one output position's ``C_in × K`` window (a 1-wide 2-D kernel).
+
+    The same quantization, variation and ADC as :class:`IMCConv2d` (the ADC path runs the 2-D tiled
+    convolution on a height-1 view). Only ``groups=1`` maps onto a crossbar.
+
+    >>> layer = IMCConv1d(3, 8, 5, padding=2, imc_config=IMCConfig(variation="off"))
+    >>> layer(torch.rand(2, 3, 40)).shape
+    torch.Size([2, 8, 40])
+    """
+
+    def __init__(self, *args: Any, imc_config: IMCConfig | None = None, seed_offset: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if self.groups != 1:
+            raise ValueError(f"IMCConv1d needs groups=1 (a crossbar maps a dense kernel), got groups={self.groups}")
+        self._init_imc(imc_config, seed_offset)
+        self._tile_plans: dict[int, tuple[Tensor, Tensor, int]] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        config = self.imc_config
+        x = self._quantize_input(x)
+        weight = self._effective_weight(0, self.weight)
+        if config.output_noise > 0 and config.variation != "off":
+            out = self._add_output_noise(self._crossbar_conv(x, weight, None))
+            return out if self.bias is None else out + self.bias.view(1, -1, 1)
+        return self._crossbar_conv(x, weight, self.bias)
+
+    def _crossbar_conv(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        config = self.imc_config
+        if config.adc_bits is None:
+            return self._conv_forward(x, weight, bias)
+        padding: "tuple[int, ...] | str" = self.padding
+        if self.padding_mode != "zeros":
+            x = F.pad(x, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            padding = (0,)
+        padding_2d: "tuple[int, ...] | str" = padding if isinstance(padding, str) else (0, int(padding[0]))
+        kernel = (1, int(self.kernel_size[0]))
+        plan = self._tile_plans.get(config.adc_rows)
+        if plan is None:
+            plan = self._tile_plans[config.adc_rows] = conv_tile_plan(self.in_channels, kernel, config.adc_rows)
+        rows = self.in_channels * kernel[1]
+        out = tiled_conv2d(
+            x.unsqueeze(-2), weight.unsqueeze(-2), bias, (1, int(self.stride[0])), padding_2d,
+            (1, int(self.dilation[0])), config.adc_rows, config.adc_bits, self._adc_full_scale(x, weight, rows), plan,
+        )
+        return out.squeeze(-2)
+
+    @classmethod
+    def from_digital(cls, module: nn.Conv1d, imc_config: IMCConfig | None = None, seed_offset: int = 0) -> "IMCConv1d":
+        """An ``IMCConv1d`` sharing ``module``'s parameters (no copy)."""
+        layer = cls(
+            module.in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+            padding=module.padding, dilation=module.dilation, groups=module.groups,
+            bias=module.bias is not None, padding_mode=module.padding_mode, device="meta",
+            imc_config=imc_config, seed_offset=seed_offset,
+        )
+        layer.weight, layer.bias = module.weight, module.bias
+        return _adopt(layer, module, nn.Conv1d)
+
+    def to_digital(self) -> nn.Conv1d:
+        """The digital layer this one was converted from, or a plain ``nn.Conv1d`` sharing its parameters."""
+        original = _original(self)
+        if original is not None:
+            return original
+        padding = self.padding if isinstance(self.padding, str) else (int(self.padding[0]),)
+        module = nn.Conv1d(
+            self.in_channels, self.out_channels, (int(self.kernel_size[0]),), stride=(int(self.stride[0]),),
+            padding=padding, dilation=(int(self.dilation[0]),), groups=self.groups, bias=self.bias is not None,
             padding_mode=self.padding_mode, device="meta",
         )
         module.weight, module.bias = self.weight, self.bias
