@@ -138,6 +138,10 @@ class SearchSettings:
             so hardware efficiency alone never earns a reward. ``None`` turns the rule off.
         fidelity: Multi-fidelity schedule ``{rungs: [epochs, ...], eta, min_promoted}`` or ``None``
             (every child trains ``train_epochs``); see :mod:`lightning_imc.search.fidelity`.
+        warm_start: A history (``history.sqlite``, or the output folder holding one) of an earlier search
+            over the same space and reward: each phase's controller starts with that history's results of the
+            phase of the same name (``seed_population``; the surrogate controller fits its model on them).
+            ``None``: start cold.
     """
 
     mode: str = "nacim"
@@ -161,6 +165,7 @@ class SearchSettings:
     resume: bool = True
     chance_margin: float | None = 0.02
     fidelity: Mapping[str, Any] | None = None
+    warm_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -338,6 +343,12 @@ def _check_controller_keys(controller: Mapping[str, Any]) -> None:
                               "REINFORCE's update batch m) is search.batch_size, which every controller reads")
         raise ConfigError(f"controller.{key} is not a hyperparameter of controller {name!r}; "
                           f"allowed: {', '.join(allowed) or '(none)'}")
+    from .controllers.base import controller_class
+
+    try:  # the values that do not depend on the space, before the search starts
+        controller_class(name).check_hyperparameters(**{k: v for k, v in controller.items() if k != "name"})
+    except ValueError as err:
+        raise ConfigError(f"controller.{err}") from None
 
 
 def load_settings(cfg: Mapping[str, Any]) -> Settings:
@@ -474,6 +485,10 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
     if not isinstance(search.finetune_baselines, bool):
         raise ConfigError(f"search.finetune_baselines={search.finetune_baselines!r}; must be true or false")
+    if search.warm_start is not None and not (isinstance(search.warm_start, str) and (
+            os.path.isfile(search.warm_start) or os.path.isfile(os.path.join(search.warm_start, "history.sqlite")))):
+        raise ConfigError(f"search.warm_start={search.warm_start!r}: give an earlier search's history.sqlite or the "
+                          "output folder that holds it, or null")
     from .search.neighbourhood import MOVES
 
     if search.rnas_moves not in MOVES:
