@@ -23,7 +23,9 @@ gets its cost function).
 Determinism and state.  The model is refitted at every :meth:`ask` from the results in the state, with a
 seed drawn from the controller's own ``random.Random``; the state holds the generator, the results and
 the points already proposed, so a restored controller asks exactly what the original would. No
-proposal repeats a point already proposed, told or seeded while unseen points remain.
+proposal repeats a point already proposed, told or seeded while unseen points remain. (Only when
+:data:`MAX_RULED_OUT_DRAWS` random draws find no admissible unseen point — nearly everything left is ruled
+out — does a proposal fall back to any unseen point: :meth:`ask` always answers.)
 
 Warm start: :meth:`seed_population` with the results of an earlier search over the same space (the
 search loop does it for ``controller.warm_start``); they train the model like told results, so with at
@@ -106,11 +108,14 @@ class SurrogateController(Controller):
     * Then each :meth:`ask` fits ``model`` (``n_estimators`` trees; features: each dimension's index
       and its one-hot coding) on every known result, scores a pool of unseen candidates — every unseen
       point of a space of at most :data:`ENUMERATE_LIMIT` points; otherwise ``n_candidates`` uniform
-      ones plus every one-dimension change and ``n_local`` two-dimension changes of each of the
-      ``n_parents`` best results — by ``acquisition``, and proposes the ``n`` best, distinct.
+      ones, every one-dimension change of each of the ``n_parents`` best results, every two-dimension
+      change of the ``n_pair_parents`` best (at most :data:`PAIR_ENUMERATE_LIMIT`, else ``n_candidates``
+      random ones) and ``n_local`` random two-dimension changes of the other parents — by
+      ``acquisition``, and proposes the ``n`` best, distinct.
     * With ``exact_part`` the trees learn ``(reward - offset) / weight`` (accuracy) and the score is
-      ``offset + weight * acquisition``; ruled-out and no-upside candidates (see the module doc) are
-      never proposed.
+      ``offset + weight * acquisition``. The exact part costs a chip-model evaluation, so it judges the
+      model's ranking from the top, ``n_exact`` candidates at a time, until ``n`` admissible ones are
+      found; ruled-out and no-upside candidates (see the module doc) are never proposed.
 
     Args:
         cardinalities: Number of choices per dimension.
@@ -123,7 +128,10 @@ class SurrogateController(Controller):
         kappa: ``ucb``'s weight of the spread (>= 0).
         n_candidates: Uniform random candidates per ask in a large space (>= 1).
         n_parents: Best results whose neighbourhoods are candidates (>= 0).
-        n_local: Random two-dimension changes per parent (>= 0).
+        n_local: Random two-dimension changes per parent beyond the first ``n_pair_parents`` (>= 0).
+        n_pair_parents: Best results whose two-dimension changes are all candidates (>= 0).
+        max_features: Fraction of the features each split considers, in (0, 1].
+        n_exact: Candidates the exact part judges at a time, from the top of the model's ranking (>= 1).
         exact_part: Optional function of codes giving their :class:`ExactPart` or ``None`` (ruled out); not a
             hyperparameter (not saved): the search builds it from the chip model and passes it again on resume.
     """
@@ -239,6 +247,7 @@ class SurrogateController(Controller):
 
     # ------------------------------------------------------------------ proposals
     def _random_admissible(self, incumbent: float) -> list[int] | None:
+        """An unseen admissible point, uniform (rejection); ``None`` after :data:`MAX_RULED_OUT_DRAWS` draws."""
         for _ in range(MAX_RULED_OUT_DRAWS):
             code = draw_unseen(self._rng, self.cardinalities, self._seen)
             if code is None:
@@ -359,12 +368,12 @@ class SurrogateController(Controller):
         for code in out:
             self._seen.add(tuple(code))
         while len(out) < n:
-            code = self._random_admissible(incumbent)
-            if code is None:  # every point seen (or none admissible): the space is exhausted
-                code = draw_unseen(self._rng, self.cardinalities, self._seen) or [
+            found = self._random_admissible(incumbent)
+            if found is None:  # every point seen, or none admissible among many draws: ask() must still answer
+                found = draw_unseen(self._rng, self.cardinalities, self._seen) or [
                     self._rng.randrange(c) for c in self.cardinalities]
-            self._seen.add(tuple(code))
-            out.append(code)
+            self._seen.add(tuple(found))
+            out.append(found)
         return out
 
     # ------------------------------------------------------------------ results
