@@ -95,6 +95,17 @@ ExactFunction = Callable[[Sequence[int]], "ExactPart | None"]
 """Codes -> their :class:`ExactPart`, or ``None`` when the chip model rules the candidate out."""
 
 
+def _forest_class(model: str) -> Any:
+    """scikit-learn's regressor for ``model``, imported on first use. Importing scikit-learn draws from
+    Python's global ``random`` generator; its state is put back, so that a controller never moves it."""
+    state = random.getstate()
+    try:
+        from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+    finally:
+        random.setstate(state)
+    return RandomForestRegressor if model == "random_forest" else ExtraTreesRegressor
+
+
 def _one_hot_index(cardinalities: Sequence[int]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(cardinalities)[:-1]]).astype(np.int64)
 
@@ -315,9 +326,7 @@ class SurrogateController(Controller):
 
     def _fit_predict(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and spread (std over the trees) of the learned target at ``candidates``."""
-        from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
-
-        cls = RandomForestRegressor if self.model == "random_forest" else ExtraTreesRegressor
+        cls = _forest_class(self.model)
         forest = cls(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
                      max_features=self.max_features, random_state=self._rng.getrandbits(31), n_jobs=1)
         forest.fit(self._features(np.asarray(self._codes, dtype=np.int64)), self._targets())
