@@ -151,6 +151,10 @@ class SearchSettings:
             so hardware efficiency alone never earns a reward. ``None`` turns the rule off.
         fidelity: Multi-fidelity schedule ``{rungs: [epochs, ...], eta, min_promoted}`` or ``None``
             (every child trains ``train_epochs``); see :mod:`lightning_imc.search.fidelity`.
+        warm_start: A history (``history.sqlite``, or the output folder holding one) of an earlier search
+            over the same space and reward: each phase's controller starts with that history's results of the
+            phase of the same name (``seed_population``; the surrogate controller fits its model on them).
+            ``None``: start cold.
     """
 
     mode: str = "nacim"
@@ -174,6 +178,7 @@ class SearchSettings:
     resume: bool = True
     chance_margin: float | None = 0.02
     fidelity: Mapping[str, Any] | None = None
+    warm_start: str | None = None
 
 
 @dataclass(frozen=True)
@@ -371,6 +376,12 @@ def _check_controller_keys(controller: Mapping[str, Any]) -> None:
         raise ConfigError(f"controller.{key} is not a hyperparameter of controller {name!r}; "
                           f"allowed: {', '.join(allowed) or '(none)'}")
     from .controllers import get_controller
+    from .controllers.base import controller_class
+
+    try:  # the values that do not depend on the space, before the search starts
+        controller_class(name).check_hyperparameters(**{k: v for k, v in controller.items() if k != "name"})
+    except ValueError as err:
+        raise ConfigError(f"controller.{err}") from None
 
     try:  # the constructor checks its values: a bad one fails now, not when the first phase starts
         built = get_controller(name, cardinalities=[2, 2], seed=0,
@@ -528,6 +539,10 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
             raise ConfigError(f"search.{key}={value!r}; must be an integer >= 0")
     if not isinstance(search.finetune_baselines, bool):
         raise ConfigError(f"search.finetune_baselines={search.finetune_baselines!r}; must be true or false")
+    if search.warm_start is not None and not (isinstance(search.warm_start, str) and (
+            os.path.isfile(search.warm_start) or os.path.isfile(os.path.join(search.warm_start, "history.sqlite")))):
+        raise ConfigError(f"search.warm_start={search.warm_start!r}: give an earlier search's history.sqlite or the "
+                          "output folder that holds it, or null")
     from .search.neighbourhood import MOVES
 
     if search.rnas_moves not in MOVES:

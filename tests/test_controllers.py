@@ -25,7 +25,7 @@ from lightning_imc.controllers import (
 )
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "controller"
-ALL = ["random", "evolution", "reinforce", "tpe", "nsga2"]
+ALL = ["random", "evolution", "reinforce", "tpe", "nsga2", "surrogate"]
 SEEDS = range(5)
 BUDGET, BATCH, NOISE = 400, 10, 0.05
 
@@ -300,6 +300,7 @@ HYPER = {
     "reinforce": {"batch_size": 4, "hidden_size": 16, "entropy_weight": 1e-3, "grad_clip": 5.0},
     "tpe": {"n_startup_trials": 5},
     "nsga2": {"population_size": 6, "objectives": ["reward"], "directions": ["maximize"]},
+    "surrogate": {"n_estimators": 8},
 }
 
 
@@ -403,7 +404,7 @@ def test_bad_spaces_and_asks() -> None:
 
 
 def test_registry() -> None:
-    assert controller_names() == ["evolution", "nsga2", "random", "reinforce", "tpe"]
+    assert controller_names() == ["evolution", "nsga2", "random", "reinforce", "surrogate", "tpe"]
 
     @register_controller("constant")
     class Constant(RandomController):

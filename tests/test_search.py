@@ -192,7 +192,7 @@ def test_search_config_errors(tmp_path):
             prepare(compose_config(tmp_path, "mode=search", override))
 
 
-@pytest.mark.parametrize("name", ["evolution", "nsga2", "random", "reinforce", "tpe"])
+@pytest.mark.parametrize("name", ["evolution", "nsga2", "random", "reinforce", "surrogate", "tpe"])
 def test_quickstart_composes_and_searches_with_every_controller(tmp_path, name):
     """`python train.py +experiment=quickstart controller=<name>` once failed for every controller but
     REINFORCE (the experiment set controller.batch_size); the batch is search.batch_size for all."""

@@ -20,6 +20,8 @@ Registered controllers:
 * ``tpe`` — :class:`TPEController`, Optuna's Tree-structured Parzen Estimator.
 * ``nsga2`` — :class:`NSGA2Controller`, Optuna's NSGA-II: several objectives (accuracy on chips
   against latency, energy, area or EDP), a Pareto front instead of a weighted reward.
+* ``surrogate`` — :class:`SurrogateController`, a tree ensemble of the reward fitted on the history,
+  proposing by an acquisition over many cheap candidates; never proposes what the chip model rules out.
 
 Example:
     >>> from lightning_imc.controllers import get_controller
@@ -36,13 +38,16 @@ from .evolution import EvolutionController
 from .optuna_samplers import NSGA2Controller, TPEController
 from .random_search import RandomController
 from .reinforce import ReinforceController
+from .surrogate import ExactPart, SurrogateController
 
 __all__ = [
     "Controller",
     "EvolutionController",
     "NSGA2Controller",
+    "ExactPart",
     "RandomController",
     "ReinforceController",
+    "SurrogateController",
     "TPEController",
     "controller_hyperparameters",
     "controller_names",

@@ -73,6 +73,9 @@ class Controller(ABC):
     """
 
     name: str = "base"
+    runtime_arguments: tuple[str, ...] = ()
+    """Keyword arguments of the constructor that are no hyperparameters: objects the search hands down at
+    run time (e.g. the surrogate's ``exact_part`` function), never in a configuration or the state."""
     multi_objective: bool = False
     """Whether :meth:`tell`'s objective vectors steer the search (then :meth:`_tell_objectives` gets them)."""
 
@@ -273,6 +276,16 @@ class Controller(ABC):
         best = state["best"]
         self._best = None if best is None else ([int(c) for c in best[0]], float(best[1]))
         self._load_extra_state(state["extra"])
+
+    @classmethod
+    def check_hyperparameters(cls, **settings: Any) -> dict[str, Any]:
+        """Validate the hyperparameters that do not depend on the space, before a search starts (the
+        settings call it); the base accepts everything and returns them unchanged.
+
+        Raises:
+            ValueError: Naming the key and what is allowed.
+        """
+        return dict(settings)
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={v!r}" for k, v in self.hyperparameters.items())
@@ -524,6 +537,17 @@ def controller_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def controller_class(name: str) -> type[Controller]:
+    """The class registered as ``name``.
+
+    Raises:
+        ValueError: For an unknown name.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown controller {name!r}; allowed: {', '.join(controller_names())}")
+    return _REGISTRY[name]
+
+
 def controller_hyperparameters(name: str) -> list[str]:
     """Names of the keyword hyperparameters the controller ``name`` takes (its constructor's
     keyword-only arguments, without ``cardinalities`` and ``seed``).
@@ -541,6 +565,7 @@ def controller_hyperparameters(name: str) -> list[str]:
         p.name
         for p in inspect.signature(_REGISTRY[name].__init__).parameters.values()
         if p.name not in ("self", "cardinalities", "seed") and p.kind is p.KEYWORD_ONLY
+        and p.name not in _REGISTRY[name].runtime_arguments
     ]
 
 
@@ -551,14 +576,14 @@ def get_controller(name: str, cardinalities: Sequence[int], seed: int = 0, **hyp
         name: One of :func:`controller_names`.
         cardinalities: Number of choices per dimension.
         seed: Seed of the controller's own generators.
-        **hyperparameters: Controller-specific keyword arguments.
+        **hyperparameters: Controller-specific keyword arguments (and its ``runtime_arguments``).
 
     Raises:
         ValueError: For an unknown name, an unknown hyperparameter or an invalid value.
     """
     allowed = controller_hyperparameters(name)
     cls = _REGISTRY[name]
-    unknown = sorted(set(hyperparameters) - set(allowed))
+    unknown = sorted(set(hyperparameters) - set(allowed) - set(cls.runtime_arguments))
     if unknown:
         raise ValueError(
             f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for controller {name!r}; "

@@ -140,7 +140,7 @@ def child_threads(executor: Any) -> int:
 
 #: ``search`` settings added after histories were written, with the value that means "as before they
 #: existed": at that value they are left out of the fingerprint, so older histories still resume.
-ADDED_SEARCH_SETTINGS: dict[str, Any] = {"rnas_cost_share": 0.0, "rnas_moves": "random"}
+ADDED_SEARCH_SETTINGS: dict[str, Any] = {"rnas_cost_share": 0.0, "rnas_moves": "random", "warm_start": None}
 
 
 def settings_of_older_history(stored: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,15 +239,67 @@ class Search:
             reward["alpha"] = float(self.settings.search.reward_alpha)
         return reward
 
-    def _controller(self, phase: str, space: Any) -> Any:
+    def _controller(self, phase: str, space: Any, switches: ModeSwitches | None = None) -> Any:
         from ..controllers import controller_hyperparameters, get_controller
+        from ..controllers.base import controller_class
 
         name = self.settings.controller["name"]
         params = {k: v for k, v in self.settings.controller.items() if k != "name"}
         if "batch_size" in controller_hyperparameters(name):  # REINFORCE's m: one update per batch of proposals
             params["batch_size"] = self.settings.search.batch_size
+        if "exact_part" in controller_class(name).runtime_arguments and switches is not None:
+            params["exact_part"] = self._exact_part(space, switches)  # the surrogate: the chip model's share
         return get_controller(name, cardinalities=list(space.cardinalities),
                               seed=child_seed(self.settings.seed, phase, -1), **params)
+
+    def _exact_part(self, space: Any, switches: ModeSwitches) -> Callable[[Sequence[int]], Any] | None:
+        """Codes of ``space`` → the reward's exact part by the chip model alone (``ExactPart(offset = (1 − α)·F,
+        weight = α)``), or ``None`` where the chip model rules the design out (no circuit meets
+        ``hardware.constraints``). ``None`` (no function) when the phase's reward has no hardware and no
+        constraint is set: the chip model would then tell the controller nothing."""
+        from ..controllers.surrogate import ExactPart
+        from ..reward import compute_reward
+        from .evaluate import reward_config_from_dict
+
+        config = reward_config_from_dict(self._reward_for(switches))
+        if self.hardware_of is None or (config.alpha >= 1 and not self.settings.hardware.constraints):
+            return None
+        hardware_of = self.hardware_of
+
+        def exact(codes: Sequence[int]) -> ExactPart | None:
+            try:
+                hardware = hardware_of(space.decode(list(codes)).to_dict())
+            except ValueError:  # e.g. no circuit of hardware.circuit_space satisfies hardware.constraints
+                return None
+            return ExactPart(compute_reward(0.0, hardware, config).reward, config.alpha)
+
+        return exact
+
+    def _warm_start(self, controller: Any, phase: str, space: Any, failed_reward: float) -> None:
+        """``search.warm_start``: seed ``controller`` with the earlier history's results of ``phase`` (those
+        whose choices are points of ``space``; a failed child with the floor reward, as it was told)."""
+        path = self.settings.search.warm_start
+        if not path:
+            return
+        from .history import HistoryStore
+
+        file = Path(path) / "history.sqlite" if Path(path).is_dir() else Path(path)
+        store = HistoryStore.open_readonly(file)
+        try:
+            records = store.records(phase=phase)
+        finally:
+            store.close()
+        codes, rewards = [], []
+        for record in records:
+            choices = {k: v for k, v in record.choices.items() if k in space.names}
+            try:
+                code = space.encode(space.canonical(choices | space.fixed))
+            except (ValueError, KeyError):  # another space: not a point of this one
+                continue
+            codes.append(code)
+            rewards.append(_finite(record.reward, failed_reward))
+        if codes:
+            controller.seed_population(codes, rewards)
 
     def run_phase(self, phase: str, space: Any, switches: ModeSwitches, episodes: int, *, train_epochs: int,
                   init_checkpoint: str | None = None, initial_codes: Sequence[int] | None = None,
@@ -260,7 +312,8 @@ class Search:
         if self.store.get_meta(f"phase_done/{phase}"):
             return self.store.records(phase=phase)
         self.on_phase(phase, episodes, False)
-        controller = self._controller(phase, space)
+        controller = self._controller(phase, space, switches)
+        self._warm_start(controller, phase, space, self._reward_for(switches)["failed_reward"])
         done = {record.index: record for record in self.store.records(phase=phase)}
         by_key = {record.key: record for record in done.values()}
         snapshot = self.store.load_state(phase)
