@@ -182,8 +182,17 @@ REFERENCE: dict[str, dict[str, str]] = {  # recorded by the code of commit d150e
 }
 
 
+#: The CPU kernels (``torch.backends.cpu.get_cpu_capability()``) and torch release the hashes were recorded
+#: with: another instruction set rounds a convolution differently, so elsewhere the test says so and skips.
+REFERENCE_KERNELS = ("AVX2", "2.15.0")
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_child_numerics_are_bit_identical_to_the_recorded_reference(case):
+    kernels = (torch.backends.cpu.get_cpu_capability(), torch.__version__.split("+")[0])
+    if kernels != REFERENCE_KERNELS:
+        pytest.skip(f"hashes recorded with CPU kernels/torch {REFERENCE_KERNELS}, this machine has {kernels}: "
+                    "record them again here from the old code (python tests/test_child_numerics_pinned.py)")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
