@@ -123,9 +123,10 @@ def test_network_from_module_counts_attention_projections_and_reports_digital_wo
     assert names == ["patch", "attention.q_proj", "attention.k_proj", "attention.v_proj", "attention.out_proj"]
     for layer in net.layers[1:]:
         assert (layer.in_w, layer.in_c, layer.out_c) == (16, 16, 16)  # 16 tokens × 16 → 16
-    # digital: the depthwise conv (16 outputs × 4×4 positions × 9 taps) and the head kept digital
-    assert net.digital_macs == 16 * 16 * 9 + 16 * 10
-    assert len(net.digital_layers) == 2
+    # digital: the depthwise conv (16 outputs × 4×4 positions × 9 taps), the head kept digital, and the
+    # attention scores and values (16 queries × 16 keys × (16 + 16)), counted since issue 25
+    assert net.digital_macs == 16 * 16 * 9 + 16 * 10 + 16 * 16 * (16 + 16)
+    assert len(net.digital_layers) == 3 and "attention (attention scores and values, digital)" in net.digital_layers
     # attention weights are a third of the model's crossbar MACs here: none dropped
     assert sum(layer.params for layer in net.layers[1:]) == 4 * 16 * 16
 
