@@ -468,7 +468,19 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
             # (inside attention it still counts the score and value products, not the projections)
             handles.append(m.register_forward_pre_hook(enter))
             handles.append(m.register_forward_hook(leave, always_call=True))
-    products = _ProductCounter(inside, converted, {id(p): n for n, p in model.named_parameters()}, batch)
+    running: list[str] = []  # names of the modules whose forward is running, innermost last
+
+    def push(mod: nn.Module, args: Any) -> None:
+        running.append(label(mod))
+
+    def pop(mod: nn.Module, args: Any, output: Any) -> None:
+        running.pop()
+
+    for m in model.modules():
+        if m is not model:
+            handles.append(m.register_forward_pre_hook(push))
+            handles.append(m.register_forward_hook(pop, always_call=True))
+    products = _ProductCounter(inside, running, {id(p): n for n, p in model.named_parameters()}, batch)
     was_training = model.training
     try:
         model.eval()
@@ -592,14 +604,14 @@ class _ProductCounter:
     weight). Not counted while a counted layer or an ``nn.MultiheadAttention`` runs (its hook counts its
     projections and products, whichever kernel it takes)."""
 
-    def __init__(self, inside: list[int], converted: bool, parameter_names: dict[int, str], batch: int):
+    def __init__(self, inside: list[int], running: list[str], parameter_names: dict[int, str], batch: int):
         import torch
         import torch.nn.functional as F
         from torch.overrides import TorchFunctionMode
 
         counter = self
-        self.inside, self.converted, self.names, self.batch = inside, converted, parameter_names, batch
-        self.counts: dict[str, int] = {}
+        self.inside, self.running, self.names, self.batch = inside, running, parameter_names, batch
+        self.counts: dict[tuple[str, str], int] = {}
         products = {torch.matmul, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.bmm, torch.Tensor.bmm,
                     torch.mm, torch.Tensor.mm, torch.baddbmm, torch.Tensor.baddbmm, torch.addmm, torch.einsum,
                     F.scaled_dot_product_attention}
@@ -645,18 +657,21 @@ class _ProductCounter:
             outputs = out.numel() if func is F.linear else out.numel()
             macs = int(outputs) * int(per_output)
             owner = self.names.get(id(weight), "a tensor")
-            what = f"{func.__name__} on {owner} (functional, digital)"
+            what = f"{func.__name__} on {owner}, functional, digital"
         else:
             if not isinstance(out, torch.Tensor) or len(tensors) < 2:
                 return
             a, b = (tensors[1], tensors[2]) if func in (torch.baddbmm, torch.Tensor.baddbmm, torch.addmm) else tensors[:2]
             macs = int(out.numel()) * int(a.shape[-1])
             what = "activation products" if not any(id(t) in self.names for t in (a, b)) else "products with a weight"
-        self.counts[what] = self.counts.get(what, 0) + macs // self.batch
+        key = (self.running[-1] if self.running else "the model", what)
+        self.counts[key] = self.counts.get(key, 0) + macs // self.batch
 
     def entries(self) -> list[tuple[str, int]]:
-        """``(description, MACs per inference)`` of every kind of product counted."""
-        return [(f"{what} (digital)" if "digital" not in what else what, macs) for what, macs in self.counts.items()]
+        """``("<module> (<what>, digital)", MACs per inference)`` of every product counted, by the module
+        whose forward ran it."""
+        return [(f"{owner} ({what})" if "digital" in what else f"{owner} ({what}, digital)", macs)
+                for (owner, what), macs in self.counts.items()]
 
 
 def _einsum_macs(equation: str, operands: list[Any]) -> int:
