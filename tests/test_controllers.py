@@ -365,7 +365,7 @@ def test_tell_validation(name: str, codes, rewards, match: str) -> None:
 @pytest.mark.parametrize(
     "name, kwargs, match",
     [
-        ("nope", {}, "unknown controller 'nope'; allowed: evolution, nsga2, random, reinforce, tpe"),
+        ("nope", {}, "unknown controller 'nope'; allowed: evolution, nsga2, random, reinforce, surrogate, tpe"),
         ("reinforce", {"optimizer": "rmsprop"}, r"optimizer='rmsprop'; allowed: \['adam', 'sgd'\]"),
         ("reinforce", {"advantage_scale": "max"}, "advantage_scale='max'; allowed"),
         ("reinforce", {"target_entropy": 1.0}, r"target_entropy must be a number in \(0.0, 1.0\)"),
