@@ -102,7 +102,7 @@ def layer_sensitivity(model: nn.Module, batches: Iterable[object], bits: int = 4
             replaced by ``bits`` and variation is off.
         keep: Numbers ``k`` of most sensitive layers to keep at 8 bits for ``keep_at_8bit_cosine``.
 
-    >>> torch.manual_seed(0); net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+    >>> _ = torch.manual_seed(0); net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
     >>> report = layer_sensitivity(net, [torch.randn(32, 8)], bits=4, keep=(1,))
     >>> [layer.name for layer in report.layers], report.all_layers_cosine < 1.0
     (['0', '2'], True)
