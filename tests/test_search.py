@@ -249,12 +249,14 @@ def test_unknown_controller_keys_fail_before_searching(tmp_path, override, messa
     assert message in str(info.value)
 
 
-def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
-    summary = run(compose_config(tmp_path, *SMALL, "search.mode=nacim", "controller=evolution",
-                                 "controller.population_size=4", "controller.sample_size=2", "search.episodes=4",
-                                 "search.batch_size=2", "search.top_k=1", "search.rnas_steps=3",
-                                 "search.finetune_epochs=1", "search.topk_finetune_epochs=1", "search.rnas_cost_share=0.5",
-                                 "search.rnas_moves=cost_descent"))
+NACIM_SMALL = ["search.mode=nacim", "controller=evolution", "controller.population_size=4", "controller.sample_size=2",
+               "search.episodes=4", "search.batch_size=2", "search.top_k=1", "search.rnas_steps=3",
+               "search.finetune_epochs=1", "search.topk_finetune_epochs=1", "search.rnas_cost_share=0.5",
+               "search.rnas_moves=cost_descent"]
+
+
+def test_small_real_nacim_search_writes_report_and_plots_and_resumes_moved_without_its_checkpoints(tmp_path):
+    summary = run(compose_config(tmp_path, *SMALL, *NACIM_SMALL))
     # the paper's order: ptbNAS -> fine-tune the top-K -> rNAS on the fine-tuned weights -> fine-tune
     assert summary["phases"] == ["ptbnas", "topk_finetune/0", "rnas/0", "finetune"]
     assert summary["n_ok"] + summary["n_failed"] == 4 + 1 + 3 + 1
@@ -274,6 +276,30 @@ def test_small_real_nacim_search_writes_report_and_plots(tmp_path):
     assert any(r.checkpoint_path for r in ptb.values())
     shares = tuned[0].metrics["layer_cost_shares"]  # what steered rNAS's cost-guided mutations
     assert len(shares) == 8 and abs(sum(shares) - 1) < 1e-9 and min(shares) >= 0
+
+    # The search folder moved (a new checkout) without its checkpoints (git keeps none), interrupted before its
+    # last phase: the final fine-tune starts from rNAS's design, whose weights are the top-K fine-tune's, which
+    # started from a ptbNAS child's. Both are trained again from the history, then the search ends as the
+    # uninterrupted one did, record for record.
+    import shutil
+    import sqlite3
+
+    moved = tmp_path.parent / (tmp_path.name + "_moved")
+    shutil.copytree(tmp_path, moved, ignore=shutil.ignore_patterns("checkpoints", "*.lock"))
+    shutil.rmtree(tmp_path / "checkpoints")  # the records' paths point here
+    with sqlite3.connect(moved / "history.sqlite") as db:
+        db.execute("DELETE FROM candidates WHERE phase = 'finetune'")
+        db.execute("DELETE FROM meta WHERE key = 'phase_done/finetune'")
+        # ptbNAS's jobs as a history written before they were kept: derived from the phase's switches
+        db.execute("DELETE FROM meta WHERE key LIKE 'job/ptbnas/%'")
+    run(compose_config(moved, *SMALL, *NACIM_SMALL))
+    assert _history(moved) == _history(tmp_path)
+    with HistoryStore.open_readonly(str(moved / "history.sqlite")) as store:
+        rebuilt = {key: value for key, value in store.meta().items() if key.startswith("rebuilt/")}
+        parent = tuned[0].metrics.get("promoted_from")  # no multi-fidelity here: the top-K's parent is ptbNAS's
+    assert set(rebuilt) == {"rebuilt/topk_finetune/0/0", f"rebuilt/ptbnas/{ptb[tuned[0].key].index}"}, rebuilt
+    assert all(v["reward_rebuilt"] == v["reward_recorded"] for v in rebuilt.values())  # same machine: same weights
+    assert parent is None and (moved / "checkpoints" / "topk_finetune_0" / f"{tuned[0].key}.pt").is_file()
 
 
 def _cli(out: Path, *overrides: str, **popen):
@@ -308,11 +334,21 @@ def test_ray_executor_gives_the_same_history_as_local(tmp_path):
     assert _history(on_ray) == _history(local)
 
 
-def test_a_diverging_child_is_recorded_as_failed_with_the_floor_reward(tmp_path):
+def test_a_diverging_child_is_recorded_as_failed_with_the_floor_reward(tmp_path, monkeypatch):
     from lightning_imc.app import _to_container, child_context
+    from lightning_imc.models.module import ChildModule
     from lightning_imc.search import ChildJob, run_child_job
 
-    cfg = compose_config(tmp_path, *SMALL, "optimizer=sgd", "optimizer.lr=1e30", "optimizer.scheduler=none")
+    # The CLI refuses a step size that diverges by construction (optimizer.lr > 10, issue 28), so the
+    # divergence is a loss that turns non-finite at the third step, as an unstable candidate's would.
+    real_loss = ChildModule._loss
+
+    def loss_that_diverges(self, logits, target):
+        loss = real_loss(self, logits, target)
+        return loss * float("inf") if self.global_step >= 2 else loss
+
+    monkeypatch.setattr(ChildModule, "_loss", loss_that_diverges)
+    cfg = compose_config(tmp_path, *SMALL, "optimizer=sgd", "optimizer.scheduler=none")
     config = _to_container(cfg)
     space = prepare(cfg).space
     reward = {"alpha": 1.0, "weights": {}, "merge": "weighted_sum", "failed_reward": -1.0, "bounds": {}}

@@ -148,7 +148,7 @@ def run_rungs(search: Any, phase: str, rung0: Sequence[Any], switches: Any, sche
                 init_checkpoint=parent.checkpoint_path, checkpoint_path=checkpoint, threads=search.threads,
                 context_factory=search.context_factory, chance_margin=search.chance_margin,
             )))
-        for position, result in (search.executor.imap([job for _, job in jobs]) if jobs else []):
+        for position, result in (search._run_jobs([job for _, job in jobs]) if jobs else []):
             parent, job = jobs[position]
             record = _record(job, result, parent.key, parent.codes, dict(parent.choices))
             record.metrics = dict(record.metrics, epochs=more, total_epochs=schedule.rungs[rung],

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .evaluate import ChildJob, ContextFactory, SearchInputError, child_seed, run_child_job
 from .neighbourhood import NeighbourhoodProposer, cost_unit_weights
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["MODE_SWITCHES", "LocalExecutor", "RayExecutor", "make_executor", "Search", "SearchInputError",
            "search_fingerprint", "devices_with_variation"]
@@ -363,7 +366,7 @@ class Search:
                     context_factory=self.context_factory, chance_margin=self.chance_margin,
                     extra=dict(extra or {}),
                 )))
-            for position, result in (self.executor.imap([job for _, job in jobs]) if jobs else []):
+            for position, result in (self._run_jobs([job for _, job in jobs]) if jobs else []):
                 offset, job = jobs[position]  # recorded the moment it finishes: a crash loses nothing done
                 outcomes[offset] = self._store(_record(job, result, candidates[offset].key, codes[offset],
                                                        candidates[offset].to_dict()))
@@ -392,6 +395,77 @@ class Search:
         now = time.time()
         return dataclasses.replace(source, index=slot, codes=list(code), started_at=now, finished_at=now,
                                    train_seconds=0.0)
+
+    # -- saved weights: a cache the history can rebuild ---------------------------------------------------
+    def _run_jobs(self, jobs: Sequence[ChildJob]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        """``executor.imap`` over ``jobs``, after making sure the weights each starts from are on disk
+        (moved with the search folder, or retrained from the history: :meth:`_weights_at`); each finished
+        job's settings are kept (meta ``job/<phase>/<index>``) so that its weights can be rebuilt later."""
+        jobs = [dataclasses.replace(job, init_checkpoint=self._weights_at(job.init_checkpoint)) for job in jobs]
+        for position, result in self.executor.imap(list(jobs)):
+            job = jobs[position]
+            if job.checkpoint_path and job.train_epochs > 0:
+                self.store.set_meta(f"job/{job.phase}/{job.index}", {
+                    "variation": job.variation, "accuracy_source": job.accuracy_source, "reward": dict(job.reward),
+                    "init_checkpoint": job.init_checkpoint, "extra": dict(job.extra)})
+            yield position, result
+
+    def _weights_at(self, path: str | None) -> str | None:
+        """Where the saved weights ``path`` (as a record stored it) are now.
+
+        A search folder moved to another place (a new checkout) keeps its files under
+        ``<output_dir>/checkpoints/<phase>/<key>.pt``; weights that are gone (checkpoints are not kept in
+        git, a disk was cleaned) are trained again from the history: the record that wrote them, with the
+        same seed, epochs and settings, from its own starting weights (rebuilt first if they are gone too).
+        The rebuilt child's reward is compared with the recorded one and both are kept (meta
+        ``rebuilt/<phase>/<index>``); the record itself is not changed.
+
+        Raises:
+            SearchInputError: the weights are gone and the history has no job to train them from (written
+                before this was kept) or training them again failed.
+        """
+        if path is None or Path(path).is_file():
+            return path
+        moved = self.output_dir / "checkpoints" / Path(path).parent.name / Path(path).name
+        if moved.is_file():
+            return str(moved)
+        tail = (Path(path).parent.name, Path(path).name)
+        maker = next((r for r in self.store.records(status="ok") if r.checkpoint_path
+                      and (Path(r.checkpoint_path).parent.name, Path(r.checkpoint_path).name) == tail
+                      and int(r.metrics.get("epochs", 0)) > 0), None)
+        spec = None if maker is None else self.store.get_meta(f"job/{maker.phase}/{maker.index}")
+        if spec is None and maker is not None and maker.phase in MODE_SWITCHES:
+            # a child of a search's first phase, recorded before jobs were kept: trained from scratch with the
+            # phase's switches and reward, nothing else
+            switches = MODE_SWITCHES[maker.phase]
+            spec = {"variation": switches.variation, "accuracy_source": switches.accuracy_source,
+                    "reward": self._reward_for(switches), "init_checkpoint": None, "extra": {}}
+        if maker is None or spec is None:
+            raise SearchInputError(
+                f"the saved weights {path} are gone and this history cannot train them again (no record of the job "
+                f"that wrote them: a later phase's child recorded before lightning-imc kept its jobs); put the file back at "
+                f"{moved}, or start the search in a new folder (paths.output_dir)")
+        job = ChildJob(
+            config=self.config, phase=maker.phase, index=maker.index, candidate=dict(maker.choices), seed=maker.seed,
+            train_epochs=int(maker.metrics["epochs"]), variation=spec["variation"],
+            accuracy_source=spec["accuracy_source"], reward=spec["reward"],
+            init_checkpoint=self._weights_at(spec["init_checkpoint"]), checkpoint_path=str(moved),
+            threads=self.threads, extra=spec["extra"], context_factory=self.context_factory,
+            chance_margin=self.chance_margin)
+        _log.info("the weights of %s #%d (%s) are gone: training it again from the history", maker.phase,
+                  maker.index, maker.key[:12])
+        (_, result), = list(self.executor.imap([job]))
+        if result["status"] != "ok" or not moved.is_file():
+            raise SearchInputError(f"training {maker.phase} #{maker.index} again to rebuild {path} failed: "
+                                   f"{result.get('error')}")
+        rebuilt = float(result["reward"])
+        self.store.set_meta(f"rebuilt/{maker.phase}/{maker.index}", {"reward_recorded": maker.reward,
+                                                                      "reward_rebuilt": rebuilt})
+        if abs(rebuilt - maker.reward) > 1e-9:
+            _log.warning("%s #%d trained again scores reward %.6f, the history %.6f (another machine's kernels): "
+                         "the phases after it start from the new weights", maker.phase, maker.index, rebuilt,
+                         maker.reward)
+        return str(moved)
 
     def _store(self, record: Any) -> Any:
         stored = self.store.record(record)
@@ -448,6 +522,10 @@ class Search:
                   layer_shares: Sequence[float] | None = None) -> list[Any]:
         """rNAS around ``candidate`` on its saved weights; ``layer_shares``: its layers' shares of the chip
         cost (its record's ``layer_cost_shares``), which steer ``search.rnas_cost_share`` of the mutations."""
+        if self.store.get_meta(f"phase_done/{phase}"):
+            return self.store.records(phase=phase)
+        if checkpoint and phase != "rnas":  # a top-K design's weights, moved or rebuilt with the search folder
+            checkpoint = self._weights_at(checkpoint)
         if not checkpoint or not Path(checkpoint).is_file():
             raise SearchInputError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
                                    "state_dict file of the candidate's trained network")
@@ -558,7 +636,7 @@ class Search:
                 init_checkpoint=design.checkpoint_path, checkpoint_path=checkpoint if epochs > 0 else None,
                 threads=self.threads, context_factory=self.context_factory, chance_margin=self.chance_margin,
             )))
-        for position, result in (self.executor.imap([job for _, _, job in jobs]) if jobs else []):
+        for position, result in (self._run_jobs([job for _, _, job in jobs]) if jobs else []):
             _, design, job = jobs[position]
             self._store(_record(job, result, design.key, design.codes, dict(design.choices)))
         self.store.set_meta(f"phase_done/{phase}", True)
