@@ -80,3 +80,23 @@ def test_compare_input_range_learning_on_one_seed():
     assert result["difference_points"] == pytest.approx(
         100 * (result["chip_accuracy_learned"] - result["chip_accuracy_moving_average"]), abs=0.02)
     assert result["difference_ci95_points"] is None  # one seed: no interval
+
+
+def test_bench_vs_aihwkit_lightning_smallest_budget_ends_with_its_two_ratios(capsys):
+    """One interleaved round of each model: the last line is one JSON object with exactly the issue's two
+    keys, each a positive finite ratio; without AIHWKit-Lightning (no registry) the script says why."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        import bench_vs_aihwkit_lightning as bench
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    warnings.simplefilter("ignore", UserWarning)
+    final = bench.main(["--rounds", "1", "--steps", "1", "--warmup", "11"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    if final is None:
+        assert lines[-1].startswith("skipped: AIHWKit-Lightning") and "no figures" in lines[-1]
+        pytest.skip(lines[-1])
+    assert json.loads(lines[-1]) == final
+    assert set(final) == {"imc_over_aihwkit_lightning_linear", "imc_over_aihwkit_lightning_conv"}
+    assert all(0.0 < ratio < 100.0 for ratio in final.values())
+    assert lines[-2].startswith("details: ")
