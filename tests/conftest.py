@@ -13,6 +13,12 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
+# Under pytest-xdist (the README's command runs one worker per core) each worker computes on one thread:
+# two workers of two threads each on a 2-core machine would oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     threads = torch.get_num_threads()
