@@ -140,7 +140,7 @@ def nacim_sw(records: list[Any]) -> Any:
 def rejudge(out: Path, budget: str, mapping: str, seed: int, sigma: float, overrides: Sequence[str]) -> dict[str, Any]:
     """QuantNAS's best design (saved weights, nothing trained) on the search's chips at ``sigma``; cached as
     ``<quantnas folder>/rejudged_<sigma tag>.json``."""
-    from lightning_imc.app import _to_container, child_context
+    from lightning_imc.app import _to_container, child_context, prepare, saved_weights
     from lightning_imc.search.evaluate import ChildJob, run_child_job
     from lightning_imc.search.history import HistoryStore, atomic_write
 
@@ -151,13 +151,14 @@ def rejudge(out: Path, budget: str, mapping: str, seed: int, sigma: float, overr
     with HistoryStore.open_readonly(str(folder / "history.sqlite")) as store:
         reward = store.get_meta("reward")
         record = best_quantnas(store.records())
-    weights = None if record is None or not record.checkpoint_path else Path(record.checkpoint_path)
-    if weights is not None and not weights.is_file():  # the sweep folder was moved (e.g. a new checkout)
-        weights = folder / "checkpoints" / weights.parent.name / weights.name
-    if weights is None or not weights.is_file():
+    if record is None or not record.checkpoint_path:
         raise SystemExit(f"{folder}: QuantNAS's best design has no saved weights to judge at σ = {sigma:g}")
+    # in the folder if it moved (a new checkout), else trained again from the history (git keeps no weights)
+    search_overrides = [*overrides, f"seed={seed}"]
+    search_cfg = compose(budget + MAPPINGS[mapping], "quantnas", folder, search_overrides)
+    weights = saved_weights(prepare(search_cfg), _to_container(search_cfg), record.checkpoint_path)
     config = _to_container(compose(budget + MAPPINGS[mapping], "quantnas", folder,
-                                   [*overrides, f"seed={seed}", f"imc.sigma_levels={sigma!r}"]))
+                                   [*search_overrides, f"imc.sigma_levels={sigma!r}"]))
     job = ChildJob(config=config, phase="rejudge", index=record.index, candidate=dict(record.choices), seed=record.seed,
                    train_epochs=0, variation="off", accuracy_source="clean", reward=reward,
                    init_checkpoint=str(weights), threads=1, context_factory=child_context)

@@ -90,3 +90,11 @@ def test_smallest_budget_end_to_end(tmp_path, capsys):
     assert script.main(["--budget", "tiny", "--seeds", "0", "--sigmas", "0.8,2.4", "--mappings", "absolute",
                         "--no-ptbnas", "--out", str(tmp_path / "sweep"), *tiny]) == result
     assert {p: p.stat().st_mtime for p in mtimes} == mtimes
+    # a new checkout: the sweep's histories without their weights (git keeps none), σ = 2.4 not judged yet;
+    # the design's weights are trained again from QuantNAS's history and judge it as before
+    import shutil
+
+    shutil.rmtree(sweep / "seed0" / "quantnas" / "checkpoints")
+    (sweep / "seed0" / "quantnas" / "rejudged_sigma2.4.json").unlink()
+    again = script.rejudge(tmp_path / "sweep", "tiny", "absolute", 0, 2.4, tiny)
+    assert again == judged["2.4"]

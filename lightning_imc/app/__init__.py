@@ -32,9 +32,9 @@ from .child_job import (Prepared, _build_component, _component_message, _finish_
 from .cli import (DEBUG_ENV, EXIT_CONFIG, EXIT_OK, EXIT_RUNTIME, Interrupted, _classify, _first_line,
                   _install_signal_handlers, _reinstall_signal_handlers, _saved, run_cli)
 from .search_job import (_check_history, _keep_settings_of_older_history, _reward_dict, format_search_summary,
-                         run_search, search_hypervolumes, search_summary)
+                         run_search, saved_weights, search_hypervolumes, search_summary)
 
-__all__ = ["run", "run_cli", "run_child", "run_search", "prepare", "child_context", "make_logger", "Prepared",
+__all__ = ["run", "run_cli", "run_child", "run_search", "saved_weights", "prepare", "child_context", "make_logger", "Prepared",
            "Interrupted", "EXIT_OK", "EXIT_RUNTIME", "EXIT_CONFIG", "DEBUG_ENV"]
 
 

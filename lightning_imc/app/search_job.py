@@ -19,7 +19,7 @@ from ..tracking import SearchDashboard, flat_config
 from .child_job import Prepared, _finish_wandb, _to_container, child_context, load_data, make_logger
 from .cli import _reinstall_signal_handlers
 
-__all__ = ["run_search", "search_summary", "search_hypervolumes", "format_search_summary"]
+__all__ = ["run_search", "saved_weights", "search_summary", "search_hypervolumes", "format_search_summary"]
 
 
 def _keep_settings_of_older_history(cfg: Any, settings: Settings) -> Any:
@@ -168,6 +168,27 @@ def run_search(prepared: Prepared, config: Mapping[str, Any], state: dict[str, A
                          extra_files=[out / "search_summary.json"])
     _finish_wandb(logger)
     return summary
+
+
+def saved_weights(prepared: Prepared, config: Mapping[str, Any], path: str) -> str:
+    """Where the weights a finished search saved at ``path`` (as its history records it) are now: in the
+    search folder if it moved, else trained again from its history (:meth:`Search.weights_at
+    <lightning_imc.search.loop.Search.weights_at>`), e.g. to judge a design after a new checkout."""
+    from ..search.history import HistoryStore
+    from ..search.loop import Search, make_executor
+
+    settings = prepared.settings
+    fingerprint = _check_history(settings, config)
+    executor = make_executor(settings)
+    try:
+        with HistoryStore.open(str(Path(settings.output_dir) / "history.sqlite"), fingerprint, create=False) as store:
+            search = Search(config, settings, prepared.space, store, executor, store.get_meta("reward"),
+                            context_factory=child_context, candidate=prepared.candidate)
+            found = search.weights_at(path)
+    finally:
+        executor.close()
+    assert found is not None
+    return found
 
 
 def search_summary(records: list[Any]) -> dict[str, Any]:

@@ -399,9 +399,9 @@ class Search:
     # -- saved weights: a cache the history can rebuild ---------------------------------------------------
     def _run_jobs(self, jobs: Sequence[ChildJob]) -> Iterator[tuple[int, Mapping[str, Any]]]:
         """``executor.imap`` over ``jobs``, after making sure the weights each starts from are on disk
-        (moved with the search folder, or retrained from the history: :meth:`_weights_at`); each finished
+        (moved with the search folder, or retrained from the history: :meth:`weights_at`); each finished
         job's settings are kept (meta ``job/<phase>/<index>``) so that its weights can be rebuilt later."""
-        jobs = [dataclasses.replace(job, init_checkpoint=self._weights_at(job.init_checkpoint)) for job in jobs]
+        jobs = [dataclasses.replace(job, init_checkpoint=self.weights_at(job.init_checkpoint)) for job in jobs]
         for position, result in self.executor.imap(list(jobs)):
             job = jobs[position]
             if job.checkpoint_path and job.train_epochs > 0:
@@ -410,7 +410,7 @@ class Search:
                     "init_checkpoint": job.init_checkpoint, "extra": dict(job.extra)})
             yield position, result
 
-    def _weights_at(self, path: str | None) -> str | None:
+    def weights_at(self, path: str | None) -> str | None:
         """Where the saved weights ``path`` (as a record stored it) are now.
 
         A search folder moved to another place (a new checkout) keeps its files under
@@ -449,7 +449,7 @@ class Search:
             config=self.config, phase=maker.phase, index=maker.index, candidate=dict(maker.choices), seed=maker.seed,
             train_epochs=int(maker.metrics["epochs"]), variation=spec["variation"],
             accuracy_source=spec["accuracy_source"], reward=spec["reward"],
-            init_checkpoint=self._weights_at(spec["init_checkpoint"]), checkpoint_path=str(moved),
+            init_checkpoint=self.weights_at(spec["init_checkpoint"]), checkpoint_path=str(moved),
             threads=self.threads, extra=spec["extra"], context_factory=self.context_factory,
             chance_margin=self.chance_margin)
         _log.info("the weights of %s #%d (%s) are gone: training it again from the history", maker.phase,
@@ -525,7 +525,7 @@ class Search:
         if self.store.get_meta(f"phase_done/{phase}"):
             return self.store.records(phase=phase)
         if checkpoint and phase != "rnas":  # a top-K design's weights, moved or rebuilt with the search folder
-            checkpoint = self._weights_at(checkpoint)
+            checkpoint = self.weights_at(checkpoint)
         if not checkpoint or not Path(checkpoint).is_file():
             raise SearchInputError(f"search.rnas_checkpoint={checkpoint!r}: rNAS evaluates saved weights; give the "
                                    "state_dict file of the candidate's trained network")
