@@ -24,3 +24,29 @@ def _deterministic_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
+
+
+
+@pytest.fixture(scope="session")
+def computed_once(tmp_path_factory):
+    """``computed_once(name, compute)``: ``compute()`` once per test session even across pytest-xdist
+    workers, for module fixtures that take minutes (a corpus of command-line runs, controllers searched on
+    landscapes): the first worker to ask computes it and pickles it beside the workers' temporary folders,
+    the others wait for it and load it."""
+    import fcntl
+    import pickle
+
+    def once(name, compute):
+        if not os.environ.get("PYTEST_XDIST_WORKER"):
+            return compute()
+        shared = tmp_path_factory.getbasetemp().parent  # this session's, shared by its workers
+        path = shared / f"{name}.pickle"
+        with open(shared / f"{name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            if path.is_file():
+                return pickle.loads(path.read_bytes())
+            value = compute()
+            path.write_bytes(pickle.dumps(value))
+            return value
+
+    return once

@@ -284,8 +284,13 @@ def _candidate_weights_bytes() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Every corpus case run once through train.py; ``{id: {rc, stdout, stderr, out, before}}``."""
+def corpus(tmp_path_factory, computed_once):
+    """Every corpus case run once through train.py (once per session, whatever the workers); ``{id: {rc,
+    stdout, stderr, out, before}}``."""
+    return computed_once("bad_inputs_corpus", lambda: _run_corpus(tmp_path_factory))
+
+
+def _run_corpus(tmp_path_factory) -> dict[str, dict]:
     from lightning_imc.search.history import OutputLock
 
     base = tmp_path_factory.mktemp("corpus")

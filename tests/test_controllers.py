@@ -59,7 +59,11 @@ def search(name: str, kind: str, seed: int) -> tuple[float, float]:
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[tuple[str, str], tuple[float, float]]:
+def results(computed_once) -> dict[tuple[str, str], tuple[float, float]]:
+    return computed_once("controllers_on_landscapes", _search_landscapes)
+
+
+def _search_landscapes() -> dict[tuple[str, str], tuple[float, float]]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny LSTM steps: more threads only wait for each other on a busy machine
     out = {}

@@ -39,7 +39,7 @@ class FakeExecutor:
         self.jobs: list = []
         self.fail_if = fail_if
         self.stop_after = stop_after
-        self.checkpoints = checkpoints  # report the job's checkpoint path as written (top-K phases need one)
+        self.checkpoints = checkpoints  # write and report the job's checkpoint (top-K phases need one)
 
     def imap(self, jobs):
         for position, job in enumerate(jobs):
@@ -51,6 +51,9 @@ class FakeExecutor:
             metrics = {} if failed else {"accuracy_variation": reward, "accuracy_clean": reward,
                                          "hardware": {"latency_s": 1e-5, "energy_j": 1e-7, "area_mm2": 5.0,
                                                       "tops": 0.1, "tops_per_w": 10.0, "edp": 1e-12}}
+            if self.checkpoints and job.checkpoint_path and not failed:  # a file later phases can start from
+                Path(job.checkpoint_path).parent.mkdir(parents=True, exist_ok=True)
+                Path(job.checkpoint_path).write_bytes(b"")
             yield position, {"status": "failed" if failed else "ok", "reward": reward, "metrics": metrics,
                              "started_at": 0.0, "finished_at": 0.0, "train_seconds": 0.0,
                              "checkpoint_path": job.checkpoint_path if self.checkpoints else None,
