@@ -108,3 +108,17 @@ def test_a_batch_of_examples_is_counted_per_inference():
     one, _ = seen(model, torch.randn(1, 6, 8))
     four, _ = seen(model, torch.randn(4, 6, 8))
     assert one == four
+
+
+def test_a_convolution_that_pads_its_own_input_is_counted_at_its_real_output_size():
+    """timm's Conv2dSame pads each input at run time (0 in its ``padding``): on an odd-sized input the
+    chip model counts the positions it really convolves, as torch does (EfficientNet's stem was 15×15
+    instead of 16×16 at 32×32, 0.3% of its MACs)."""
+    from timm.layers import Conv2dSame
+
+    model = nn.Sequential(Conv2dSame(3, 8, 3, stride=2), nn.ReLU(), Conv2dSame(8, 4, 5, stride=2)).eval()
+    for size in ((32, 32), (31, 30)):
+        x = torch.randn(1, 3, *size)
+        total, network = seen(convert_to_imc(model, conversion_config(variation="off")), x)
+        assert total == torch_macs(model, x)
+        assert network.layers[0].macs == 16 * (size[1] // 2) * 3 * 9 * 8

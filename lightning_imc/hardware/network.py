@@ -387,6 +387,12 @@ def network_from_module(model: Any, example_inputs: Any, *, default_bits: int = 
                 why = f"groups={mod.groups}" if mod.groups != 1 else "kept digital"
                 digital.append((f"{label(mod)} ({type(mod).__name__}, {why})", macs))
                 return
+            out_h, out_w = int(output.shape[-2]), int(output.shape[-1])
+            if (out_h, out_w) != ((h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1):
+                # the module pads its input itself (timm's Conv2dSame: TensorFlow's "SAME", per input) or
+                # dilates its kernel: the crossbar reads the input it really convolves, so its positions are
+                # the output's (padding or dilation included in the input's size)
+                h, w, ph, pw = (out_h - 1) * sh + kh, (out_w - 1) * sw + kw, 0, 0
             rec: dict[str, Any] = dict(kind="conv", in_h=h, in_w=w, in_c=mod.in_channels, out_c=mod.out_channels,
                        kernel_h=kh, kernel_w=kw, stride=max(sh, sw), padding=ph, padding_w=pw, pool=1,
                        name=label(mod), **bits(mod))
