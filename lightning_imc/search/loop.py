@@ -426,10 +426,10 @@ class Search:
         """
         if path is None or Path(path).is_file():
             return path
-        moved = self.output_dir / "checkpoints" / Path(path).parent.name / Path(path).name
+        tail = (Path(path).parent.name, Path(path).name)  # <phase>/<key>.pt under the search's checkpoints/
+        moved = self.output_dir / "checkpoints" / tail[0] / tail[1]
         if moved.is_file():
             return str(moved)
-        tail = (Path(path).parent.name, Path(path).name)
         maker = next((r for r in self.store.records(status="ok") if r.checkpoint_path
                       and (Path(r.checkpoint_path).parent.name, Path(r.checkpoint_path).name) == tail
                       and int(r.metrics.get("epochs", 0)) > 0), None)
