@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .hardware import ChipConfig
+from .hardware.chip import CHIP_MODELS
 from .layers import IMCConfig
 from .models import OptimizerConfig
 from .reward import MetricBounds, RewardConfig
@@ -132,7 +133,7 @@ class SearchSettings:
             single-field, one-step move of the best design so far that the analytical chip model rates
             cheapest by the reward's hardware term; accuracy is still measured on chips for every proposal)
             or ``random`` (1..``rnas_mutation_units`` layers changed at random; a history written before
-            this setting existed resumes with it, see :data:`~lightning_imc.search.loop.ADDED_SEARCH_SETTINGS`).
+            this setting existed resumes with it, see :data:`~lightning_imc.search.loop.ADDED_SETTINGS`).
         rnas_input_calibration_batches: Unlabelled batches from which an rNAS proposal's calibrated input
             ranges are set again for its own input formats (the least-error range depends on the bits;
             a programming-time step, like the weight scale; 0: keep the parent's ranges).
@@ -430,7 +431,7 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
                           "every weight past its format's range at the first step")
 
     hardware = _section(cfg, "hardware")
-    known_hw = {"preset", "chip", "circuit_space", "objective", "constraints"}
+    known_hw = {"preset", "chip_model", "chip", "circuit_space", "objective", "constraints"}
     unknown = sorted(set(hardware) - known_hw)
     if unknown:
         raise ConfigError(f"hardware.{unknown[0]} is not a known key; allowed: {sorted(known_hw)}")
@@ -438,6 +439,13 @@ def load_settings(cfg: Mapping[str, Any]) -> Settings:
     if preset not in CHIP_PRESETS:
         raise ConfigError(f"hardware.preset={preset!r}; allowed: {list(CHIP_PRESETS)}")
     chip_changes = dict(hardware.get("chip") or {})
+    if "chip_model" in chip_changes:
+        raise ConfigError("hardware.chip.chip_model: give the chip model as hardware.chip_model (one place); "
+                          f"allowed: {list(CHIP_MODELS)}")
+    chip_model = hardware.get("chip_model", "III")
+    if chip_model not in CHIP_MODELS:
+        raise ConfigError(f"hardware.chip_model={chip_model!r}; allowed: {list(CHIP_MODELS)} (docs/hardware.md)")
+    chip_changes["chip_model"] = chip_model
     chip_fields = [f.name for f in dataclasses.fields(ChipConfig)]
     unknown = sorted(set(chip_changes) - set(chip_fields))
     if unknown:

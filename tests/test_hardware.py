@@ -54,14 +54,17 @@ def test_hand_computed_mapping_manual_floorplan():
     assert r.utilization == pytest.approx(2 * 288 * 256 / (16 * 128 * 128))
 
 
-def test_hand_computed_latency_compute_part():
-    # one sub-array, one tile: compute = positions × input bits × cols_per_adc sensing steps, each
-    # one ADC cycle + the calibrated per-step overhead of the sub-array read
+@pytest.mark.parametrize("chip_model", ["II", "III"])
+def test_hand_computed_latency_compute_part(chip_model):
+    # one sub-array, one tile: compute = input bits × (cols_per_adc sensing steps of one ADC cycle, each
+    # + the calibrated per-step overhead of the sub-array read under chip model II, none under III as in
+    # V1.4's SubArray.cpp, + cols_per_adc input shift-and-adds), 1 ns cycles
     net = Network((Layer("linear", 1, 1, 100, 10, weight_bits=4, input_bits=6),))
-    chip = ChipConfig.nacim(subarrays_per_pe=1, pes_per_tile=1, cols_per_adc=8)
+    chip = ChipConfig.nacim(subarrays_per_pe=1, pes_per_tile=1, cols_per_adc=8, chip_model=chip_model)
     r = evaluate(net, "rram_nacim", chip)  # 4-bit cells: 1 cell per weight, 100×10 → 1 sub-array
     assert r.subarrays == 1 and r.layers[0].speedup == 1
-    assert r.latency_breakdown_s["compute"] == pytest.approx(6 * (8 * (1 + comp.CAL["step_overhead_cycles"]) + 8) * 1e-9)
+    k_step = comp.CAL["step_overhead_cycles"] if chip_model == "II" else 0.0
+    assert r.latency_breakdown_s["compute"] == pytest.approx(6 * (8 * (1 + k_step) + 8) * 1e-9)
 
 
 def test_vgg8_floorplan_matches_neurosim(vgg8):

@@ -218,10 +218,10 @@ def test_layer_cost_shares_split_energy_and_latency_equally():
 
 
 def test_a_setting_added_later_at_its_default_leaves_old_histories_resumable():
-    from lightning_imc.search.loop import ADDED_SEARCH_SETTINGS, search_fingerprint
+    from lightning_imc.search.loop import ADDED_SETTINGS, search_fingerprint
 
     base = {"search": {"mode": "nacim", "seed": 0}}
-    assert ADDED_SEARCH_SETTINGS["rnas_cost_share"] == 0.0
+    assert ADDED_SETTINGS["search.rnas_cost_share"] == 0.0
     assert search_fingerprint({"search": dict(base["search"], rnas_cost_share=0.0)}) == search_fingerprint(base)
     assert search_fingerprint({"search": dict(base["search"], rnas_cost_share=0.5)})["search"]["rnas_cost_share"] == 0.5
 
@@ -285,9 +285,9 @@ def test_cost_descent_proposes_the_cheapest_untried_single_moves_and_random_move
 
 
 def test_moves_setting_leaves_old_histories_resumable_at_its_default():
-    from lightning_imc.search.loop import ADDED_SEARCH_SETTINGS, search_fingerprint
+    from lightning_imc.search.loop import ADDED_SETTINGS, search_fingerprint
 
-    assert ADDED_SEARCH_SETTINGS["rnas_moves"] == "random"  # what an older history (without the key) used
+    assert ADDED_SETTINGS["search.rnas_moves"] == "random"  # what an older history (without the key) used
     base = {"search": {"mode": "nacim"}}
     assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "random"}}) == search_fingerprint(base)
     assert search_fingerprint({"search": {"mode": "nacim", "rnas_moves": "cost_descent"}}) != search_fingerprint(base)
@@ -318,7 +318,7 @@ def test_cost_descent_is_the_default_and_a_history_searched_with_random_moves_re
     with HistoryStore.open_readonly(str(tmp_path / "history.sqlite")) as store:
         assert "rnas_moves" not in store.fingerprint["search"]  # as a history written before the setting existed
         assert settings_of_older_history(store.fingerprint, {"search": {"rnas_moves": "cost_descent"}}) == {
-            "rnas_moves": "random"}
+            "search.rnas_moves": "random"}
     again = run(config())  # today's default would be cost_descent: the old search goes on as it was
     assert again["n_records"] == first["n_records"] and again["phases"] == first["phases"]
 

@@ -43,11 +43,12 @@ def _keep_settings_of_older_history(cfg: Any, settings: Settings) -> Any:
         return None
     cfg = copy.deepcopy(cfg)
     for key, value in keep.items():
-        log.info("resuming %s, written before search.%s existed: it goes on with search.%s=%s", history_path, key, key, value)
+        log.info("resuming %s, written before %s existed: it goes on with %s=%s", history_path, key, key, value)
         if isinstance(cfg, DictConfig):
-            OmegaConf.update(cfg, f"search.{key}", value, force_add=True)
+            OmegaConf.update(cfg, key, value, force_add=True)
         else:
-            cfg["search"][key] = value
+            section, name = key.split(".")
+            cfg.setdefault(section, {})[name] = value
     return cfg
 
 

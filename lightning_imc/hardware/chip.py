@@ -11,13 +11,16 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChipConfig", "ADC_TYPES", "ADC_MODELS", "EXECUTION_MODES", "OPS_CONVENTIONS", "CELL_FEATURES"]
+__all__ = ["ChipConfig", "ADC_TYPES", "ADC_MODELS", "EXECUTION_MODES", "OPS_CONVENTIONS", "CELL_FEATURES", "CHIP_MODELS"]
 
 ADC_TYPES = ("flash", "sar")
 ADC_MODELS = ("neurosim", "survey")
 EXECUTION_MODES = ("layer_by_layer", "pipelined")
 OPS_CONVENTIONS = ("exact", "neurosim")
 CELL_FEATURES = ("metal", "node")
+#: Versions of the chip model (docs/hardware.md): ``II`` (periphery of DNN+NeuroSim V1.3, on which the
+#: constants are calibrated) and ``III`` (the sub-array periphery and floorplan of V1.4's source).
+CHIP_MODELS = ("II", "III")
 
 
 def _int_in(field: str, value: object, low: int, high: int) -> None:
@@ -49,8 +52,8 @@ class ChipConfig:
     """Circuit parameters of a chip (tile → PE → sub-array hierarchy, as in DNN+NeuroSim).
 
     Attributes:
-        node_nm: Technology node (nm), 5..180. CMOS areas scale with node², cells with the node's
-            metal width squared (see ``cell_feature``), dynamic energy with node·V².
+        node_nm: Technology node (nm), 5..180. CMOS areas scale with node², cells with node² or the
+            node's metal width squared (see ``cell_feature``), dynamic energy with node·V².
         subarray_rows: Rows (word lines) per crossbar sub-array, 8..2048.
         subarray_cols: Columns (bit lines) per crossbar sub-array, 8..2048.
         adc_bits: ADC resolution (bits), 1..12.
@@ -85,9 +88,11 @@ class ChipConfig:
         speedup_degree: NeuroSim V1.4 ``speedUpDegree`` (pipelined execution only): layer l gets
             ⌈(IFM_l / ⌈IFM_max / d⌉)²⌉ copies of its weights, d = min(speedup_degree,
             IFM_max / IFM_min of the conv layers); 1 = no pipeline duplication.
-        cell_feature: Feature size F of the cell area (cell F² × F²): ``"metal"`` (the node's
-            metal-1 wire width, as NeuroSim V1.4 sizes cells: 40 nm at the 22 nm node) or
-            ``"node"`` (F = node, as the V1.3 VGG-8 example's array area implies).
+        cell_feature: Feature size F of the cell area (cell F² × F²): ``"node"`` (F = node: DNN+NeuroSim
+            V1.4 draws SRAM and 1T1R arrays on the technology's feature size, SubArray.cpp:147-175, as the
+            V1.3 VGG-8 example's array area also implies) or ``"metal"`` (the node's metal-1 width, 40 nm
+            at 22 nm: V1.4 draws only access-device-free cross-point cells on it). ``None``: ``"node"``
+            under chip model III, ``"metal"`` under II (what II assumed).
         bus_input_toggle: Fraction of input-activation bits that toggle on the buses, (0, 1]:
             interconnect energy is charged for toggling bits only. 1 = every bit (NeuroSim V1.3, on
             which the wire energy is calibrated); NeuroSim V1.4 uses 0.18 for VGG-8 on CIFAR-10
@@ -102,6 +107,12 @@ class ChipConfig:
             ``validated``), ≥ 1.
         ops_convention: Op count behind TOPS, TOPS/W, TOPS/mm²: ``"exact"`` (2 × MACs on the real
             output size, default) or ``"neurosim"`` (2·Σ IFM_H·IFM_W·C_in·K²·C_out).
+        chip_model: ``"III"`` (default): the sub-array as DNN+NeuroSim V1.4's source builds it: cells on
+            F = node, V1.4's level-shifter size, its multi-level sense amplifier's area (sense amplifiers,
+            dummy reference columns, encoder, SRAM precharger), the sub-array as the bounding box of its
+            periphery strips, and pipeline copies that count the duplication already inside a tile.
+            ``"II"``: the model before (cells on the metal width, V1.3-calibrated ADC area, summed areas);
+            searches written under it resume with it. See docs/hardware.md.
         name: Label.
     """
 
@@ -124,7 +135,7 @@ class ChipConfig:
     execution: str = "layer_by_layer"
     rows_in_parallel: int | None = None
     speedup_degree: int = 1
-    cell_feature: str = "metal"
+    cell_feature: str | None = None
     bus_input_toggle: float = 1.0
     bus_output_toggle: float = 1.0
     novel_mapping: bool = True
@@ -132,6 +143,7 @@ class ChipConfig:
     duplicate_weights: bool = True
     post_layout_energy_factor: float = 1.0
     ops_convention: str = "exact"
+    chip_model: str = "III"
     name: str = "custom"
 
     def __post_init__(self) -> None:
@@ -170,7 +182,9 @@ class ChipConfig:
         if self.speedup_degree > 1 and self.execution != "pipelined":
             raise ValueError(f"ChipConfig.speedup_degree={self.speedup_degree}; pipeline duplication needs "
                              "execution='pipelined' (use 1 for layer_by_layer)")
-        _choice("cell_feature", self.cell_feature, CELL_FEATURES)
+        if self.cell_feature is not None:
+            _choice("cell_feature", self.cell_feature, CELL_FEATURES)
+        _choice("chip_model", self.chip_model, CHIP_MODELS)
         _float_in("bus_input_toggle", self.bus_input_toggle, 0.0, 1.0, low_open=True)
         _float_in("bus_output_toggle", self.bus_output_toggle, 0.0, 1.0, low_open=True)
         if not isinstance(self.novel_mapping, bool):
@@ -186,6 +200,13 @@ class ChipConfig:
     def clock_period_s(self) -> float:
         """Clock period (s); NaN when ``clock_hz`` is ``None`` (the model derives it per network)."""
         return 1.0 / self.clock_hz if self.clock_hz is not None else float("nan")
+
+    @property
+    def cell_feature_used(self) -> str:
+        """The cell's feature size in use: ``cell_feature``, else the chip model's (III: node, II: metal)."""
+        if self.cell_feature is not None:
+            return self.cell_feature
+        return "node" if self.chip_model == "III" else "metal"
 
     @property
     def manual_floorplan(self) -> bool:
@@ -217,12 +238,12 @@ class ChipConfig:
         """DNN+NeuroSim V1.3's VGG-8 example: 22 nm, 128×128 sub-arrays, 8 columns per ADC, 4-bit
         multi-level sense amplifier (issue #9 of the V1.3 repository), synchronous clock of 2.05 ns
         (the reported sensing-limited period), layer-by-layer, novel mapping, ζ = 1.22 on TOPS/W
-        and NeuroSim's op count.
+        and NeuroSim's op count; chip model II (the constants are calibrated on this report).
         """
         base: dict[str, Any] = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=1.0 / 2.05e-9, v_chip=1.1, v_mem=0.5,
                     execution="layer_by_layer", novel_mapping=True, post_layout_energy_factor=1.22,
-                    ops_convention="neurosim", cell_feature="node", name="neurosim_vgg8")
+                    ops_convention="neurosim", cell_feature="node", chip_model="II", name="neurosim_vgg8")
         base.update(changes)
         return cls(**base)
 
@@ -230,8 +251,8 @@ class ChipConfig:
     def neurosim_v14(cls, **changes: Any) -> "ChipConfig":
         """DNN+NeuroSim V1.4's hardware example (manual, Table VII): 22 nm, 128×128 sub-arrays, 8
         columns per ADC, 4-bit multi-level sense amplifier, 32 rows read in parallel, pipelined with
-        ``speedUpDegree`` 8 (Param.cpp default), cells sized by the metal width (40 nm), bus toggle
-        rates 0.18 (inputs) and 0.5 (outputs) (Param.cpp, VGG-8), ζ = 1.22 and NeuroSim's op count.
+        ``speedUpDegree`` 8 (Param.cpp default), chip model III (V1.4's sub-array: cells on F = node), bus
+        toggle rates 0.18 (inputs) and 0.5 (outputs) (Param.cpp, VGG-8), ζ = 1.22 and NeuroSim's op count.
         V1.4 runs synchronously with the clock set by the sensing delay and does not report the
         period: the clock is derived (``clock_hz=None``: β × the 1 ns sensing window = 1.4 ns at
         22 nm). Use with a 1-bit-per-cell device (``rram_v14`` or ``sram``).
@@ -239,7 +260,7 @@ class ChipConfig:
         base: dict[str, Any] = dict(node_nm=22, subarray_rows=128, subarray_cols=128, adc_bits=4, adc_type="flash",
                     adc_model="neurosim", cols_per_adc=8, clock_hz=None, v_chip=1.1, v_mem=0.5,
                     execution="pipelined", rows_in_parallel=32, speedup_degree=8, novel_mapping=True,
-                    post_layout_energy_factor=1.22, ops_convention="neurosim", cell_feature="metal",
+                    post_layout_energy_factor=1.22, ops_convention="neurosim", chip_model="III",
                     bus_input_toggle=0.18, bus_output_toggle=0.5, name="neurosim_v14")
         base.update(changes)
         return cls(**base)

@@ -19,10 +19,10 @@ import numpy as np
 
 __all__ = [
     "CAL", "REF_NODE_NM", "REF_VDD",
-    "adc_energy_j", "adc_area_um2", "adc_conversion_s",
+    "adc_energy_j", "adc_area_um2", "adc_conversion_s", "mlsa_area_v14_um2", "level_shifter_area_um2",
     "crossbar_area_um2", "crossbar_read_energy_j",
     "shift_add_energy_j", "shift_add_area_um2",
-    "area_scale", "energy_scale",
+    "area_scale", "energy_scale", "logic_feature_nm",
     "metal_width_nm", "node_vdd_v", "sram_cell_f2", "wire_scale",
 ]
 
@@ -107,6 +107,20 @@ CAL: dict[str, float] = {
     # layout), in a 70 F tall cell and α = 1.44 for wiring. Folding these widths into the cell
     # height gives ≈ 70 F × 160 F × 1.44 ≈ 16,000 F² per level shifter.                  [estimate]
     "level_shifter_a_f2": 16000.0,
+    # Chip model III (DNN+NeuroSim V1.4's sub-array, source at neurosim/DNN_NeuroSim_V1.4, files under
+    # Inference_pytorch/NeuroSIM/; values evaluated from its formulas at 22 nm, F = node):
+    # level shifter (LevelShifter.cpp:64-94, validated branch: low-voltage, latch and high-voltage
+    # inverters of 2F minimum devices, 70 F cells, latch and pull-up 2.5× wider I/O devices, α = 1.44):
+    # 10.01 µm² at 22 nm = 20,700 F² with F = node (tech.featureSize, LevelShifter.cpp:72-73).  [published]
+    "level_shifter_v14_a_f2": 20700.0,
+    # Current-mode sense amplifier of the multi-level sense amplifier, per level: 9 minimum NMOS
+    # (MultilevelSenseAmp.cpp:176-177) = 0.927 µm² at 22 nm = 1,915 F² (F = node).          [published]
+    "mlsa_a_level_f2": 1915.0,
+    # Strips of a sub-array's width under its columns (SubArray.cpp:578-626, MultilevelSAEncoder.cpp:99-106):
+    # the encoder strip is 4.88 µm tall at 22 nm (385 µm² under a 78.8 µm SRAM array) = 222 F,
+    # the SRAM precharger strip 1.85 µm (146 µm²) = 84 F.                                    [published]
+    "encoder_strip_h_f": 222.0,
+    "precharger_strip_h_f": 84.0,
     # Bit-line capacitance per µm of wire (F/µm), for SRAM bit-line read energy: ≈ 0.2 fF/µm,
     # the usual on-chip wire capacitance over nodes (ITRS interconnect tables; Ho, Mai and
     # Horowitz, "The future of wires", Proc. IEEE 2001).                                  [published]
@@ -128,6 +142,13 @@ NODE_VDD_V = {5: 0.70, 7: 0.70, 10: 0.75, 14: 0.80, 22: 0.85, 32: 0.90, 45: 1.0,
 #: 6T/8T SRAM cell area (F², F = metal width) per node: DNN+NeuroSim V1.4 Param.cpp (10×28 F² above
 #: 14 nm; Samsung 14 nm 10.6×30.8; TSMC 10 nm 12.8×31.25; TSMC 7 nm 16×34.43; IRDS 5 nm 19.2×43.75).
 SRAM_CELL_F2 = {5: 19.2 * 43.75, 7: 16.0 * 34.43, 10: 12.8 * 31.25, 14: 10.6 * 30.8, 22: 280.0, 180: 280.0}
+
+
+#: Chip model III: area of V1.4's smallest logic inverter relative to 22 nm, below 22 nm. V1.4 draws
+#: gates on 28 F tall cells down to 22 nm (area ∝ node²) and, at 14 nm and below, counts fins or nanosheets
+#: on each node's cell height and poly pitch (IRDS and foundry figures, DNN+NeuroSim V1.4 formula.cpp
+#: CalculateGateArea, constant.h:60-66, 102-115): the inverter is 576×156 nm at 14 nm, 180×102 nm at 5 nm.
+LOGIC_AREA_V14 = {5: 0.178, 7: 0.266, 10: 0.410, 14: 0.872, 22: 1.0}
 
 
 def _loglog(table: dict, node_nm):
@@ -165,6 +186,25 @@ def node_vdd_v(node_nm):
 def sram_cell_f2(node_nm):
     """SRAM cell area (F², F = metal width) at ``node_nm`` (table :data:`SRAM_CELL_F2`)."""
     return _lookup(_SRAM_TAB, SRAM_CELL_F2, node_nm)
+
+
+def logic_feature_nm(node_nm):
+    """Feature size of CMOS logic (nm) under chip model III: the node down to 22 nm; below, the length
+    whose square gives V1.4's logic area, 22 nm × √(:data:`LOGIC_AREA_V14`) (log-log interpolated; 9.3 nm
+    at 5 nm, where node² would give 5 nm). Monotone in the node."""
+    n = np.asarray(node_nm, dtype=float)
+    idx = n.astype(int)
+    if np.all(idx == n) and np.all((idx >= 5) & (idx <= 180)):
+        return _LOGIC_TAB[idx]
+    return _logic_feature(n)
+
+
+def _logic_feature(n: np.ndarray) -> np.ndarray:
+    factor = _loglog(LOGIC_AREA_V14, np.clip(n, 5.0, 22.0))
+    return np.where(n >= 22.0, n, 22.0 * np.sqrt(factor))
+
+
+_LOGIC_TAB = _logic_feature(np.maximum(np.arange(181), 5).astype(float))
 
 
 def wire_scale(node_nm, ref_nm: float = REF_NODE_NM):
@@ -220,6 +260,45 @@ def adc_area_um2(bits, node_nm=REF_NODE_NM, adc_type="flash", adc_model="neurosi
     a0, a1, a2 = SURVEY_A_UM2
     survey = (a0 + a1 * b + a2 * 2.0 ** b) * area_scale(node_nm, SURVEY_NODE_NM)
     return np.where(np.asarray(adc_model) == "survey", survey, neuro)
+
+
+def mlsa_area_v14_um2(bits, node_nm, rows, cell_f2, metal_nm, sram, cols_per_adc):
+    """Area of one multi-level sense amplifier as DNN+NeuroSim V1.4 lays it out (µm², chip model III).
+
+    Sum of (V1.4 source, ``Inference_pytorch/NeuroSIM/``):
+
+    * the sense amplifiers, 2^b − 1 levels of 1,915 F² (F = node; MultilevelSenseAmp.cpp:176-177);
+    * the dummy reference columns, (2^b − 1)/2^b of a ``rows``-cell column per ADC (``dumcolshared`` =
+      levelOutput, Param.cpp:263), cells ``cell_f2`` F² whose height is drawn on the metal width and whose
+      width on the node for SRAM, on the metal width otherwise (SubArray.cpp:159-160, 191-192);
+    * the encoder strip (222 F tall, F the logic feature) and, for SRAM, the precharger strip (84 F) under the ADC's
+      ``cols_per_adc`` columns, a column √(cell F²)·F wide (V1.4's cells are not square: SRAM 10×28 F²,
+      1T1R 4×12 F²; the square root is this model's approximation, 0.6× V1.4's SRAM column width).
+
+    At 22 nm, 128 rows, 8 columns per ADC, 4 bits: SRAM 13.9 + 29.6 + 14.4 + 5.5 = 63 µm², 1T1R RRAM
+    13.9 + 9.2 + 5.9 = 29 µm² (V1.4: 76.6 and 33.4 µm²). Monotone increasing in bits, rows and node.
+    """
+    b = np.asarray(bits, dtype=float)
+    f = np.asarray(node_nm, dtype=float) * 1e-3
+    logic = logic_feature_nm(node_nm) * 1e-3
+    wire = np.asarray(metal_nm, dtype=float) * 1e-3
+    levels = 2.0 ** b - 1.0
+    sram = np.asarray(sram, dtype=bool)
+    csa = CAL["mlsa_a_level_f2"] * levels * logic ** 2
+    dummy = (np.asarray(rows, dtype=float) * np.asarray(cell_f2, dtype=float) * wire * np.where(sram, f, wire)
+             * levels / 2.0 ** b)
+    col_w = np.sqrt(np.asarray(cell_f2, dtype=float)) * f * np.asarray(cols_per_adc, dtype=float)
+    strips = (CAL["encoder_strip_h_f"] + np.where(sram, CAL["precharger_strip_h_f"], 0.0)) * logic * col_w
+    return csa + dummy + strips
+
+
+def level_shifter_area_um2(node_nm, f_cell_um, chip_model_iii):
+    """Area of one level shifter (µm²): chip model III, V1.4's 20,700 F² at F = the logic feature (the node
+    down to 22 nm, :func:`logic_feature_nm`; LevelShifter.cpp);
+    II, the earlier estimate of 16,000 F² at the cell's feature size."""
+    f = logic_feature_nm(node_nm) * 1e-3
+    return np.where(chip_model_iii, CAL["level_shifter_v14_a_f2"] * f ** 2,
+                    CAL["level_shifter_a_f2"] * np.asarray(f_cell_um, dtype=float) ** 2)
 
 
 def adc_conversion_s(bits, clock_period_s, adc_type="flash"):

@@ -7,6 +7,7 @@ packs many into (N, L_max) with a validity mask. See ``docs/hardware.md`` for th
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -15,6 +16,7 @@ import numpy as np
 
 from ..devices import Device, get_device
 from . import components as comp
+from . import mlsa_v14
 from .chip import ChipConfig
 from .network import Network
 
@@ -186,8 +188,8 @@ def pack(networks: Sequence[Network], devices: Sequence[Device], chips: Sequence
     no_v = np.isnan(v_chip)
     P["v_chip"] = np.where(no_v, comp.node_vdd_v(P["node"]), v_chip) if no_v.any() else v_chip  # None: node's supply
     flags = np.array([(c.novel_mapping, c.manual_floorplan, c.execution == "pipelined", c.duplicate_weights,
-                       c.cell_feature == "metal") for c in chips], dtype=bool).T
-    P["novel"], P["manual"], P["pipelined"], P["dup_weights"], metal = flags
+                       c.cell_feature_used == "metal", c.chip_model == "III") for c in chips], dtype=bool).T
+    P["novel"], P["manual"], P["pipelined"], P["dup_weights"], metal, P["m3"] = flags
     P["adc_type"] = np.array([c.adc_type for c in chips])
     P["adc_model"] = np.array([c.adc_model for c in chips])
     dev_rows = np.array([(d.bits_per_cell, d.cell_area_f2, d.read_pulse_s, d.g_on_s, d.g_off_s, d.read_voltage_v,
@@ -221,6 +223,44 @@ def _first_argmax(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Index of the first maximum along the last axis among ``mask``-ed entries."""
     v = np.where(mask, values, -np.inf)
     return np.argmax(v, axis=-1)
+
+
+#: Input bits at 1 among a column's rows (the activity this model assumes throughout: half the bits).
+INPUT_ACTIVITY = 0.5
+
+
+@functools.lru_cache(maxsize=4096)
+def _mlsa_v14_scalar(node: float, bits: float, r_on: float, r_off: float, p: float, rows: float, cols: float,
+                     cols_muxed: float, sram: bool) -> tuple[float, float, float]:
+    """(energy of one conversion in J, sensing cycle in s, word-line energy per sub-array read in J) of
+    DNN+NeuroSim V1.4's multi-level sense amplifier for one chip (chip model III;
+    :mod:`~lightning_imc.hardware.mlsa_v14`). The column: the active half of ``rows`` cells, weights half at
+    R_on and half at R_off behind V1.4's access resistance 0.25·R_on (1T1R), or SRAM's access transistor;
+    reference ladder on R_on (SRAM: the access transistor)."""
+    c_col = mlsa_v14.column_capacitance_f(node, rows, None, sram)
+    if sram:
+        r_unit = float(mlsa_v14.sram_access_resistance_ohm(node))
+        g_path = 1.0 / r_unit
+    else:
+        r_unit, r_access = r_on, 0.25 * r_on
+        g_path = 0.5 / (r_on + r_access) + 0.5 / (r_off + r_access)
+    r_col = mlsa_v14.column_resistance_ohm(g_path, INPUT_ACTIVITY * rows, p, sram, rows)
+    energy = mlsa_v14.conversion_energy_j(node, bits, r_col, r_unit, p, c_col, sram, rows)
+    cycle = mlsa_v14.sensing_cycle_s(node, bits, r_unit, p, c_col, sram)
+    word_lines = mlsa_v14.word_line_energy_j(node, INPUT_ACTIVITY * rows, cols, cols_muxed, sram)
+    return float(energy), float(cycle), float(word_lines)
+
+
+def _mlsa_v14(P: dict, rows_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-chip V1.4 sense-amplifier figures (J per conversion, s per sensing cycle, J of word lines per
+    sub-array read), NaN where not asked."""
+    out = np.full((3, rows_mask.size), np.nan)
+    p_chip = np.minimum(P["p_par"], P["R"])
+    for i in np.flatnonzero(rows_mask):
+        out[:, i] = _mlsa_v14_scalar(float(P["node"][i]), float(P["adc_bits"][i]), 1.0 / float(P["g_on"][i]),
+                                     1.0 / float(P["g_off"][i]), float(p_chip[i]), float(P["R"][i]), float(P["C"][i]),
+                                     float(P["cpa"][i]), bool(P["sram"][i]))
+    return out[0], out[1], out[2]
 
 
 def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, counts: bool = False) -> dict:
@@ -331,6 +371,9 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
         bound = np.ceil(ifm_max / degree)
         tdup = np.where(valid & (degree[:, None] > 1), np.ceil((ifm / bound[:, None]) ** 2 - 1e-9), 1.0)
         tdup = np.maximum(tdup, 1.0)
+        # chip model III (V1.4 Chip.cpp:1302-1303, 1322-1323, 1338-1339): the copies a layer needs are
+        # divided by the duplication already inside its tiles, ⌈copies / speed⌉ tiles per base tile
+        tdup = np.where(P["m3"][:, None], np.maximum(np.ceil(tdup / speed - 1e-9), 1.0), tdup)
     total_tiles = (tiles * tdup).sum(1)
     mt = P["max_tiles"]
     over = np.isfinite(mt) & (total_tiles > mt)
@@ -339,22 +382,30 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
         raise ValueError(f"network #{i} needs {int(total_tiles[i])} tiles but ChipConfig.max_tiles="
                          f"{int(mt[i])}; the network cannot be mapped (raise max_tiles, use larger "
                          f"sub-arrays/tiles, or fewer weight bits)")
-    # clock: given, or the slowest per-cycle delay (sensing window × β, or a ripple shift-and-add)
+    # chip model III: V1.4's multi-level sense amplifier (energy per conversion, sensing cycle)
+    mlsa3 = P["m3"] & (P["adc_type"] == "flash") & (P["adc_model"] == "neurosim")
+    e_conv3, t_cycle3, e_wl3 = _mlsa_v14(P, mlsa3) if mlsa3.any() else (None, None, None)
+    # clock: given, or the slowest per-cycle delay (model II: sensing window × β, or a ripple shift-and-add;
+    # model III with V1.4's sense amplifier: V1.4's sensing cycle at the node, main.cpp:285-302)
     P_tclk = P["tclk"]
     derive = np.isnan(P_tclk)
     if derive.any():
         w_add = P["adc_bits"] + np.where(valid, ib, 0).max(1) + np.ceil(np.log2(np.where(valid, groups, 1).max(1)))
         t_derived = np.maximum(cal["sense_cycle_factor"] * cal["sense_window_s"],
                                2.0 * w_add * cal["fo4_s_per_nm"] * P["node"])
+        if t_cycle3 is not None:
+            t_derived = np.where(mlsa3, t_cycle3, t_derived)
         P_tclk = np.where(derive, t_derived, P_tclk)
     tclk = P_tclk[:, None]
     t_conv = comp.adc_conversion_s(P["adc_bits"], P_tclk, P["adc_type"])[:, None]
     mux = P["cpa"][:, None]
     # per input bit, each sub-array (NeuroSim SubArray.cpp/ShiftAdd.cpp, synchronous): m·g sensing
     # steps (g row groups), m weight shift-and-adds when a weight spans several cells, ⌈m/c⌉ input
-    # shift-and-adds when the input has several bits (one cycle each), plus a calibrated overhead
-    # per sensing step
-    step_cycles = (mux * groups * (t_conv / tclk + cal["step_overhead_cycles"]) + np.where(cpw > 1, mux, 0.0)
+    # shift-and-adds when the input has several bits (one cycle each), plus (chip model II) a calibrated
+    # overhead per sensing step; chip model III counts none, as V1.4's sub-array does (SubArray.cpp:1027-1037:
+    # numColMuxed × numAdd sensing cycles per input bit, shift-and-adds within their cycles)
+    k_step = np.where(P["m3"], 0.0, cal["step_overhead_cycles"])[:, None]
+    step_cycles = (mux * groups * (t_conv / tclk + k_step) + np.where(cpw > 1, mux, 0.0)
                    + np.where(ib > 1, np.ceil(mux / cpw), 0.0))
     # -- per-copy work of each layer (cycles), known from the floorplan before copies are added
     # global traffic: inputs read from the global buffer (NM reuses kernel rows), outputs written back
@@ -443,7 +494,8 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     n_sub = n_tiles_cm * subs_cm_tile + n_tiles_nm * subs_nm_tile
     adc_per_sub = np.ceil(Cv / P["cpa"])
     n_adc = n_sub * adc_per_sub
-    s_a = comp.area_scale(P["node"])
+    # CMOS area: (node/22 nm)² (model II), (logic feature/22 nm)² (model III: V1.4's gate areas below 22 nm)
+    s_a = np.where(P["m3"], comp.area_scale(comp.logic_feature_nm(P["node"])), comp.area_scale(P["node"]))
     s_e = comp.energy_scale(P["node"], P["v_chip"])
 
     # ---------------------------------------------------------------- global buffer and bus
@@ -460,13 +512,33 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     a_array = n_sub * Rv * Cv * P["cell_f2"] * f_cell ** 2
     # write periphery: level shifters on the R word lines, R bit lines and C source lines of every
     # sub-array whose cells are written above 1.5 V (RRAM, FeFET, PCM; none for SRAM)
-    a_ls = np.where(P["level_shift"], n_sub * (2 * Rv + Cv) * cal["level_shifter_a_f2"] * f_cell ** 2, 0.0)
+    m3 = P["m3"]
+    a_ls_unit = np.where(P["level_shift"], comp.level_shifter_area_um2(P["node"], f_cell, m3), 0.0)
+    a_ls = n_sub * (2 * Rv + Cv) * a_ls_unit
     a_adc_unit = comp.adc_area_um2(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"])
+    if m3.any():  # chip model III: V1.4's multi-level sense amplifier, laid out in the sub-array
+        mlsa = m3 & (P["adc_type"] == "flash") & (P["adc_model"] == "neurosim")
+        a_adc_unit = np.where(mlsa, comp.mlsa_area_v14_um2(P["adc_bits"], P["node"], Rv, P["cell_f2"], P["metal_nm"],
+                                                           P["sram"], P["cpa"]), a_adc_unit)
     a_adc = n_adc * a_adc_unit
     max_ib = np.where(valid, ib, 0).max(1)
     acc_w = P["adc_bits"] + max_ib
     a_acc = n_adc * (cal["shift_add_a_bit_um2"] + cal["accum_a_bit_um2"]) * acc_w * s_a
     a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a + a_ls
+    if m3.any():
+        # chip model III: a sub-array is the bounding box of its periphery (V1.4 SubArray.cpp:616-619,
+        # 766-776): the word-line side (switch matrix, the word- and bit-line level shifters) is laid
+        # beside the array along its height, the column strips (ADCs, shift-and-adds, column periphery,
+        # source-line shifters) under it along its width. Box = (W_a + A_side/H_a)(H_a + A_strip/W_a):
+        # beyond the used area it holds the empty corner A_side·A_strip/A_array (µm² per sub-array)
+        a_cells = Rv * Cv * P["cell_f2"] * f_cell ** 2
+        a_side = 2 * Rv * a_ls_unit + Rv * cal["periph_a_line_um2"] * s_a
+        a_strip = (Cv * a_ls_unit + Cv * cal["periph_a_line_um2"] * s_a
+                   + adc_per_sub * (a_adc_unit + cal["shift_add_a_bit_um2"] * acc_w * s_a))
+        a_corner = np.where(m3, n_sub * a_side * a_strip / a_cells, 0.0)
+        a_periph = a_periph + a_corner
+    else:
+        a_corner = np.zeros(N)
     a_buf = buf_bits * cal["buffer_a_bit_um2"] * s_a
     tiles_area = a_array + a_adc + a_acc + a_periph                    # all tiles, without IC
     per_sub = tiles_area / np.maximum(n_sub, 1)
@@ -495,6 +567,14 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     g_mean = 0.5 * (P["g_on"] + P["g_off"])
     e_col = (P["v_mem"] ** 2 * g_mean * t_sense)[:, None] * 0.5 * p_eff
     e_adc = n_conv * (e_adc_unit[:, None] + e_col)
+    if e_conv3 is not None and e_wl3 is not None:
+        # model III: V1.4's conversion energy, (L−1)·E_sw + (P_col + P_ref)·T_col, its column current included
+        # (the static power of the current-mirror sense amplifier over the sensing time) at V1.4's node supply
+        # and, booked with it as V1.4 does, the word lines of the active rows charged once per mux step of
+        # every sub-array read (rows used in the layer's sub-arrays: min(R, rows of the layer))
+        used_rows = np.minimum(np.where(nm, cin, rows), R) / R
+        e_adc = np.where(mlsa3[:, None], n_conv * np.nan_to_num(e_conv3)[:, None]
+                         + n_subact * used_rows * np.nan_to_num(e_wl3)[:, None], e_adc)
     tree_adds = V * cols * (rowblocks - 1) + V * cout * (cpw - 1)
     # one shift-and-add per sensing step (NeuroSim ShiftAdd.cpp) and, with several row groups, one
     # group addition per extra conversion (SubArray.cpp adder, log₂(groups) bits wider)
@@ -558,7 +638,8 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
 
     # ---------------------------------------------------------------- totals
     e_dyn = e_layer.sum(1)
-    periph_mm2 = (area_um2 - a_array + np.where(P["volatile"], a_array, 0.0)) * 1e-6
+    # leaking CMOS: everything but the non-volatile cells and the sub-arrays' empty corners (model III)
+    periph_mm2 = (area_um2 - a_corner - a_array + np.where(P["volatile"], a_array, 0.0)) * 1e-6
     p_leak = cal["leak_w_per_mm2"] * periph_mm2
     e_leak = p_leak * latency
     e_tot = e_dyn + e_leak

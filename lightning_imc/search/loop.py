@@ -141,28 +141,38 @@ def child_threads(executor: Any) -> int:
     return int(torch.get_num_threads())
 
 
-#: ``search`` settings added after histories were written, with the value that means "as before they
-#: existed": at that value they are left out of the fingerprint, so older histories still resume.
-ADDED_SEARCH_SETTINGS: dict[str, Any] = {"rnas_cost_share": 0.0, "rnas_moves": "random", "warm_start": None}
+#: Settings added after histories were written (``section.key``), with the value that means "as before they
+#: existed": at that value they are left out of the fingerprint, so older histories still resume, and a
+#: history without the key goes on with that value (``hardware.chip_model``: histories written before chip
+#: model III keep model II's figures).
+ADDED_SETTINGS: dict[str, Any] = {"search.rnas_cost_share": 0.0, "search.rnas_moves": "random",
+                                  "search.warm_start": None, "hardware.chip_model": "II"}
 
 
 def settings_of_older_history(stored: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-    """``search`` settings a resumed history must keep although the current configuration says otherwise.
+    """Settings a resumed history must keep although the current configuration says otherwise.
 
-    A history whose fingerprint lacks a key of :data:`ADDED_SEARCH_SETTINGS` was searched with that key's
-    "as before" value (it is left out of the fingerprint there): when the configuration now asks for
-    another value (e.g. the default changed, as ``rnas_moves`` did to ``cost_descent``), resuming means
-    going on with the old one. Returns ``{key: value to use}`` (empty for a new or an up-to-date history).
+    A history whose fingerprint lacks a key of :data:`ADDED_SETTINGS` was searched with that key's "as
+    before" value (it is left out of the fingerprint there): when the configuration now asks for another
+    value (e.g. the default changed, as ``search.rnas_moves`` did to ``cost_descent`` and
+    ``hardware.chip_model`` to ``III``), resuming means going on with the old one. Returns
+    ``{"section.key": value to use}`` (empty for a new or an up-to-date history).
 
     >>> settings_of_older_history({"search": {"mode": "nacim"}}, {"search": {"rnas_moves": "cost_descent"}})
-    {'rnas_moves': 'random'}
+    {'search.rnas_moves': 'random'}
     >>> settings_of_older_history({"search": {"rnas_moves": "cost_descent"}}, {"search": {"rnas_moves": "cost_descent"}})
     {}
+    >>> settings_of_older_history({"hardware": {"preset": "nacim"}}, {"hardware": {"chip_model": "III"}})
+    {'hardware.chip_model': 'II'}
     """
-    stored_search = dict(stored.get("search") or {})
-    wanted = dict(config.get("search") or {})
-    return {key: before for key, before in ADDED_SEARCH_SETTINGS.items()
-            if key not in stored_search and key in wanted and wanted[key] != before}
+    keep = {}
+    for dotted, before in ADDED_SETTINGS.items():
+        section, key = dotted.split(".")
+        stored_section = dict(stored.get(section) or {})
+        wanted = dict(config.get(section) or {})
+        if key not in stored_section and key in wanted and wanted[key] != before:
+            keep[dotted] = before
+    return keep
 
 
 def search_fingerprint(config: Mapping[str, Any], threads: int | None = None) -> dict[str, Any]:
@@ -179,10 +189,11 @@ def search_fingerprint(config: Mapping[str, Any], threads: int | None = None) ->
     fingerprint["trainer"] = trainer
     search = dict(fingerprint.get("search") or {})
     search.pop("resume", None)
-    for key, default in ADDED_SEARCH_SETTINGS.items():  # at their default, the search they describe is unchanged
-        if key in search and search[key] == default:
-            search.pop(key)
     fingerprint["search"] = search
+    for dotted, before in ADDED_SETTINGS.items():  # at their "before" value, the search they describe is unchanged
+        section, key = dotted.split(".")
+        if isinstance(fingerprint.get(section), Mapping) and key in fingerprint[section] and fingerprint[section][key] == before:
+            fingerprint[section] = {k: v for k, v in fingerprint[section].items() if k != key}
     return json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
 
 
