@@ -54,6 +54,9 @@ MAPPINGS: dict[str, str] = {"scaled": "", "absolute": "_absolute"}
 SWEEP_BUDGETS = ("cpu", "tiny")
 #: The device every method's children sit on (``conf/experiment/table2_cpu.yaml``).
 DEVICE = "rram_nacim"
+#: The chip model of every search of the sweep: it started (2026-12-06) before chip model III existed, and its
+#: cells compare only on one chip model (hardware enters every reward), so all of them, old and new, use II.
+SWEEP_CHIP_MODEL = "II"
 DOCS_PAGE = ROOT / "docs" / "when_noise_matters.md"
 BEGIN, END = "<!-- noise_sweep:begin -->", "<!-- noise_sweep:end -->"
 BOOTSTRAP_SAMPLES = 4000
@@ -349,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     seeds, sigmas, mappings = parse_seeds(args.seeds), parse_sigmas(args.sigmas), parse_mappings(args.mappings)
     if any(o.split("=", 1)[0].lstrip("+~") in ("seed", "imc.sigma_levels", "imc.weight_scaling") for o in args.overrides):
         parser.error("give seeds, σ and mappings with --seeds, --sigmas and --mappings, not as overrides")
+    if any(o.split("=", 1)[0].lstrip("+~") == "hardware.chip_model" for o in args.overrides):
+        parser.error(f"the sweep's searches all use chip model {SWEEP_CHIP_MODEL} (SWEEP_CHIP_MODEL): it is not an override")
+    overrides = [f"hardware.chip_model={SWEEP_CHIP_MODEL}", *args.overrides]
     out = Path(args.out).resolve()
     start = time.perf_counter()
     if not args.report_only:
@@ -358,11 +364,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             folder = method_folder(out, mapping, seed, mode, sigma)
             if not is_done(folder):
                 print(f"=== {mapping} σ {sigma:g} seed {seed}: {mode} -> {folder} ===", flush=True)
-                run_method(args.budget + MAPPINGS[mapping], mode, folder, [*args.overrides, *sigma_overrides(sigma), f"seed={seed}"])
+                run_method(args.budget + MAPPINGS[mapping], mode, folder, [*overrides, *sigma_overrides(sigma), f"seed={seed}"])
             if mode == "quantnas":  # judged at every σ now: afterwards only the small JSON files are needed
                 for other in sigmas:
-                    rejudge(out, args.budget, mapping, seed, other, args.overrides)
-    cells = collect(out, args.budget, seeds, mappings, sigmas, args.overrides)
+                    rejudge(out, args.budget, mapping, seed, other, overrides)
+    cells = collect(out, args.budget, seeds, mappings, sigmas, overrides)
     summary = summarise(cells, mappings, sigmas)
     table = markdown(summary)
     out.mkdir(parents=True, exist_ok=True)
