@@ -101,6 +101,12 @@ def method_folder(out: Path, mapping: str, seed: int, mode: str, sigma: float) -
     return out / mapping / sigma_tag(sigma) / f"seed{seed}" / mode
 
 
+def pinned(overrides: Sequence[str]) -> list[str]:
+    """``overrides`` with the sweep's chip model (:data:`SWEEP_CHIP_MODEL`) first, unless already there."""
+    key = "hardware.chip_model="
+    return list(overrides) if any(o.startswith(key) for o in overrides) else [key + SWEEP_CHIP_MODEL, *overrides]
+
+
 def sigma_overrides(sigma: float) -> list[str]:
     """At the device's own σ no override (the same search as Table II's); otherwise ``imc.sigma_levels``."""
     return [] if math.isclose(sigma, device_sigma()) else [f"imc.sigma_levels={sigma!r}"]
@@ -157,7 +163,7 @@ def rejudge(out: Path, budget: str, mapping: str, seed: int, sigma: float, overr
     if record is None or not record.checkpoint_path:
         raise SystemExit(f"{folder}: QuantNAS's best design has no saved weights to judge at σ = {sigma:g}")
     # in the folder if it moved (a new checkout), else trained again from the history (git keeps no weights)
-    search_overrides = [*overrides, f"seed={seed}"]
+    search_overrides = [*pinned(overrides), f"seed={seed}"]
     search_cfg = compose(budget + MAPPINGS[mapping], "quantnas", folder, search_overrides)
     weights = saved_weights(prepare(search_cfg), _to_container(search_cfg), record.checkpoint_path)
     config = _to_container(compose(budget + MAPPINGS[mapping], "quantnas", folder,
@@ -354,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         parser.error("give seeds, σ and mappings with --seeds, --sigmas and --mappings, not as overrides")
     if any(o.split("=", 1)[0].lstrip("+~") == "hardware.chip_model" for o in args.overrides):
         parser.error(f"the sweep's searches all use chip model {SWEEP_CHIP_MODEL} (SWEEP_CHIP_MODEL): it is not an override")
-    overrides = [f"hardware.chip_model={SWEEP_CHIP_MODEL}", *args.overrides]
+    overrides = pinned(args.overrides)
     out = Path(args.out).resolve()
     start = time.perf_counter()
     if not args.report_only:

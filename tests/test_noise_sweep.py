@@ -87,6 +87,11 @@ def test_smallest_budget_end_to_end(tmp_path, capsys):
     assert "| absolute | 0.8 |" in page and (tmp_path / "figures" / "when_noise_matters.png").stat().st_size > 1000
     # a second call trains nothing: every search is done and the judged σ are cached
     mtimes = {p: p.stat().st_mtime for p in (tmp_path / "sweep").rglob("history.sqlite")}
+    from lightning_imc.search.history import HistoryStore
+
+    for path in mtimes:  # every cell on the chip model the sweep started with (II: left out of the fingerprint)
+        with HistoryStore.open_readonly(str(path)) as store:
+            assert "chip_model" not in store.fingerprint["hardware"], path
     assert script.main(["--budget", "tiny", "--seeds", "0", "--sigmas", "0.8,2.4", "--mappings", "absolute",
                         "--no-ptbnas", "--out", str(tmp_path / "sweep"), *tiny]) == result
     assert {p: p.stat().st_mtime for p in mtimes} == mtimes
