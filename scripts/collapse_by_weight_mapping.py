@@ -26,10 +26,12 @@ chips of the paper's 4-bit ReRAM (seed s: the same chips for every row of seed s
 With ``--out``, every finished row is appended to ``<out>/rows.jsonl`` at once and a rerun of the same
 command skips the rows already there (an interrupted grid resumes; a row's settings are its key).
 
-Prints a row per (seed, mapping, training, epochs) and, as its LAST line, one JSON object:
-``loss_points_<mapping>`` (clean − chips, points, mean over seeds, of the ``unaware`` rows at the first
-``--epochs``) where those rows exist, and ``chips_<mapping>_<training>_<E>ep`` / ``clean_<mapping>_<training>_<E>ep``
-(accuracy, %, mean over seeds) for every cell of the grid.
+Prints a row per (seed, mapping, training, epochs), with both trainings the gain of noise-aware training on
+chips per (mapping, epochs) with its 95% two-level bootstrap interval (seeds, then chips; as
+``noise_sweep.py``), and, as its LAST line, one JSON object: ``loss_points_<mapping>`` (clean − chips,
+points, mean over seeds, of the ``unaware`` rows at the first ``--epochs``) where those rows exist,
+``chips_<mapping>_<training>_<E>ep`` / ``clean_<mapping>_<training>_<E>ep`` (accuracy, %, mean over seeds)
+for every cell of the grid, and ``gain_aware_<mapping>_<E>ep`` (aware − unaware on chips, points).
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def row_key(seed: int, mapping: str, training: str, epochs: int, sigma: float) -
     return f"seed{seed}/{mapping}/{training}/{epochs}ep/sigma{sigma:g}"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--history", required=True, help="a search output folder (its best-reward design is used)")
     parser.add_argument("--mappings", default="layer,absolute", help=f"any of {', '.join(MAPPINGS)}")
@@ -106,12 +108,13 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=None,
                         help="variation σ (level spacings) of the chips and of aware training; default: the device's own")
     parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--data", default="fashion_mnist", help="fashion_mnist (Table II's) or digits")
     parser.add_argument("--train-samples", type=int, default=2048)
     parser.add_argument("--eval-samples", type=int, default=500)
     parser.add_argument("--chips", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=None, help="folder of rows.jsonl: finished rows are kept and skipped on a rerun")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     mappings = parse_list(args.mappings, MAPPINGS, "--mappings")
     trainings = parse_list(args.training, TRAININGS, "--training")
     epochs_grid = parse_ints(args.epochs, "--epochs")
@@ -124,15 +127,23 @@ def main() -> None:
     design = full.canonical(dict(full.default_candidate()) | best_design(Path(args.history)))
     sigma = float(args.sigma if args.sigma is not None else get_device(design["device"]).sigma_levels)
     done: dict[str, dict[str, Any]] = {}
-    rows_path = Path(args.out) / "rows.jsonl" if args.out else None
+    rows_path = Path(args.out) / "rows.jsonl" if args.out else None  # a row's key holds its settings
     if rows_path is not None:
         rows_path.parent.mkdir(parents=True, exist_ok=True)
+        # what every row shares (the grid's axes are in each row's key): rows of other settings never mix
+        shared = {"design": dict(design), "data": args.data, "train_samples": args.train_samples,
+                  "eval_samples": args.eval_samples, "chips": args.chips, "threads": args.threads}
+        settings_path = rows_path.parent / "settings.json"
+        if settings_path.is_file() and json.loads(settings_path.read_text(encoding="utf-8")) != json.loads(json.dumps(shared)):
+            raise SystemExit(f"--out={args.out}: its rows were measured with other settings ({settings_path}); "
+                             "give another --out folder")
+        settings_path.write_text(json.dumps(shared, indent=1, sort_keys=True), encoding="utf-8")
         if rows_path.is_file():
             for line in rows_path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     row = json.loads(line)
                     done[row["key"]] = row
-    datamodule = get_datamodule("fashion_mnist", batch_size=256, max_train_samples=args.train_samples,
+    datamodule = get_datamodule(args.data, batch_size=256, max_train_samples=args.train_samples,
                                 max_eval_samples=args.eval_samples, seed=0)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -172,7 +183,24 @@ def main() -> None:
                 cell = [r for r in rows if r["mapping"] == mapping and r["training"] == training and r["epochs"] == epochs]
                 summary[f"chips_{mapping}_{training}_{epochs}ep"] = round(statistics.fmean(r["chips"] for r in cell), 2)
                 summary[f"clean_{mapping}_{training}_{epochs}ep"] = round(statistics.fmean(r["clean"] for r in cell), 2)
+    if set(TRAININGS) <= set(trainings):
+        from noise_sweep import gain_interval  # the sweep's two-level bootstrap (seeds, then chips)
+
+        for mapping in mappings:
+            for epochs in epochs_grid:
+                per_seed = {}
+                for seed in seeds:
+                    pair = {r["training"]: r for r in rows if r["mapping"] == mapping and r["epochs"] == epochs and r["seed"] == seed}
+                    per_seed[seed] = {"gain": pair["aware"]["chips"] - pair["unaware"]["chips"],
+                                      "quantnas": {"chip_values": [v / 100 for v in pair["unaware"]["chip_values"]]},
+                                      "nacim_sw": {"chip_values": [v / 100 for v in pair["aware"]["chip_values"]]}}
+                mean, low, high = gain_interval(per_seed)
+                print(f"{mapping:9s} {epochs:3d} ep  aware − unaware on chips: {mean:+6.2f} points (95% interval "
+                      f"{low:+.2f} to {high:+.2f}; per seed " + ", ".join(f"{c['gain']:+.2f}" for c in per_seed.values()) + ")",
+                      flush=True)
+                summary[f"gain_aware_{mapping}_{epochs}ep"] = round(mean, 2)
     print(json.dumps(summary))
+    return summary
 
 
 def train_and_judge(spec: Any, mapping: str, training: str, epochs: int, sigma: float, seed: int, datamodule: Any,
