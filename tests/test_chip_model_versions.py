@@ -69,3 +69,16 @@ def test_a_history_written_before_chip_model_iii_resumes_with_the_chip_costs_it_
             assert again[key] == pytest.approx(record.metrics["hardware"][key], rel=1e-12), key
         if k == 0:
             assert models["III"].design_metrics(spec)["area_mm2"] != pytest.approx(record.metrics["hardware"]["area_mm2"])
+
+
+@pytest.mark.parametrize("chip_model,feature", [("III", "node"), ("II", "metal")])
+def test_the_chip_models_default_cell_feature_is_the_same_chip_as_naming_it(chip_model, feature):
+    """``cell_feature=None`` is the chip model's own choice: the same chip as naming it, every figure equal."""
+    from lightning_imc.hardware import evaluate, random_rls_network
+
+    for seed in range(3):
+        net = random_rls_network(seed)
+        for device in ("rram_nacim", "sram"):
+            implied = evaluate(net, device, ChipConfig.nacim(chip_model=chip_model))
+            named = evaluate(net, device, ChipConfig.nacim(chip_model=chip_model, cell_feature=feature))
+            assert (implied.area_mm2, implied.latency_s, implied.energy_j) == (named.area_mm2, named.latency_s, named.energy_j)
