@@ -50,6 +50,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_rnas import train  # noqa: E402  (the same Lightning training loop)
+from reproduce_table2 import parse_seeds  # noqa: E402
 
 from lightning_imc.callbacks import measure_on_chips  # noqa: E402
 from lightning_imc.data import get_datamodule  # noqa: E402
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     mappings = parse_list(args.mappings, MAPPINGS, "--mappings")
     trainings = parse_list(args.training, TRAININGS, "--training")
     epochs_grid = parse_ints(args.epochs, "--epochs")
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = parse_seeds(args.seeds)
     if args.sigma is not None and not args.sigma > 0:
         raise SystemExit(f"--sigma={args.sigma}: give a variation σ > 0 in level spacings, e.g. 0.8")
     warnings.filterwarnings("ignore")

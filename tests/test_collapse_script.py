@@ -41,3 +41,5 @@ def test_controlled_grid_trains_judges_and_resumes(tmp_path, monkeypatch):
         script.main(changed)
     with pytest.raises(SystemExit, match="--training"):
         script.main([*args[:4], "--training", "noisy"])
+    with pytest.raises(SystemExit, match="--seeds"):
+        script.main([*args[:4], "--seeds", "zero"])

@@ -156,7 +156,7 @@ def test_bounding_box_adds_the_empty_corner_of_the_sub_array():
     """Chip model III: sub-array = (W_a + A_side/H_a)(H_a + A_strip/W_a); the box exceeds the summed
     areas by A_side·A_strip/A_cells, which vanishes as the array grows against its periphery."""
     net = Network.vgg8()
-    small = [evaluate(net, "rram_v14", v14_chip(chip_model=m)) for m in ("III",)][0]
+    small = evaluate(net, "rram_v14", v14_chip())
     # the empty corner of V1.4's RRAM sub-array: 79 % of its 32,752 µm² (V1.4 built from its source)
     per_sub = small.area_mm2 * 1e6 / small.subarrays
     assert 0.65 * 32752 <= per_sub <= 1.35 * 32752

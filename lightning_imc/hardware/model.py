@@ -384,7 +384,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
                          f"sub-arrays/tiles, or fewer weight bits)")
     # chip model III: V1.4's multi-level sense amplifier (energy per conversion, sensing cycle)
     mlsa3 = P["m3"] & (P["adc_type"] == "flash") & (P["adc_model"] == "neurosim")
-    e_conv3, t_cycle3, e_wl3 = _mlsa_v14(P, mlsa3) if mlsa3.any() else (None, None, None)
+    e_conv3, t_cycle3, e_wl3 = _mlsa_v14(P, mlsa3)                      # NaN on the other rows
     # clock: given, or the slowest per-cycle delay (model II: sensing window × β, or a ripple shift-and-add;
     # model III with V1.4's sense amplifier: V1.4's sensing cycle at the node, main.cpp:285-302)
     P_tclk = P["tclk"]
@@ -393,8 +393,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
         w_add = P["adc_bits"] + np.where(valid, ib, 0).max(1) + np.ceil(np.log2(np.where(valid, groups, 1).max(1)))
         t_derived = np.maximum(cal["sense_cycle_factor"] * cal["sense_window_s"],
                                2.0 * w_add * cal["fo4_s_per_nm"] * P["node"])
-        if t_cycle3 is not None:
-            t_derived = np.where(mlsa3, t_cycle3, t_derived)
+        t_derived = np.where(mlsa3, t_cycle3, t_derived)
         P_tclk = np.where(derive, t_derived, P_tclk)
     tclk = P_tclk[:, None]
     t_conv = comp.adc_conversion_s(P["adc_bits"], P_tclk, P["adc_type"])[:, None]
@@ -516,15 +515,15 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     a_ls_unit = np.where(P["level_shift"], comp.level_shifter_area_um2(P["node"], f_cell, m3), 0.0)
     a_ls = n_sub * (2 * Rv + Cv) * a_ls_unit
     a_adc_unit = comp.adc_area_um2(P["adc_bits"], P["node"], P["adc_type"], P["adc_model"])
-    if m3.any():  # chip model III: V1.4's multi-level sense amplifier, laid out in the sub-array
-        mlsa = m3 & (P["adc_type"] == "flash") & (P["adc_model"] == "neurosim")
-        a_adc_unit = np.where(mlsa, comp.mlsa_area_v14_um2(P["adc_bits"], P["node"], Rv, P["cell_f2"], P["metal_nm"],
+    if mlsa3.any():  # chip model III: V1.4's multi-level sense amplifier, laid out in the sub-array
+        a_adc_unit = np.where(mlsa3, comp.mlsa_area_v14_um2(P["adc_bits"], P["node"], Rv, P["cell_f2"], P["metal_nm"],
                                                            P["sram"], P["cpa"]), a_adc_unit)
     a_adc = n_adc * a_adc_unit
     max_ib = np.where(valid, ib, 0).max(1)
     acc_w = P["adc_bits"] + max_ib
     a_acc = n_adc * (cal["shift_add_a_bit_um2"] + cal["accum_a_bit_um2"]) * acc_w * s_a
     a_periph = n_sub * cal["periph_a_line_um2"] * (Rv + Cv) * s_a + a_ls
+    a_corner = np.zeros(N)
     if m3.any():
         # chip model III: a sub-array is the bounding box of its periphery (V1.4 SubArray.cpp:616-619,
         # 766-776): the word-line side (switch matrix, the word- and bit-line level shifters) is laid
@@ -537,8 +536,6 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
                    + adc_per_sub * (a_adc_unit + cal["shift_add_a_bit_um2"] * acc_w * s_a))
         a_corner = np.where(m3, n_sub * a_side * a_strip / a_cells, 0.0)
         a_periph = a_periph + a_corner
-    else:
-        a_corner = np.zeros(N)
     a_buf = buf_bits * cal["buffer_a_bit_um2"] * s_a
     tiles_area = a_array + a_adc + a_acc + a_periph                    # all tiles, without IC
     per_sub = tiles_area / np.maximum(n_sub, 1)
@@ -567,7 +564,7 @@ def core(P: dict, cal: Mapping[str, float] | None = None, strict: bool = True, c
     g_mean = 0.5 * (P["g_on"] + P["g_off"])
     e_col = (P["v_mem"] ** 2 * g_mean * t_sense)[:, None] * 0.5 * p_eff
     e_adc = n_conv * (e_adc_unit[:, None] + e_col)
-    if e_conv3 is not None and e_wl3 is not None:
+    if mlsa3.any():
         # model III: V1.4's conversion energy, (L−1)·E_sw + (P_col + P_ref)·T_col, its column current included
         # (the static power of the current-mirror sense amplifier over the sensing time) at V1.4's node supply
         # and, booked with it as V1.4 does, the word lines of the active rows charged once per mux step of
