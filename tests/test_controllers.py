@@ -6,6 +6,7 @@ import json
 import math
 import random
 import statistics
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,8 @@ from lightning_imc.controllers import (
     register_controller,
 )
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "controller"
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf" / "controller"
 ALL = ["random", "evolution", "reinforce", "tpe", "nsga2", "surrogate"]
 SEEDS = range(5)
 BUDGET, BATCH, NOISE = 400, 10, 0.05
@@ -590,3 +592,25 @@ def test_landscapes_and_run_measurements(tmp_path) -> None:
     table.write_text("\n".join(json.dumps(r) for r in rows[:-1]) + "\n")
     with pytest.raises(ValueError, match="1 of 6 grid points are missing"):
         tabular_landscape(table)
+
+
+def test_small_budget_bench_reads_one_third_for_controllers_that_learn_nothing():
+    """scripts/bench_small_budget.py: random against random, the best of n/2 reaches the best of n on about a
+    third of the seeds (8 / (8 + 16) for independent draws), and the bench's last line has its keys."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_small_budget as bench
+
+    from lightning_imc.controllers.benchmark import chain_landscape
+
+    result = bench.measure(chain_landscape, range(300), budget=16, batch=4, challengers=("random",), default="random")
+    p = result["random (challenger)"]["p_half_reaches_default"]
+    assert abs(p - 1 / 3) < 0.09  # binomial sd over 300 seeds: 0.027
+    lo, hi = result["random (challenger)"]["ci95"]
+    assert lo < p < hi and lo < 1 / 3 < hi
+    assert bench.wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)  # hand-checked Wilson interval
+    summary = bench.main(["--seeds", "2", "--budget", "4", "--batch", "2", "--landscapes", "tabular"])
+    assert set(summary) == {"tabular", "iid_expectation", "surrogate_half_reaches_default_worst"}
+    assert set(summary["tabular"]) == {"reinforce", *bench.CHALLENGERS}
+    assert summary["surrogate_half_reaches_default_worst"] == summary["tabular"]["surrogate"]["p_half_reaches_default"]
+    with pytest.raises(SystemExit, match="--budget"):
+        bench.main(["--budget", "5"])
