@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     designs: list[dict[str, Any]] = []
     variances: list[float] = []
     for folder, config, chosen in plan:
-        name = str(folder)
+        name = str(folder.resolve())  # the repeats' key: the same from any working directory
         search_seed = int(config["seed"])
         for record, spec in chosen:
             rewards = []
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                         extra=dict(spec.get("extra") or {}), context_factory=child_context)
                     result = run_child_job(job)
                     if result["status"] != "ok":  # a failed repeat is the design's result too: the floor reward
-                        print(f"{name} {record.key[:12]} repeat {repeat}: {result['status']} ({result.get('error')})")
+                        print(f"{folder} {record.key[:12]} repeat {repeat}: {result['status']} ({result.get('error')})")
                     reward = result.get("reward")
                     reward = float(spec["reward"]["failed_reward"] if reward is None else reward)
                     done[(name, record.key, repeat)] = reward
@@ -149,17 +149,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     again = done[(name, record.key, repeat)]
                     if abs(again - record.reward) > 1e-9:
                         raise SystemExit(
-                            f"{name}: {args.phase} #{record.index} ({record.key[:12]}) trained again with its recorded seed "
+                            f"{folder}: {args.phase} #{record.index} ({record.key[:12]}) trained again with its recorded seed "
                             f"scores {again:.6f}, the history {record.reward:.6f}: this configuration or machine does not "
                             "reproduce the search (--no-check to measure anyway)")
                     continue
                 rewards.append(done[(name, record.key, repeat)])
             mean, sd, ci = t_interval(rewards)
             variances.append(sd ** 2)
-            designs.append({"search": name, "key": record.key[:12], "recorded": round(record.reward, 4),
+            designs.append({"search": str(folder), "key": record.key[:12], "recorded": round(record.reward, 4),
                             "mean": round(mean, 4), "sd": round(sd, 4), "ci95": [round(ci[0], 4), round(ci[1], 4)],
                             "repeats": [round(r, 4) for r in rewards]})
-            print(f"{name}  {record.key[:12]}  recorded {record.reward:.4f}  again {mean:.4f} ± {sd:.4f} "
+            print(f"{folder}  {record.key[:12]}  recorded {record.reward:.4f}  again {mean:.4f} ± {sd:.4f} "
                   f"(95% CI {ci[0]:.4f}–{ci[1]:.4f}, n={len(rewards)})", flush=True)
     pooled = math.sqrt(sum(variances) / len(variances))  # equal repeats per design
     summary = {"reward_sd_points": round(100 * pooled, 3), "designs": designs}
