@@ -82,6 +82,15 @@ def best_designs(folder: Path, phase: str, top: int) -> list[tuple[Any, dict[str
     return chosen
 
 
+def recorded_threads(folder: Path) -> int | None:
+    """The torch CPU threads each child of the search used (its fingerprint), which its figures depend on."""
+    from lightning_imc.search.history import HistoryStore
+
+    with HistoryStore.open_readonly(str(folder / "history.sqlite")) as store:
+        threads = (store.fingerprint.get("reproducibility") or {}).get("threads_per_child")
+    return None if threads is None else int(threads)
+
+
 def t_interval(values: Sequence[float]) -> tuple[float, float, tuple[float, float]]:
     """Mean, sample standard deviation and 95% Student-t interval of the mean."""
     from scipy import stats
@@ -99,7 +108,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--phase", default="ptbnas", help="phase whose designs are trained again (from scratch)")
     parser.add_argument("--top", type=int, default=2, help="best distinct designs per search")
     parser.add_argument("--repeats", type=int, default=5, help="fresh training seeds per design (>= 2)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per child")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads per child (default: the search's own, from its history; else 1)")
     parser.add_argument("--no-check", action="store_true", help="skip training each design with its recorded seed first")
     parser.add_argument("--out", type=Path, default=None, help="JSON lines of the repeats (default <first folder>/../reward_noise.jsonl)")
     args = parser.parse_args(argv)
@@ -124,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for folder, config, chosen in plan:
         name = str(folder.resolve())  # the repeats' key: the same from any working directory
         search_seed = int(config["seed"])
+        threads = args.threads or recorded_threads(folder) or 1  # the kernels' sums depend on the thread count
         for record, spec in chosen:
             rewards = []
             for repeat in ([] if args.no_check else [RECORDED]) + list(range(args.repeats)):
@@ -133,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     job = ChildJob(
                         config=config, phase=f"noise/{args.phase}", index=record.index, candidate=dict(record.choices),
                         seed=seed, train_epochs=int(record.metrics["epochs"]), variation=spec["variation"],
-                        accuracy_source=spec["accuracy_source"], reward=spec["reward"], threads=args.threads,
+                        accuracy_source=spec["accuracy_source"], reward=spec["reward"], threads=threads,
                         extra=dict(spec.get("extra") or {}), context_factory=child_context)
                     result = run_child_job(job)
                     if result["status"] != "ok":  # a failed repeat is the design's result too: the floor reward
