@@ -50,6 +50,7 @@ from lightning_imc.controllers.benchmark import (  # noqa: E402
     Landscape,
     chain_landscape,
     plateau_landscape,
+    run_controller,
     tabular_landscape,
 )
 
@@ -68,16 +69,7 @@ def best_so_far(name: str, landscape: Landscape, seed: int, budget: int, batch: 
     if "batch_size" in settings:  # REINFORCE's update batch m = the search's batch
         settings["batch_size"] = batch
     controller = get_controller(name, cardinalities=landscape.cardinalities, seed=seed, **settings)
-    trajectory: list[float] = []
-    best = -math.inf
-    while len(trajectory) < budget:
-        codes = controller.ask(min(batch, budget - len(trajectory)))
-        values = [landscape(code) for code in codes]
-        controller.tell(codes, values)
-        for value in values:
-            best = max(best, value)
-            trajectory.append(best)
-    return trajectory
+    return run_controller(controller, landscape, budget=budget, batch_size=batch, min_queries=budget).best_so_far
 
 
 def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:

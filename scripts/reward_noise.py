@@ -55,14 +55,16 @@ def compose_search_config(folder: Path) -> dict[str, Any]:
     return _to_container(cfg)
 
 
-def best_designs(folder: Path, phase: str, top: int) -> list[tuple[Any, dict[str, Any]]]:
-    """The ``top`` best distinct designs of ``phase`` (ok records), each with its recorded job."""
+def best_designs(folder: Path, phase: str, top: int) -> tuple[list[tuple[Any, dict[str, Any]]], int | None]:
+    """The ``top`` best distinct designs of ``phase`` (ok records), each with its recorded job, and the torch CPU
+    threads each child of the search used (its fingerprint; the figures depend on them), ``None`` if not recorded."""
     from lightning_imc.search.history import HistoryStore
 
     history = folder / "history.sqlite"
     if not history.is_file():
         raise SystemExit(f"{folder}: no history.sqlite")
     with HistoryStore.open_readonly(str(history)) as store:
+        threads = (store.fingerprint.get("reproducibility") or {}).get("threads_per_child")
         records = [r for r in store.records(status="ok") if r.phase == phase]
         if not records:
             raise SystemExit(f"{folder}: no finished child in phase {phase!r}")
@@ -79,27 +81,7 @@ def best_designs(folder: Path, phase: str, top: int) -> list[tuple[Any, dict[str
             chosen.append((record, spec))
             if len(chosen) == top:
                 break
-    return chosen
-
-
-def recorded_threads(folder: Path) -> int | None:
-    """The torch CPU threads each child of the search used (its fingerprint), which its figures depend on."""
-    from lightning_imc.search.history import HistoryStore
-
-    with HistoryStore.open_readonly(str(folder / "history.sqlite")) as store:
-        threads = (store.fingerprint.get("reproducibility") or {}).get("threads_per_child")
-    return None if threads is None else int(threads)
-
-
-def t_interval(values: Sequence[float]) -> tuple[float, float, tuple[float, float]]:
-    """Mean, sample standard deviation and 95% Student-t interval of the mean."""
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n) if n > 1 else float("nan")
-    return mean, sd, (mean - half, mean + half)
+    return chosen, None if threads is None else int(threads)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -117,9 +99,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"--top must be >= 1, got {args.top}")
     if args.repeats < 2:
         raise SystemExit(f"--repeats must be >= 2 (a standard deviation), got {args.repeats}")
-    plan = [(folder, compose_search_config(folder), best_designs(folder, args.phase, args.top)) for folder in args.folders]
+    plan = [(folder, compose_search_config(folder), *best_designs(folder, args.phase, args.top)) for folder in args.folders]
 
     from lightning_imc.app import child_context
+    from lightning_imc.layers.montecarlo import MonteCarloResult
     from lightning_imc.search.evaluate import ChildJob, child_seed, run_child_job
 
     out = args.out or args.folders[0].resolve().parent / "reward_noise.jsonl"
@@ -131,10 +114,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 done[(row["search"], row["key"], row["repeat"])] = row["reward"]
     designs: list[dict[str, Any]] = []
     variances: list[float] = []
-    for folder, config, chosen in plan:
+    for folder, config, chosen, recorded_threads in plan:
         name = str(folder.resolve())  # the repeats' key: the same from any working directory
         search_seed = int(config["seed"])
-        threads = args.threads or recorded_threads(folder) or 1  # the kernels' sums depend on the thread count
+        threads = args.threads or recorded_threads or 1  # the kernels' sums depend on the thread count
         for record, spec in chosen:
             rewards = []
             for repeat in ([] if args.no_check else [RECORDED]) + list(range(args.repeats)):
@@ -165,13 +148,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                             "reproduce the search (--no-check to measure anyway)")
                     continue
                 rewards.append(done[(name, record.key, repeat)])
-            mean, sd, ci = t_interval(rewards)
-            variances.append(sd ** 2)
+            again = MonteCarloResult.from_values(rewards)  # mean, sd and Student-t interval over the repeats
+            variances.append(again.std ** 2)
             designs.append({"search": str(folder), "key": record.key[:12], "recorded": round(record.reward, 4),
-                            "mean": round(mean, 4), "sd": round(sd, 4), "ci95": [round(ci[0], 4), round(ci[1], 4)],
+                            "mean": round(again.mean, 4), "sd": round(again.std, 4),
+                            "ci95": [round(again.ci95_low, 4), round(again.ci95_high, 4)],
                             "repeats": [round(r, 4) for r in rewards]})
-            print(f"{folder}  {record.key[:12]}  recorded {record.reward:.4f}  again {mean:.4f} ± {sd:.4f} "
-                  f"(95% CI {ci[0]:.4f}–{ci[1]:.4f}, n={len(rewards)})", flush=True)
+            print(f"{folder}  {record.key[:12]}  recorded {record.reward:.4f}  again {again.mean:.4f} ± {again.std:.4f} "
+                  f"(95% CI {again.ci95_low:.4f}–{again.ci95_high:.4f}, n={len(rewards)})", flush=True)
     pooled = math.sqrt(sum(variances) / len(variances))  # equal repeats per design
     summary = {"reward_sd_points": round(100 * pooled, 3), "designs": designs}
     print(json.dumps(summary))

@@ -159,6 +159,7 @@ class RunResult:
         repeat_rate: Fraction of the run's proposals that repeated an earlier proposal.
         num_queries: Proposals made.
         best_value: Best value proposed.
+        best_so_far: The best value proposed up to and including each proposal, in order.
     """
 
     queries_to_top: dict[float, int | None]
@@ -166,6 +167,7 @@ class RunResult:
     repeat_rate: float
     num_queries: int
     best_value: float
+    best_so_far: list[float] = field(default_factory=list)
 
 
 def run_controller(controller: Any, landscape: Landscape, *, budget: int, batch_size: int = 10,
@@ -199,6 +201,7 @@ def run_controller(controller: Any, landscape: Landscape, *, budget: int, batch_
     repeats = 0
     queries = 0
     best = -math.inf
+    best_so_far: list[float] = []
     while queries < budget:
         codes = controller.ask(min(batch_size, budget - queries))
         values = []
@@ -210,6 +213,7 @@ def run_controller(controller: Any, landscape: Landscape, *, budget: int, batch_
             value = landscape(code)
             values.append(value)
             best = max(best, value)
+            best_so_far.append(best)
             for f, t in thresholds.items():
                 if first[f] is None and value >= t:
                     first[f] = queries
@@ -218,7 +222,7 @@ def run_controller(controller: Any, landscape: Landscape, *, budget: int, batch_
         controller.tell(codes, values, vectors)
         if queries >= min_queries and all(v is not None for v in first.values()):
             break
-    return RunResult(first, first_distinct, repeats / max(queries, 1), queries, best)
+    return RunResult(first, first_distinct, repeats / max(queries, 1), queries, best, best_so_far)
 
 
 def all_points(cardinalities: Sequence[int]) -> list[list[int]]:
